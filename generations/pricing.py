@@ -1,0 +1,60 @@
+"""Prices: the defaults per protocol and what a job costs under a backend's price table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from generations.models import Backend, Price, PriceUnit, Protocol, money
+
+# PRODUCT.md: sora-2 $0.10/s; sora-2-pro $0.30/s at 720p, $0.50/s at 1024x1792 and 1792x1024;
+# aggregators about $0.12 per video whatever its length, character creation free.
+_DEFAULTS = {
+    Protocol.OPENAI_VIDEOS: [
+        {"model": "sora-2", "size": "", "unit": PriceUnit.PER_SECOND, "amount": Decimal("0.10")},
+        {"model": "sora-2-pro", "size": "", "unit": PriceUnit.PER_SECOND, "amount": Decimal("0.30")},
+        {"model": "sora-2-pro", "size": "1024x1792", "unit": PriceUnit.PER_SECOND, "amount": Decimal("0.50")},
+        {"model": "sora-2-pro", "size": "1792x1024", "unit": PriceUnit.PER_SECOND, "amount": Decimal("0.50")},
+        {"model": "", "size": "", "unit": PriceUnit.PER_CHARACTER, "amount": Decimal("0")},
+    ],
+    Protocol.TASK_API: [
+        {"model": "", "size": "", "unit": PriceUnit.PER_REQUEST, "amount": Decimal("0.12")},
+        {"model": "", "size": "", "unit": PriceUnit.PER_CHARACTER, "amount": Decimal("0")},
+    ],
+}
+
+
+def default_prices(protocol: str) -> list[dict]:
+    return [dict(row) for row in _DEFAULTS[protocol]]
+
+
+class NoPrice(Exception):
+    """The backend has no price row for this job: refuse rather than guess."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    amount: Decimal
+    price: Price
+    # When the provider bills: per-request backends on acceptance, per-second ones on completion.
+    billed_on_accept: bool
+
+    @property
+    def describe(self) -> str:
+        return f"${self.amount:.2f} ({self.price.get_unit_display()}, ${self.price.amount.normalize()})"
+
+
+def quote(backend: Backend, model: str, seconds: str | int, size: str, at=None) -> Quote:
+    """What one video costs on `backend`: a per-request price wins if the backend has one."""
+    per_request = backend.price_for(PriceUnit.PER_REQUEST, model=model, size=size, at=at)
+    if per_request is not None:
+        return Quote(money(per_request.amount), per_request, billed_on_accept=True)
+    per_second = backend.price_for(PriceUnit.PER_SECOND, model=model, size=size, at=at)
+    if per_second is not None:
+        return Quote(money(per_second.amount * int(seconds)), per_second, billed_on_accept=False)
+    raise NoPrice(f"{backend.name} has no price for {model} at {size}; an admin must add one.")
+
+
+def character_fee(backend: Backend, at=None) -> tuple[Decimal, Price | None]:
+    price = backend.price_for(PriceUnit.PER_CHARACTER, at=at)
+    return (money(price.amount) if price else money(0)), price

@@ -1,0 +1,183 @@
+"""Sora Studio settings: one file, every knob an environment variable with a working default.
+
+Check out, `make run`, and it works: SQLite, the ORM broker and the embedded simulator.
+`DATABASE_URL` switches to PostgreSQL, `REDIS_URL` switches django-q2 and the cache to Redis.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# Where this site is reachable from a provider's point of view. Used to build signed links to
+# uploaded character clips for task_api backends, which take a `video_url` instead of a file.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "django_q",
+    "characters",
+    "generations",
+    "simulator",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "sora_studio.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "sora_studio.wsgi.application"
+
+_SQLITE_OPTIONS = {
+    # WAL lets the web process read while a worker writes; IMMEDIATE takes the write lock at
+    # BEGIN so two writers queue on busy_timeout instead of failing with "database is locked".
+    "init_command": "PRAGMA busy_timeout = 5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+}
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {**_SQLITE_OPTIONS, "timeout": 20}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# django-q2. It retries forever unless told otherwise (max_attempts=0); every task of ours is
+# idempotent and state lives in our own tables, so a bounded retry after a lost worker is safe.
+# retry > timeout > the slowest task, or a task would be handed out twice while still running.
+Q_CLUSTER = {
+    "name": "sora_studio",
+    "workers": int(os.environ.get("Q_WORKERS", "3")),
+    "timeout": int(os.environ.get("Q_TIMEOUT", "300")),
+    "retry": int(os.environ.get("Q_RETRY", "360")),
+    "max_attempts": int(os.environ.get("Q_MAX_ATTEMPTS", "3")),
+    "catch_up": False,
+    "save_limit": 500,
+    "ack_failures": True,
+    "poll": 0.2,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+Q_CLUSTER["sync"] = env_bool("Q_SYNC", False)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "gallery"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 60 * 1024 * 1024
+CHARACTER_CLIP_MAX_BYTES = int(os.environ.get("CHARACTER_CLIP_MAX_BYTES", str(50 * 1024 * 1024)))
+
+# API keys of backends are encrypted at rest with these Fernet keys (comma-separated, newest first,
+# so keys can be rotated). Unset, a key is derived from SECRET_KEY: fine for development, but then
+# changing SECRET_KEY makes stored API keys unreadable (the app says so loudly, it never sends
+# ciphertext as a key).
+ENCRYPTION_KEYS = env_list("ENCRYPTION_KEYS", "")
+
+# Generation pipeline knobs.
+GENERATION_POLL_INTERVAL = float(os.environ.get("GENERATION_POLL_INTERVAL", "2"))
+GENERATION_MAX_POLL_INTERVAL = float(os.environ.get("GENERATION_MAX_POLL_INTERVAL", "30"))
+GENERATION_TIMEOUT = int(os.environ.get("GENERATION_TIMEOUT", str(30 * 60)))
+GENERATION_MAX_SUBMIT_ATTEMPTS = int(os.environ.get("GENERATION_MAX_SUBMIT_ATTEMPTS", "5"))
+GENERATION_LEASE_SECONDS = int(os.environ.get("GENERATION_LEASE_SECONDS", "120"))
+PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "5"))
+PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "30"))
+# The pump claims due jobs and hands them to the workers; it runs inside qcluster as a
+# long-lived task (see generations/pump.py) or on its own with `manage.py pump`.
+PUMP_TICK_SECONDS = float(os.environ.get("PUMP_TICK_SECONDS", "0.5"))
+PUMP_RUN_SECONDS = int(os.environ.get("PUMP_RUN_SECONDS", "240"))
+
+# The built-in simulated provider (both protocols), mounted at /simulator/ when enabled.
+SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", DEBUG)
+SIMULATOR_SPEED = float(os.environ.get("SIMULATOR_SPEED", "1"))
+SIMULATOR_API_KEYS = env_list("SIMULATOR_API_KEYS", "sim-local-key")
+SIMULATOR_MAX_IN_FLIGHT = int(os.environ.get("SIMULATOR_MAX_IN_FLIGHT", "6"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # urllib3 logs request lines, never headers; keep it quiet anyway.
+        "urllib3": {"level": "WARNING"},
+        "django_q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},
+    },
+}
