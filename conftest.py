@@ -1,12 +1,28 @@
-"""Test-wide set-up that must happen before Django settings load."""
+"""Test-wide settings. pytest-django loads settings before this file, so they are set directly."""
 
 import os
 import tempfile
 
-# Tasks run inline in tests (django-q2 reads this once, at import).
-os.environ.setdefault("Q_SYNC", "1")
-# The simulator runs ~50x faster than real time so a job finishes in well under a second.
-os.environ.setdefault("SIMULATOR_SPEED", "50")
-os.environ.setdefault("SIMULATOR_ENABLED", "1")
-os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="sora-studio-media-"))
-os.environ.setdefault("GENERATION_POLL_INTERVAL", "0.05")
+TEST_ENV = {
+    # The simulator runs ~50x faster than real time so a job finishes in well under a second.
+    "SIMULATOR_SPEED": 50.0,
+    "SIMULATOR_ENABLED": True,
+    "GENERATION_POLL_INTERVAL": 0.05,
+    "MEDIA_ROOT": tempfile.mkdtemp(prefix="sora-studio-media-"),
+}
+
+
+def pytest_configure(config):
+    from django.conf import settings
+    from django_q.conf import Conf
+
+    for name, value in TEST_ENV.items():
+        setattr(settings, name, value)
+    # Tasks run inline in the test process (django-q2 read its config once, at import).
+    settings.Q_CLUSTER["sync"] = True
+    Conf.SYNC = True
+    # A database file, not :memory:, so the live server, worker threads and worker processes each
+    # get their own connection to the same database, as in production.
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db["TEST"]["NAME"] = os.path.join(tempfile.mkdtemp(prefix="sora-studio-db-"), "test.sqlite3")

@@ -178,6 +178,6 @@ LOGGING = {
     "loggers": {
         # urllib3 logs request lines, never headers; keep it quiet anyway.
         "urllib3": {"level": "WARNING"},
-        "django_q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},
+        "django-q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},
     },
 }

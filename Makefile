@@ -1,0 +1,47 @@
+# Sora Studio — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-test migrate seed web worker bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements.txt requirements-test.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo --site-url http://$(HOST):$(PORT)
+
+## Set up everything and start web + worker on http://127.0.0.1:8000 (login demo/demo, admin admin/admin)
+run: seed
+	@echo "Sora Studio on http://$(HOST):$(PORT)/  (login: demo / demo, admin: admin / admin). Ctrl-C stops."
+	WEB_HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start
+
+## Install what the tests need and run the whole suite
+test: install-test
+	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null || (echo "Missing migrations: run manage.py makemigrations" && exit 1)
+	$(BIN)/pytest
+
+web: seed
+	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+worker: migrate
+	$(BIN)/python manage.py qcluster
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* media staticfiles test-results

@@ -1,0 +1,142 @@
+"""The HTTP plumbing both protocol clients share: a session, timeouts, error classification."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import IO
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+
+from generations.backends import ProviderError
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "SoraStudio/1.0"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None  # an HTTP-date: rare from APIs; fall back to our own backoff
+
+
+class HTTPClient:
+    """A requests.Session bound to one backend: base URL, bearer key, timeouts.
+
+    The key goes only into this session's Authorization header, to this backend's base URL.
+    Nothing here logs headers or bodies.
+    """
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.base_url = backend.base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Authorization"] = f"Bearer {backend.key}"
+        self.timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(self, method: str, path: str, *, is_create: bool = False, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        url = path if path.startswith(("http://", "https://")) else self.url(path)
+        if not _same_origin(url, self.base_url):
+            # A download link on a CDN or another host: the key is for this backend only.
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Authorization": None}
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except requests.ConnectTimeout as exc:
+            raise ProviderError(f"{self.backend.name} did not accept a connection in time.", code="connect_timeout",
+                                transient=True) from exc
+        except requests.ReadTimeout as exc:
+            raise ProviderError(f"{self.backend.name} did not answer in time.", code="read_timeout",
+                                transient=True, maybe_sent=is_create) from exc
+        except requests.ConnectionError as exc:
+            # A refused or reset connection: when it breaks after the request went out we cannot
+            # tell, so a create is treated as possibly sent.
+            raise ProviderError(f"Could not reach {self.backend.name}.", code="connection_error",
+                                transient=True, maybe_sent=is_create and _sent(exc)) from exc
+        except requests.RequestException as exc:
+            raise ProviderError(f"Request to {self.backend.name} failed: {type(exc).__name__}.",
+                                code="request_error", transient=True, maybe_sent=is_create) from exc
+        if response.status_code >= 400:
+            raise self.error_from(response, is_create=is_create)
+        return response
+
+    def json(self, method: str, path: str, **kwargs) -> dict:
+        response = self.request(method, path, **kwargs)
+        try:
+            data = response.json()
+        except (ValueError, json.JSONDecodeError):
+            raise ProviderError(
+                f"{self.backend.name} answered with something that is not JSON.",
+                code="invalid_response",
+                transient=True,
+                maybe_sent=kwargs.get("is_create", False),
+            ) from None
+        if not isinstance(data, dict):
+            raise ProviderError(f"{self.backend.name} answered with unexpected JSON.", code="invalid_response",
+                                transient=True, maybe_sent=kwargs.get("is_create", False))
+        return data
+
+    def download(self, url_or_path: str, dest: IO[bytes], *, params=None) -> int:
+        """Stream a file into `dest`; returns the byte count."""
+        response = self.request("GET", url_or_path, params=params, stream=True)
+        size = 0
+        with response:
+            for chunk in response.iter_content(chunk_size=256 * 1024):
+                dest.write(chunk)
+                size += len(chunk)
+        if size == 0:
+            raise ProviderError(f"{self.backend.name} sent an empty file.", code="empty_download", transient=True)
+        return size
+
+    def error_from(self, response: requests.Response, *, is_create: bool) -> ProviderError:
+        status = response.status_code
+        message, code = _error_fields(response)
+        message = message or f"{self.backend.name} answered HTTP {status}."
+        if status == 429:
+            return ProviderError(message, code=code or "rate_limited", status=status, transient=True,
+                                 retry_after=_retry_after(response))
+        if status >= 500 or status == 408:
+            # A gateway error on a create may hide a job that was in fact started.
+            return ProviderError(message, code=code or f"http_{status}", status=status, transient=True,
+                                 retry_after=_retry_after(response), maybe_sent=is_create and status in (502, 504))
+        return ProviderError(message, code=code or f"http_{status}", status=status, transient=False)
+
+
+def _error_fields(response: requests.Response) -> tuple[str, str]:
+    """Message and code from `{"error": {"message", "code"}}`, `{"error": "..."}` or `{"message"}`."""
+    try:
+        data = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    error = data.get("error", data)
+    if isinstance(error, str):
+        return error[:500], str(data.get("code") or "")
+    if isinstance(error, dict):
+        message = error.get("message") or data.get("message") or ""
+        code = error.get("code") or error.get("type") or ""
+        return str(message)[:500], str(code)[:80]
+    return "", ""
+
+
+def _same_origin(url: str, base: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+def _sent(exc: requests.ConnectionError) -> bool:
+    """True unless the connection was never made (then the request cannot have been received)."""
+    text = repr(exc)
+    return not any(marker in text for marker in ("NewConnectionError", "Connection refused", "NameResolutionError"))

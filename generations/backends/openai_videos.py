@@ -1,0 +1,105 @@
+"""The OpenAI Videos API shape, as served by OpenAI and by gateways (LiteLLM, new-api, ...).
+
+# Reference: https://platform.openai.com/docs/api-reference/videos
+# and the official SDK, openai-python: src/openai/resources/videos.py, src/openai/types/video.py
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from generations.backends import COMPLETED, FAILED, QUEUED, RUNNING, ProviderError, RemoteJob
+from generations.backends.http import HTTPClient
+
+_STATUS = {"queued": QUEUED, "in_progress": RUNNING, "completed": COMPLETED, "failed": FAILED}
+
+
+def parse_video(data: dict, poll_after_ms: str | None = None) -> RemoteJob:
+    """Validate a Video object strictly: an unknown status or a missing id is a bad answer."""
+    video_id = data.get("id")
+    status = _STATUS.get(data.get("status"))
+    if not isinstance(video_id, str) or not video_id or status is None:
+        raise ProviderError("The backend answered with an object that is not a Video.", code="invalid_response",
+                            transient=True)
+    error = data.get("error") or {}
+    progress = data.get("progress") or 0
+    try:
+        progress = max(0, min(100, int(progress)))
+    except (TypeError, ValueError):
+        progress = 0
+    poll_after = None
+    if poll_after_ms:
+        try:
+            poll_after = max(int(poll_after_ms), 0) / 1000
+        except ValueError:
+            pass
+    return RemoteJob(
+        id=video_id,
+        status=status,
+        progress=100 if status == COMPLETED else progress,
+        error_code=str(error.get("code") or "") if isinstance(error, dict) else "",
+        error_message=str(error.get("message") or "") if isinstance(error, dict) else str(error),
+        seconds=str(data.get("seconds") or ""),
+        poll_after=poll_after,
+        raw=data,
+    )
+
+
+class OpenAIVideosClient:
+    protocol = "openai_videos"
+
+    def __init__(self, backend):
+        self.http = HTTPClient(backend)
+
+    def create(self, *, prompt: str, model: str, seconds: str, size: str, characters: list[str],
+               idempotency_key: str) -> RemoteJob:
+        body = {"prompt": prompt, "model": model, "seconds": str(seconds), "size": size}
+        if characters:
+            body["characters"] = [{"id": remote_id} for remote_id in characters]
+        data = self.http.json("POST", "videos", json=body, headers={"Idempotency-Key": idempotency_key},
+                              is_create=True)
+        return parse_video(data)
+
+    def retrieve(self, remote_id: str) -> RemoteJob:
+        response = self.http.request("GET", f"videos/{remote_id}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise ProviderError("The backend answered with something that is not JSON.", code="invalid_response",
+                                transient=True) from None
+        if not isinstance(data, dict):
+            raise ProviderError("The backend answered with unexpected JSON.", code="invalid_response", transient=True)
+        return parse_video(data, response.headers.get("openai-poll-after-ms"))
+
+    def download(self, job: RemoteJob, variant: str, dest: IO[bytes]) -> int:
+        return self.http.download(f"videos/{job.id}/content", dest, params={"variant": variant})
+
+    def remix(self, remote_id: str, prompt: str, idempotency_key: str) -> RemoteJob:
+        data = self.http.json("POST", f"videos/{remote_id}/remix", json={"prompt": prompt},
+                              headers={"Idempotency-Key": idempotency_key}, is_create=True)
+        return parse_video(data)
+
+    def delete(self, remote_id: str) -> None:
+        self.http.request("DELETE", f"videos/{remote_id}")
+
+    def find_recent(self, prompt: str, created_after: float) -> RemoteJob | None:
+        """Reconcile a create whose answer was lost: the one recent job with our exact prompt."""
+        data = self.http.json("GET", "videos", params={"limit": 50, "order": "desc"})
+        matches = [
+            item for item in data.get("data") or []
+            if isinstance(item, dict) and item.get("prompt") == prompt and (item.get("created_at") or 0) >= created_after
+        ]
+        return parse_video(matches[0]) if len(matches) == 1 else None
+
+    def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
+        if clip is None:
+            raise ProviderError("This backend needs the character's clip as a file.", code="clip_required")
+        data = self.http.json("POST", "videos/characters", data={"name": name},
+                              files={"video": ("clip.mp4", clip, "video/mp4")})
+        remote_id = data.get("id")
+        if not isinstance(remote_id, str) or not remote_id:
+            raise ProviderError("The backend did not return a character id.", code="invalid_response", transient=True)
+        return remote_id
+
+    def extract_character(self, task_id: str, name: str) -> str:
+        raise ProviderError("The OpenAI Videos API cannot extract a character from a video id.", code="unsupported")

@@ -1,0 +1,364 @@
+"""A generation's life: start, submit, poll, store, charge — each step safe to run twice.
+
+The rules that keep work from being lost or charged twice:
+- every state change is compare-and-set on `status` (Generation.transition);
+- a worker holds a short lease (`lease_until`) while it talks to the provider; a job whose lease
+  ran out (its worker died) is picked up again by the pump;
+- a create whose answer was lost is re-sent only to a backend that honours idempotency keys;
+  otherwise it is reconciled against the provider's job list, or ended with a clear reason;
+- assets are stored before the job is marked completed (provider links expire);
+- the charge is written in the same transaction as the winning transition, and the ledger's
+  unique constraint refuses a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from characters import mentions
+from generations import pricing, queue, router
+from generations.backends import COMPLETED, FAILED, ProviderError, RemoteJob
+from generations.models import ACTIVE, Backend, CostEntry, CostKind, Generation, Status
+
+log = logging.getLogger(__name__)
+
+MAX_POLL_ERRORS = 30
+
+
+class GenerationRefused(ValueError):
+    """A request to generate that cannot be accepted; `field` names the form field at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+# --- Starting ------------------------------------------------------------------------------
+
+def start(owner, *, prompt: str, model: str, seconds: str, size: str, backend: Backend | None = None,
+          scene=None, remix_of: Generation | None = None) -> Generation:
+    """Validate, route, estimate and queue one generation. Nothing is sent before the commit."""
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise GenerationRefused("Write a prompt.", "prompt")
+    if len(prompt) > 32000:
+        raise GenerationRefused("A prompt can be at most 32,000 characters.", "prompt")
+    try:
+        characters = mentions.resolve(owner, prompt)
+    except mentions.MentionError as exc:
+        raise GenerationRefused(str(exc), "prompt") from None
+    try:
+        route = router.choose(characters, model, str(seconds), size, backend=backend)
+    except router.NoBackend as exc:
+        # A character problem reads best next to the prompt, an offer problem next to the backend.
+        field = "prompt" if characters and "@" in str(exc) else "backend"
+        raise GenerationRefused(str(exc), field) from None
+    rendered = mentions.render(prompt, characters, route.backend)
+
+    with transaction.atomic():
+        generation = Generation.objects.create(
+            owner=owner,
+            scene=scene,
+            remix_of=remix_of,
+            backend=route.backend,
+            prompt=prompt,
+            prompt_sent=rendered.prompt,
+            characters_sent=rendered.character_ids,
+            model=model,
+            seconds=str(seconds),
+            size=size,
+            routing_reason=route.reason,
+            next_poll_at=timezone.now() + timedelta(seconds=10),
+        )
+        generation.characters.set(characters)
+        CostEntry.objects.record(
+            kind=CostKind.ESTIMATE, amount=route.quote.amount, backend=route.backend, owner=owner,
+            generation=generation, price=route.quote.price, note=route.quote.describe,
+        )
+        queue.advance_on_commit(generation.pk)
+    return generation
+
+
+# --- The worker side -----------------------------------------------------------------------
+
+def advance(generation_id: int) -> None:
+    """One step for one job, whatever state it is in. Safe to call any number of times."""
+    generation = Generation.objects.select_related("backend").filter(pk=generation_id).first()
+    if generation is None or generation.is_terminal:
+        return
+    if timezone.now() >= generation.deadline:
+        generation.fail("timeout", f"No result after {settings.GENERATION_TIMEOUT // 60} minutes.",
+                        status=Status.TIMED_OUT)
+        return
+    if not _claim(generation):
+        return  # another worker holds it
+    try:
+        if generation.status == Status.QUEUED:
+            submit(generation)
+        elif generation.status == Status.SUBMITTING:
+            # The worker that was submitting died before it learnt the answer.
+            resolve_lost_submit(generation)
+        else:
+            poll(generation)
+    except Exception:
+        # A bug or an outage of our own: keep the job, try again later, leave a trace.
+        log.exception("generation %s: step failed", generation.pk)
+        _release(generation, delay=_backoff(generation.poll_errors + 1))
+        Generation.objects.filter(pk=generation.pk).update(poll_errors=F("poll_errors") + 1)
+
+
+def _claim(generation: Generation) -> bool:
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
+    won = Generation.objects.filter(pk=generation.pk, status=generation.status).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    ).update(lease_until=lease) == 1
+    if won:
+        generation.lease_until = lease
+    return won
+
+
+def _release(generation: Generation, delay: float) -> None:
+    Generation.objects.filter(pk=generation.pk, status__in=ACTIVE).update(
+        lease_until=None, next_poll_at=timezone.now() + timedelta(seconds=delay), updated_at=timezone.now()
+    )
+
+
+def _backoff(errors: int, hint: float | None = None) -> float:
+    """Exponential backoff with full jitter, never shorter than what the provider asked for."""
+    base = settings.GENERATION_POLL_INTERVAL * (2 ** min(errors, 8))
+    delay = random.uniform(base / 2, base)
+    return min(max(delay, hint or 0), settings.GENERATION_MAX_POLL_INTERVAL * 4)
+
+
+def submit(generation: Generation) -> None:
+    backend = Backend.objects.get(pk=generation.backend_id)
+    if backend.is_paused():
+        _release(generation, delay=(backend.paused_until - timezone.now()).total_seconds() + random.uniform(0, 1))
+        return
+    # Take a concurrency slot: count and move to SUBMITTING in one write transaction, so two
+    # workers cannot both take the last slot (IMMEDIATE on SQLite, a row lock on PostgreSQL).
+    with transaction.atomic():
+        Backend.objects.select_for_update().filter(pk=backend.pk).first()
+        if backend.in_flight_count() >= backend.max_in_flight:
+            won = False
+        else:
+            won = generation.transition(Status.QUEUED, Status.SUBMITTING)
+    if not won:
+        _release(generation, delay=settings.GENERATION_POLL_INTERVAL * 2)
+        return
+    _send_create(generation, backend)
+
+
+def _send_create(generation: Generation, backend: Backend) -> None:
+    try:
+        if generation.remix_of_id and generation.remix_of.remote_id and backend.supports_remix \
+                and generation.remix_of.backend_id == backend.pk:
+            job = backend.client().remix(generation.remix_of.remote_id, generation.prompt_sent,
+                                         generation.idempotency_key)
+        else:
+            job = backend.client().create(
+                prompt=generation.prompt_sent, model=generation.model, seconds=generation.seconds,
+                size=generation.size, characters=generation.characters_sent,
+                idempotency_key=generation.idempotency_key,
+            )
+    except ProviderError as exc:
+        _create_failed(generation, backend, exc)
+        return
+    accept(generation, job)
+
+
+def _create_failed(generation: Generation, backend: Backend, exc: ProviderError) -> None:
+    if exc.maybe_sent:
+        log.warning("generation %s: create outcome unknown (%s)", generation.pk, exc.code)
+        resolve_lost_submit(generation, cause=exc)
+        return
+    if exc.transient:
+        if exc.rate_limited:
+            # The provider's concurrency cap, not a failure: wait as told, do not count it.
+            backend.pause(exc.retry_after or 5)
+        else:
+            Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1)
+            generation.refresh_from_db(fields=["attempts"])
+            if generation.attempts >= settings.GENERATION_MAX_SUBMIT_ATTEMPTS:
+                generation.fail(exc.code, f"Gave up after {generation.attempts} attempts: {exc.message}")
+                return
+        if generation.transition(Status.SUBMITTING, Status.QUEUED):
+            _release(generation, delay=_backoff(generation.attempts, exc.retry_after))
+        return
+    generation.fail(exc.code, exc.message)
+
+
+def resolve_lost_submit(generation: Generation, cause: ProviderError | None = None) -> None:
+    """A create may have reached the provider but we never saw the answer. Never send it blindly."""
+    backend = generation.backend
+    if backend.honours_idempotency_keys:
+        # The provider deduplicates by our key: sending again returns the job it already has.
+        Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1)
+        generation.refresh_from_db(fields=["attempts"])
+        if generation.attempts >= settings.GENERATION_MAX_SUBMIT_ATTEMPTS:
+            generation.fail("submit_unknown", "The provider never confirmed the job; gave up after "
+                            f"{generation.attempts} attempts.")
+            return
+        if generation.status == Status.SUBMITTING and cause is not None:
+            generation.transition(Status.SUBMITTING, Status.QUEUED)
+            _release(generation, delay=_backoff(generation.attempts, cause.retry_after))
+            return
+        _send_create(generation, backend)
+        return
+    try:
+        since = (generation.submitted_at or generation.created_at).timestamp() - 60
+        job = backend.client().find_recent(generation.prompt_sent, since)
+    except ProviderError as exc:
+        if exc.transient and timezone.now() < generation.deadline:
+            _release(generation, delay=_backoff(generation.poll_errors + 1, exc.retry_after))
+            Generation.objects.filter(pk=generation.pk).update(poll_errors=F("poll_errors") + 1)
+            return
+        job = None
+    if job is not None:
+        accept(generation, job)
+        return
+    generation.fail(
+        "submit_unknown",
+        f"{backend.name} did not confirm the job and it cannot be found there. It was not sent again, "
+        "so nothing is charged twice; generate it again if you still want it.",
+    )
+
+
+def accept(generation: Generation, job: RemoteJob) -> None:
+    """The provider took the job: remember its id, and charge now if it bills per request."""
+    now = timezone.now()
+    backend = generation.backend
+    with transaction.atomic():
+        won = generation.transition(
+            Status.SUBMITTING, Status.SUBMITTED, remote_id=job.id, submitted_at=now, lease_until=None,
+            next_poll_at=now + timedelta(seconds=job.poll_after or settings.GENERATION_POLL_INTERVAL),
+        )
+        if won:
+            price = pricing.quote(backend, generation.model, generation.seconds, generation.size, at=generation.created_at)
+            if price.billed_on_accept:
+                _charge(generation, price.amount, price.price, "Charged when the provider accepted the job")
+    if not won:
+        log.warning("generation %s: provider accepted %s after the job left SUBMITTING", generation.pk, job.id)
+
+
+def _charge(generation: Generation, amount, price, note: str) -> None:
+    try:
+        with transaction.atomic():
+            CostEntry.objects.record(kind=CostKind.CHARGE, amount=amount, backend=generation.backend,
+                                     owner=generation.owner, generation=generation, price=price, note=note)
+    except IntegrityError:
+        log.info("generation %s: already charged", generation.pk)
+
+
+def poll(generation: Generation) -> None:
+    client = generation.backend.client()
+    try:
+        job = client.retrieve(generation.remote_id)
+    except ProviderError as exc:
+        _poll_failed(generation, exc)
+        return
+    if job.status == FAILED:
+        generation.fail(job.error_code or "generation_failed",
+                        job.error_message or f"{generation.backend.name} reported the job as failed.")
+        return
+    if job.status == COMPLETED:
+        complete(generation, job, client)
+        return
+    now = timezone.now()
+    Generation.objects.filter(pk=generation.pk, status__in=[Status.SUBMITTED, Status.IN_PROGRESS]).update(
+        status=Status.IN_PROGRESS if job.status != "queued" else generation.status,
+        progress=max(generation.progress, job.progress),
+        poll_errors=0,
+        lease_until=None,
+        next_poll_at=now + timedelta(seconds=max(job.poll_after or 0, settings.GENERATION_POLL_INTERVAL)),
+        updated_at=now,
+    )
+
+
+def _poll_failed(generation: Generation, exc: ProviderError) -> None:
+    if exc.rate_limited:
+        generation.backend.pause(exc.retry_after or 5)
+    if not exc.transient:
+        generation.fail(exc.code, f"{generation.backend.name} no longer knows this job: {exc.message}")
+        return
+    errors = generation.poll_errors + 1
+    if errors > MAX_POLL_ERRORS:
+        generation.fail(exc.code, f"{generation.backend.name} kept failing: {exc.message}")
+        return
+    Generation.objects.filter(pk=generation.pk).update(poll_errors=errors)
+    _release(generation, delay=_backoff(errors, exc.retry_after))
+
+
+def complete(generation: Generation, job: RemoteJob, client) -> None:
+    """Store the video and thumbnail first (links expire), then mark completed and charge, atomically."""
+    try:
+        video = _fetch(client, job, "video")
+        thumbnail = _fetch_optional(client, job, "thumbnail")
+    except ProviderError as exc:
+        _poll_failed(generation, exc)
+        return
+    with video:
+        generation.video.save("video.mp4", File(video), save=False)
+    if thumbnail is not None:
+        with thumbnail:
+            generation.thumbnail.save("thumbnail.webp", File(thumbnail), save=False)
+    now = timezone.now()
+    seconds = job.seconds or generation.seconds
+    with transaction.atomic():
+        won = generation.transition(
+            [Status.SUBMITTED, Status.IN_PROGRESS], Status.COMPLETED, progress=100, completed_at=now,
+            video=generation.video.name, thumbnail=generation.thumbnail.name or "", lease_until=None,
+            next_poll_at=None, remote_video_url=job.video_url[:2000],
+        )
+        if won:
+            price = pricing.quote(generation.backend, generation.model, seconds, generation.size,
+                                  at=generation.created_at)
+            if not price.billed_on_accept:
+                _charge(generation, price.amount, price.price, f"Charged for {seconds} s delivered")
+    if won:
+        log.info("generation %s completed", generation.pk)
+    else:
+        # Another worker stored and completed it first; drop our copies.
+        generation.video.delete(save=False)
+        if generation.thumbnail:
+            generation.thumbnail.delete(save=False)
+
+
+def _fetch(client, job: RemoteJob, variant: str):
+    handle = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    try:
+        client.download(job, variant, handle)
+    except BaseException:
+        handle.close()
+        raise
+    handle.seek(0)
+    return handle
+
+
+def _fetch_optional(client, job: RemoteJob, variant: str):
+    try:
+        return _fetch(client, job, variant)
+    except ProviderError as exc:
+        if exc.transient:
+            raise
+        return None  # no thumbnail on offer: the card shows a placeholder
+
+
+# --- Creator actions -----------------------------------------------------------------------
+
+def cancel(generation: Generation) -> bool:
+    """Cancel a job that has not reached the provider yet (nothing was charged, nothing to refund)."""
+    return generation.transition(
+        Status.QUEUED, Status.CANCELLED, error_code="cancelled", error_message="Cancelled before it was sent.",
+        next_poll_at=None, lease_until=None,
+    )

@@ -1,0 +1,42 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from generations.models import DEFAULT_CAPABILITIES, Backend, Protocol, Tier
+
+
+class Command(BaseCommand):
+    help = "Add (or update) a backend with the default prices and offer of its protocol."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--protocol", required=True, choices=Protocol.values)
+        parser.add_argument("--base-url", required=True)
+        parser.add_argument("--api-key", required=True)
+        parser.add_argument("--tier", choices=Tier.values)
+        parser.add_argument("--max-in-flight", type=int, default=4)
+        parser.add_argument("--honours-idempotency-keys", action="store_true")
+
+    def handle(self, *args, **opts):
+        from django.core.exceptions import ValidationError
+        from django.core.validators import URLValidator
+
+        try:
+            URLValidator(schemes=["http", "https"])(opts["base_url"])
+        except ValidationError:
+            raise CommandError(f"--base-url {opts['base_url']!r} is not an http(s) URL.") from None
+        protocol = opts["protocol"]
+        tier = opts["tier"] or (Tier.OFFICIAL if protocol == Protocol.OPENAI_VIDEOS else Tier.AGGREGATOR)
+        caps = DEFAULT_CAPABILITIES[protocol]
+        with transaction.atomic():
+            backend, created = Backend.objects.update_or_create(
+                name=opts["name"],
+                defaults={
+                    "protocol": protocol, "base_url": opts["base_url"].rstrip("/"), "api_key": opts["api_key"],
+                    "tier": tier, "max_in_flight": opts["max_in_flight"],
+                    "supports_characters": caps["characters"], "supports_extract": caps["extract"],
+                    "supports_remix": caps["remix"],
+                    "honours_idempotency_keys": opts["honours_idempotency_keys"],
+                },
+            )
+            backend.install_default_prices()
+        self.stdout.write(f"{'Added' if created else 'Updated'} backend {backend.name} ({backend.protocol}).")

@@ -1,0 +1,107 @@
+"""The pump: finds jobs that are due (to submit, to poll, or left behind by a dead worker) and
+hands them to the workers.
+
+django-q2 has no "run this in 2 s" and its scheduler ticks every ~30 s, so a job's next step is a
+row (`next_poll_at`) and this loop claims due rows. It runs as a long-lived task inside
+`qcluster` (started and restarted by a one-minute Schedule) or on its own with `manage.py pump`.
+A lease row makes sure only one pump runs at a time; any number may try.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from generations import queue
+from generations.models import Generation, PumpLease
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "pump"
+# How long a handed-out job is left alone before the pump hands it out again (its task may have
+# been dropped by a dying worker on the Redis broker, which does not re-deliver).
+HANDOUT_GRACE = timedelta(seconds=15)
+BATCH = 200
+
+
+def tick(now=None) -> int:
+    """Hand out every due job once. Returns how many were handed out."""
+    now = now or timezone.now()
+    due = (
+        Generation.objects.due(now)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .order_by("next_poll_at")
+        .values_list("pk", "next_poll_at")[:BATCH]
+    )
+    handed = 0
+    for pk, next_poll_at in list(due):
+        # Compare-and-set, so two pumps (or a pump and a late worker) never hand out a job twice.
+        if Generation.objects.filter(pk=pk, next_poll_at=next_poll_at).update(next_poll_at=now + HANDOUT_GRACE):
+            queue.enqueue("generations.tasks.advance", pk)
+            handed += 1
+    from characters.registry import stale_bindings
+
+    for binding_id in stale_bindings().values_list("pk", flat=True)[:BATCH]:
+        queue.enqueue("characters.tasks.register_binding", binding_id)
+    return handed
+
+
+def acquire(holder: str, seconds: float) -> bool:
+    now = timezone.now()
+    PumpLease.objects.get_or_create(name=LEASE_NAME)
+    return PumpLease.objects.filter(name=LEASE_NAME).filter(
+        Q(holder=holder) | Q(expires_at__lt=now) | Q(holder="")
+    ).update(holder=holder, expires_at=now + timedelta(seconds=seconds)) == 1
+
+
+def release(holder: str) -> None:
+    PumpLease.objects.filter(name=LEASE_NAME, holder=holder).update(holder="", expires_at=timezone.now())
+
+
+def is_running() -> bool:
+    return PumpLease.objects.filter(name=LEASE_NAME, expires_at__gte=timezone.now()).exclude(holder="").exists()
+
+
+def run(seconds: float | None = None, tick_seconds: float | None = None) -> bool:
+    """Pump for `seconds` (forever if None) while holding the lease. False if another pump runs."""
+    holder = uuid.uuid4().hex
+    tick_seconds = tick_seconds or settings.PUMP_TICK_SECONDS
+    lease_seconds = max(10.0, tick_seconds * 20)
+    if not acquire(holder, lease_seconds):
+        return False
+    stop_at = None if seconds is None else time.monotonic() + seconds
+    try:
+        while stop_at is None or time.monotonic() < stop_at:
+            if not acquire(holder, lease_seconds):
+                log.warning("pump lost its lease; stopping")
+                return False
+            try:
+                tick()
+            except Exception:
+                log.exception("pump tick failed")
+            time.sleep(tick_seconds)
+    finally:
+        release(holder)
+    return True
+
+
+def wait_until_terminal(generation, timeout: float, interval: float = 0.5):
+    """Block until the job is terminal (for `--wait`). With no cluster (sync mode) pump here too."""
+    from django_q.conf import Conf
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        generation.refresh_from_db()
+        if generation.is_terminal:
+            return generation
+        if Conf.SYNC:
+            tick()
+        time.sleep(interval)
+    generation.refresh_from_db()
+    return generation

@@ -1,0 +1,25 @@
+"""Every enqueue in one place, so a move to another task queue touches one file.
+
+Tasks are enqueued after the transaction commits (the worker must see the row) and carry ids
+only: django-q2 pickles and signs arguments, it does not encrypt them.
+"""
+
+from django.db import transaction
+from django_q.tasks import async_task
+
+
+def enqueue(func: str, *args) -> None:
+    async_task(func, *args)
+
+
+def enqueue_on_commit(func: str, *args) -> None:
+    transaction.on_commit(lambda: async_task(func, *args))
+
+
+def advance_on_commit(generation_id: int) -> None:
+    enqueue_on_commit("generations.tasks.advance", generation_id)
+    enqueue_on_commit("generations.tasks.ensure_pump")
+
+
+def register_binding_on_commit(binding_id: int) -> None:
+    enqueue_on_commit("characters.tasks.register_binding", binding_id)

@@ -1,0 +1,24 @@
+"""django-q2 tasks. Each takes ids, loads, calls the domain, and is safe to run twice."""
+
+from django.conf import settings
+from django_q.conf import Conf
+
+from generations import lifecycle, pump, queue
+
+
+def advance(generation_id: int) -> None:
+    lifecycle.advance(generation_id)
+
+
+def run_pump() -> None:
+    """A pump shift inside qcluster; hands over to a successor when the shift ends."""
+    if pump.run(seconds=settings.PUMP_RUN_SECONDS):
+        queue.enqueue("generations.tasks.run_pump")
+
+
+def ensure_pump() -> None:
+    """Start a pump if none runs (the one-minute Schedule and every new job call this)."""
+    if Conf.SYNC:
+        return  # no cluster to host a long-lived pump: tests drive pump.tick() themselves
+    if not pump.is_running():
+        queue.enqueue("generations.tasks.run_pump")
