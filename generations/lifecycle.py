@@ -261,8 +261,8 @@ def _charge(generation: Generation, amount, price, note: str) -> None:
 
 
 def poll(generation: Generation) -> None:
-    client = generation.backend.client()
     try:
+        client = generation.backend.client()
         job = client.retrieve(generation.remote_id)
     except ProviderError as exc:
         _poll_failed(generation, exc)

@@ -11,6 +11,7 @@ import requests
 from django.conf import settings
 
 from generations.backends import ProviderError
+from sora_studio.fields import DecryptionError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,11 @@ class HTTPClient:
         self.base_url = backend.base_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
-        self.session.headers["Authorization"] = f"Bearer {backend.key}"
+        try:
+            key = backend.key
+        except DecryptionError as exc:
+            raise ProviderError(str(exc), code="api_key_unreadable") from None
+        self.session.headers["Authorization"] = f"Bearer {key}"
         self.timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
 
     def url(self, path: str) -> str:

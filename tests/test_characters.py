@@ -1,0 +1,131 @@
+"""Characters: registered on each backend from the stored clip, mentioned as @handle, extracted."""
+
+import pytest
+from django.core.files.base import ContentFile
+
+from characters import mentions, registry
+from characters.models import BindingStatus, Character
+from generations import lifecycle
+from generations.models import Status
+from simulator.render import look_for, render_mp4
+from tests.conftest import drive
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def clip_bytes():
+    return render_mp4(look_for("a mossy robot", "1280x720", "clip"), 2)
+
+
+def make_character(owner, handle, clip_bytes, name=None):
+    character = Character(owner=owner, name=name or handle.title(), handle=handle, description="A test character")
+    character.source_clip.save("clip.mp4", ContentFile(clip_bytes), save=False)
+    character.save()
+    return character
+
+
+def test_a_character_is_registered_on_both_backends_from_its_stored_clip(alice, official, aggregator, clip_bytes):
+    mossy = make_character(alice, "mossy", clip_bytes)
+
+    registry.bind(mossy, official)  # uploads the clip
+    registry.bind(mossy, aggregator)  # gives a signed link to the clip
+
+    bindings = {b.backend_id: b for b in mossy.bindings.all()}
+    assert bindings[official.pk].status == BindingStatus.READY, bindings[official.pk].error
+    assert bindings[aggregator.pk].status == BindingStatus.READY, bindings[aggregator.pk].error
+    assert bindings[official.pk].remote_id.startswith("char_")
+    assert bindings[official.pk].remote_id != bindings[aggregator.pk].remote_id  # an id lives on one backend
+
+
+def test_binding_twice_does_not_register_twice(alice, official, clip_bytes):
+    mossy = make_character(alice, "mossy", clip_bytes)
+    first = registry.bind(mossy, official)
+    second = registry.bind(mossy, official)
+    first.refresh_from_db()
+    assert first.pk == second.pk and mossy.bindings.count() == 1
+
+
+def test_a_mention_becomes_an_id_in_the_prompt_on_task_api(alice, aggregator, clip_bytes):
+    mossy = make_character(alice, "mossy", clip_bytes)
+    registry.bind(mossy, aggregator)
+    remote_id = mossy.bindings.get().remote_id
+
+    generation = drive(lifecycle.start(alice, prompt="@mossy waters the garden", model="sora-2", seconds="10",
+                                       size="720x1280", backend=aggregator))
+
+    assert generation.prompt_sent == f"@{remote_id} waters the garden"
+    assert generation.status == Status.COMPLETED
+    assert list(generation.characters.all()) == [mossy]
+
+
+def test_a_mention_becomes_a_character_reference_and_the_name_on_openai_videos(alice, official, clip_bytes):
+    mossy = make_character(alice, "mossy", clip_bytes, name="Mossy the robot")
+    registry.bind(mossy, official)
+
+    generation = drive(lifecycle.start(alice, prompt="@Mossy waters the garden", model="sora-2", seconds="4",
+                                       size="720x1280", backend=official))
+
+    assert generation.prompt_sent == "Mossy the robot waters the garden"
+    assert generation.characters_sent == [mossy.bindings.get().remote_id]
+    assert generation.status == Status.COMPLETED
+
+
+def test_an_unknown_handle_is_refused_naming_it(alice, official):
+    with pytest.raises(lifecycle.GenerationRefused, match="@nobody") as exc:
+        lifecycle.start(alice, prompt="@nobody dances", model="sora-2", seconds="4", size="720x1280",
+                        backend=official)
+    assert exc.value.field == "prompt"
+
+
+def test_another_creators_character_is_unknown_to_me(alice, bob, official, clip_bytes):
+    make_character(bob, "mossy", clip_bytes)
+    with pytest.raises(lifecycle.GenerationRefused, match="@mossy"):
+        lifecycle.start(alice, prompt="@mossy dances", model="sora-2", seconds="4", size="720x1280",
+                        backend=official)
+
+
+def test_a_character_not_ready_on_the_chosen_backend_is_refused_naming_it(alice, official, aggregator, clip_bytes):
+    mossy = make_character(alice, "mossy", clip_bytes)
+    registry.bind(mossy, aggregator)
+    with pytest.raises(lifecycle.GenerationRefused, match="@mossy is not registered on Simulated official"):
+        lifecycle.start(alice, prompt="@mossy dances", model="sora-2", seconds="4", size="720x1280",
+                        backend=official)
+
+
+def test_automatic_routing_goes_where_the_character_is_ready(alice, official, aggregator, clip_bytes):
+    mossy = make_character(alice, "mossy", clip_bytes)
+    registry.bind(mossy, official)
+    generation = lifecycle.start(alice, prompt="@mossy dances", model="sora-2", seconds="4", size="720x1280")
+    assert generation.backend == official
+    assert "@mossy ready" in generation.routing_reason
+
+
+def test_a_character_can_be_extracted_from_a_finished_task(alice, aggregator):
+    source = drive(lifecycle.start(alice, prompt="A fox in a scarf", model="sora-2", seconds="10",
+                                   size="720x1280", backend=aggregator))
+    fox = Character.objects.create(owner=alice, name="Fox", handle="fox", source_generation=source)
+
+    registry.bind(fox, aggregator, extract_from_task=source.remote_id)
+
+    binding = fox.bindings.get()
+    assert binding.status == BindingStatus.READY and binding.remote_id.startswith("char_")
+
+
+def test_a_clip_url_that_cannot_be_fetched_fails_the_binding_with_a_reason(alice, official):
+    ghost = Character.objects.create(owner=alice, name="Ghost", handle="ghost",
+                                     source_url="http://127.0.0.1:9/nothing.mp4")
+    registry.bind(ghost, official)
+    binding = ghost.bindings.get()
+    assert binding.status == BindingStatus.FAILED
+    assert "Could not download the clip" in binding.error
+
+
+@pytest.mark.parametrize("prompt,handles", [
+    ("@a1 and @b_2 meet @a1", ["a1", "b_2"]),
+    ("mail me at x@example.com", []),
+    ("@@mossy", []),
+    ("(@Mossy)!", ["mossy"]),
+])
+def test_handles_are_found_in_prompts(prompt, handles):
+    assert mentions.find_handles(prompt) == handles

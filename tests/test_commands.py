@@ -1,0 +1,103 @@
+"""The headless interface: management commands a script (or a test) drives."""
+
+import json
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from generations.models import Backend, Price
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(*args, **kwargs) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, **kwargs)
+    return out.getvalue()
+
+
+def test_add_backend_installs_the_default_prices_of_its_protocol():
+    run("add_backend", "Official", protocol="openai_videos", base_url="https://api.example.com/v1", api_key="sk-1")
+    run("add_backend", "Agg", protocol="task_api", base_url="https://agg.example.com/v1", api_key="sk-2")
+    official, agg = Backend.objects.get(name="Official"), Backend.objects.get(name="Agg")
+    assert official.tier == "official" and agg.tier == "aggregator"
+    assert official.key == "sk-1"
+    assert {(p.model, p.size, p.amount) for p in official.prices.filter(unit="per_second")} == {
+        ("sora-2", "", Decimal("0.100000")), ("sora-2-pro", "", Decimal("0.300000")),
+        ("sora-2-pro", "1024x1792", Decimal("0.500000")), ("sora-2-pro", "1792x1024", Decimal("0.500000")),
+    }
+    assert Price.objects.get(backend=agg, unit="per_request").amount == Decimal("0.12")
+
+
+def test_add_backend_refuses_a_bad_url():
+    with pytest.raises(CommandError, match="not an http"):
+        run("add_backend", "X", protocol="task_api", base_url="ftp://nope", api_key="k")
+
+
+def test_generate_waits_and_prints_the_result_as_json(alice, official):
+    out = run("generate", user="alice", prompt="A snail race", backend=official.name, seconds="4", wait=True,
+              json=True)
+    result = json.loads(out)
+    assert result["status"] == "completed"
+    assert result["cost_usd"] == "0.40"
+    assert result["backend"] == "Simulated official" and result["model"] == "sora-2"
+    assert result["seconds"] == "4" and result["size"] == "720x1280"
+    assert result["prompt_sent"] == "A snail race"
+    assert result["video_file"].endswith(".mp4") and result["error"] is None
+
+
+def test_generate_on_the_aggregator_defaults_to_its_shortest_length(alice, aggregator):
+    result = json.loads(run("generate", user="alice", prompt="A kettle", backend=aggregator.name, wait=True,
+                            json=True))
+    assert result["seconds"] == "10" and result["cost_usd"] == "0.12"
+
+
+def test_generate_exits_non_zero_with_one_clear_line_on_failure(alice, official):
+    with pytest.raises(CommandError, match="failed: The simulated renderer failed halfway"):
+        run("generate", user="alice", prompt="Boom #fail", backend=official.name, seconds="4", wait=True)
+    with pytest.raises(CommandError, match="No user called 'carol'"):
+        run("generate", user="carol", prompt="x")
+    with pytest.raises(CommandError, match="No backend called 'Nope'"):
+        run("generate", user="alice", prompt="x", backend="Nope")
+    with pytest.raises(CommandError, match="@ghost"):
+        run("generate", user="alice", prompt="@ghost", backend=official.name, seconds="4")
+
+
+def test_add_character_from_a_url_waits_for_every_backend(alice, official, aggregator):
+    source = json.loads(run("generate", user="alice", prompt="Source clip", backend=aggregator.name, wait=True,
+                            json=True))
+    from generations.models import Generation
+
+    url = Generation.objects.get(pk=source["id"]).remote_video_url
+    out = run("add_character", user="alice", name="Kite", handle="kite", video_url=url, wait=True, json=True)
+    result = json.loads(out)
+    assert {b["backend"]: b["status"] for b in result["bindings"]} == {
+        "Simulated official": "ready", "Simulated aggregator": "ready"}
+
+
+def test_add_character_refuses_a_bad_handle(alice, official):
+    with pytest.raises(CommandError, match="handle"):
+        run("add_character", user="alice", name="X", handle="Not OK!", video_url="http://127.0.0.1:9/x.mp4")
+
+
+def test_spending_reports_the_month_per_backend(alice, official, aggregator):
+    run("generate", user="alice", prompt="One", backend=official.name, seconds="4", wait=True)
+    run("generate", user="alice", prompt="Two", backend=aggregator.name, wait=True)
+    with pytest.raises(CommandError):
+        run("generate", user="alice", prompt="Three #fail", backend=aggregator.name, wait=True)
+
+    report = json.loads(run("spending", user="alice", json=True))
+
+    lines = {line["backend"]: line for line in report["backends"]}
+    assert lines["Simulated official"]["net_usd"] == "0.40"
+    assert lines["Simulated aggregator"]["charged_usd"] == "0.24"
+    assert lines["Simulated aggregator"]["refunded_usd"] == "0.12"
+    assert report["net_usd"] == "0.52"
+    assert "net $0.52" in run("spending", user="alice")
+
+
+def test_spending_refuses_a_bad_month():
+    with pytest.raises(CommandError, match="YYYY-MM"):
+        run("spending", month="November")
