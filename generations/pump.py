@@ -15,11 +15,11 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from generations import queue
-from generations.models import Generation, PumpLease
+from generations.models import IN_FLIGHT, Backend, Generation, PumpLease, Status
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,16 @@ def tick(now=None) -> int:
         Generation.objects.due(now)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .order_by("next_poll_at")
-        .values_list("pk", "next_poll_at")[:BATCH]
+        .values_list("pk", "next_poll_at", "status", "backend_id")[:BATCH]
     )
+    free = _free_slots(now)
     handed = 0
-    for pk, next_poll_at in list(due):
+    for pk, next_poll_at, status, backend_id in list(due):
+        if status == Status.QUEUED:
+            # A queued job waits here, not in the task queue, while its backend is full or paused.
+            if free.get(backend_id, 0) <= 0:
+                continue
+            free[backend_id] -= 1
         # Compare-and-set, so two pumps (or a pump and a late worker) never hand out a job twice.
         if Generation.objects.filter(pk=pk, next_poll_at=next_poll_at).update(next_poll_at=now + HANDOUT_GRACE):
             queue.enqueue("generations.tasks.advance", pk)
@@ -50,6 +56,17 @@ def tick(now=None) -> int:
     for binding_id in stale_bindings().values_list("pk", flat=True)[:BATCH]:
         queue.enqueue("characters.tasks.register_binding", binding_id)
     return handed
+
+
+def _free_slots(now) -> dict[int, int]:
+    """Concurrency slots left per backend (none while the provider asked us to slow down)."""
+    in_flight = Count("generations", filter=Q(generations__status__in=[Status.SUBMITTING, *IN_FLIGHT]))
+    return {
+        pk: 0 if (paused_until and paused_until > now) else cap - used
+        for pk, cap, paused_until, used in Backend.objects.annotate(used=in_flight).values_list(
+            "pk", "max_in_flight", "paused_until", "used"
+        )
+    }
 
 
 def acquire(holder: str, seconds: float) -> bool:

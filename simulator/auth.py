@@ -1,0 +1,22 @@
+"""Bearer-key check shared by both protocols."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from .models import owner_for
+
+
+def owner_from(request: HttpRequest) -> str | None:
+    """The owner digest for a valid `Authorization: Bearer <key>`, or None."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        return None
+    # Compare against every configured key in constant time; the list is tiny.
+    if not any(hmac.compare_digest(key.encode(), allowed.encode()) for allowed in settings.SIMULATOR_API_KEYS):
+        return None
+    return owner_for(key)
