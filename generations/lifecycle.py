@@ -25,7 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from characters import mentions
-from generations import pricing, queue, router
+from generations import budgets, pricing, queue, router
 from generations.backends import COMPLETED, FAILED, ProviderError, RemoteJob
 from generations.models import ACTIVE, Backend, CostEntry, CostKind, Generation, Status
 
@@ -65,6 +65,10 @@ def start(owner, *, prompt: str, model: str, seconds: str, size: str, backend: B
     rendered = mentions.render(prompt, characters, route.backend)
 
     with transaction.atomic():
+        try:
+            warnings = budgets.check(owner, route.backend, route.quote.amount)
+        except budgets.BudgetExceeded as exc:
+            raise GenerationRefused(str(exc), "backend") from None
         generation = Generation.objects.create(
             owner=owner,
             scene=scene,
@@ -85,6 +89,7 @@ def start(owner, *, prompt: str, model: str, seconds: str, size: str, backend: B
             generation=generation, price=route.quote.price, note=route.quote.describe,
         )
         queue.advance_on_commit(generation.pk)
+    generation.budget_warnings = warnings
     return generation
 
 
@@ -362,3 +367,41 @@ def cancel(generation: Generation) -> bool:
         Status.QUEUED, Status.CANCELLED, error_code="cancelled", error_message="Cancelled before it was sent.",
         next_poll_at=None, lease_until=None,
     )
+
+
+def retry(generation: Generation) -> Generation:
+    """The same request again, as a new job (the old one and its costs stay as they were)."""
+    return start(generation.owner, prompt=generation.prompt, model=generation.model, seconds=generation.seconds,
+                 size=generation.size, backend=generation.backend if generation.backend.enabled else None,
+                 scene=generation.scene)
+
+
+def remix(generation: Generation, prompt: str) -> Generation:
+    """A variation of a finished video: the provider's remix where it has one, else a new job."""
+    if generation.status != Status.COMPLETED:
+        raise GenerationRefused("Only a completed video can be remixed.", "prompt")
+    backend = generation.backend
+    native = backend.supports_remix and backend.enabled and bool(generation.remote_id)
+    return start(generation.owner, prompt=prompt, model=generation.model, seconds=generation.seconds,
+                 size=generation.size, backend=backend if native else None, scene=generation.scene,
+                 remix_of=generation if native else None)
+
+
+def delete(generation: Generation) -> str:
+    """Remove a finished job here (and on the provider where the protocol allows). Keeps the ledger."""
+    if generation.is_active and generation.status != Status.QUEUED:
+        raise GenerationRefused("Wait until the job ends (or cancel it while queued) before deleting it.")
+    note = ""
+    if generation.remote_id and generation.backend.protocol == "openai_videos":
+        try:
+            generation.backend.client().delete(generation.remote_id)
+            note = f"Also deleted on {generation.backend.name}."
+        except ProviderError as exc:
+            note = f"Could not delete it on {generation.backend.name}: {exc.message}"
+    if generation.status == Status.QUEUED:
+        cancel(generation)
+    for field in (generation.video, generation.thumbnail):
+        if field:
+            field.delete(save=False)
+    generation.delete()  # cost entries keep their rows (generation set to NULL): money spent stays spent
+    return note

@@ -464,3 +464,40 @@ class PumpLease(models.Model):
     name = models.CharField(max_length=40, primary_key=True)
     holder = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField(default=timezone.now)
+
+
+class BudgetQuerySet(models.QuerySet):
+    def applicable(self, owner, backend):
+        """Caps a job by `owner` on `backend` counts against: overall, the backend's, the creator's."""
+        return self.filter(
+            Q(user__isnull=True) | Q(user=owner), Q(backend__isnull=True) | Q(backend=backend)
+        )
+
+
+class Budget(models.Model):
+    """A monthly cap. No user and no backend = the whole studio; either or both narrow it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="budgets", help_text="Blank = every creator.")
+    backend = models.ForeignKey(Backend, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets",
+                                help_text="Blank = every backend.")
+    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="USD per calendar month")
+    hard = models.BooleanField(default=True, help_text="Hard caps refuse a job before anything is sent; soft caps warn.")
+
+    objects = BudgetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["user", "backend", "-hard"]
+
+    def __str__(self) -> str:
+        return f"{'Hard' if self.hard else 'Soft'} cap {self.scope}: ${self.amount}/month"
+
+    @property
+    def scope(self) -> str:
+        if self.user_id and self.backend_id:
+            return f"for {self.user} on {self.backend}"
+        if self.user_id:
+            return f"for {self.user}"
+        if self.backend_id:
+            return f"on {self.backend}"
+        return "for the whole studio"

@@ -1,0 +1,82 @@
+"""Monthly caps that hold under concurrency.
+
+What counts against a cap is the month's money committed: charges minus refunds, plus the estimate
+of every job still running that has not been charged yet. The check and the job's own estimate
+are written in one transaction that first locks the applicable Budget rows (PostgreSQL), or holds
+SQLite's write lock from BEGIN (IMMEDIATE), so parallel submissions are counted one after another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Exists, OuterRef, Q, Sum
+from django.utils import timezone
+
+from generations.models import ACTIVE, Budget, CostEntry, CostKind, money
+
+
+class BudgetExceeded(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    budget: Budget
+    committed: Decimal
+
+    @property
+    def left(self) -> Decimal:
+        return money(self.budget.amount - self.committed)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.committed / self.budget.amount) if self.budget.amount else 100
+
+
+def _scoped(entries, budget: Budget):
+    if budget.user_id:
+        entries = entries.filter(owner_id=budget.user_id)
+    if budget.backend_id:
+        entries = entries.filter(backend_id=budget.backend_id)
+    return entries
+
+
+def committed(budget: Budget, year: int | None = None, month: int | None = None) -> Decimal:
+    today = timezone.localdate()
+    entries = _scoped(CostEntry.objects.in_month(year or today.year, month or today.month), budget)
+    charged = CostEntry.objects.filter(generation=OuterRef("generation"), kind=CostKind.CHARGE)
+    totals = entries.aggregate(
+        charges=Sum("amount", filter=Q(kind=CostKind.CHARGE), default=0),
+        refunds=Sum("amount", filter=Q(kind=CostKind.REFUND), default=0),
+        pending=Sum("amount", filter=Q(kind=CostKind.ESTIMATE, generation__status__in=ACTIVE) & ~Exists(charged),
+                    default=0),
+    )
+    return money(totals["charges"] - totals["refunds"] + totals["pending"])
+
+
+def usage(owner=None, backend=None) -> list[BudgetUse]:
+    budgets = Budget.objects.select_related("user", "backend")
+    if owner is not None:
+        budgets = budgets.filter(Q(user__isnull=True) | Q(user=owner))
+    if backend is not None:
+        budgets = budgets.filter(Q(backend__isnull=True) | Q(backend=backend))
+    return [BudgetUse(b, committed(b)) for b in budgets]
+
+
+def check(owner, backend, amount: Decimal) -> list[str]:
+    """Call inside the transaction that records the estimate. Raises BudgetExceeded on a hard cap;
+    returns warnings for soft caps that this job takes past their limit."""
+    warnings = []
+    for budget in Budget.objects.applicable(owner, backend).select_for_update().order_by("pk"):
+        after = committed(budget) + amount
+        if after <= budget.amount:
+            continue
+        over = money(after - budget.amount)
+        message = (f"This ${amount:.2f} video would take the monthly {'hard' if budget.hard else 'soft'} cap "
+                   f"{budget.scope} (${budget.amount:.2f}) over by ${over:.2f}.")
+        if budget.hard:
+            raise BudgetExceeded(message + " Nothing was sent.")
+        warnings.append(message)
+    return warnings
