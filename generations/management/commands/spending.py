@@ -1,16 +1,18 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from generations.spending import month_report, parse_month
+from generations.spending import month_entries, month_report, parse_month, write_csv
 from sora_studio.cli import dump, get_user
 
 
 class Command(BaseCommand):
-    help = "What was spent in a month: charges minus refunds, per backend."
+    help = "What was spent in a month: estimated, charged, refunded and net, by backend, model, series, character."
 
     def add_arguments(self, parser):
-        parser.add_argument("--user")
+        parser.add_argument("--user", help="One creator (default: everyone, with a per-user breakdown)")
         parser.add_argument("--month", help="YYYY-MM (default: this month)")
-        parser.add_argument("--json", action="store_true")
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument("--json", action="store_true")
+        output.add_argument("--csv", action="store_true", help="Every ledger entry of the month as CSV")
 
     def handle(self, *args, **opts):
         user = get_user(opts["user"]) if opts["user"] else None
@@ -18,12 +20,15 @@ class Command(BaseCommand):
             year, month = parse_month(opts["month"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        report = month_report(user, year, month)
+        if opts["csv"]:
+            write_csv(self.stdout, month_entries(user, year, month))
+            return
+        report = month_report(user, year, month, staff_view=user is None)
         if opts["json"]:
             self.stdout.write(dump(report.as_json()))
             return
-        self.stdout.write(f"Spending {report.label}" + (f" for {user.username}" if user else ""))
+        self.stdout.write(f"Spending {report.label}" + (f" for {user.username}" if user else " (everyone)"))
         for line in report.lines:
-            self.stdout.write(f"  {line.backend:<28} charged ${line.charged:.2f}  refunded ${line.refunded:.2f}"
-                              f"  net ${line.net:.2f}  ({line.jobs} generations)")
+            self.stdout.write(f"  {line.label:<28} charged ${line.charged:.2f}  refunded ${line.refunded:.2f}"
+                              f"  net ${line.net:.2f}  ({line.videos} videos)")
         self.stdout.write(f"  {'Total':<28} net ${report.net:.2f}")
