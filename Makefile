@@ -38,6 +38,13 @@ test: install-test
 	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null || (echo "Missing migrations: run manage.py makemigrations" && exit 1)
 	$(BIN)/pytest
 
+## Benchmarks on a throw-away database (BENCH_DATABASE_URL to run them on PostgreSQL)
+BENCH_DATABASE_URL ?= sqlite:///$(CURDIR)/.bench/bench.sqlite3
+bench: install
+	mkdir -p .bench && rm -f .bench/bench.sqlite3*
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --noinput -v0
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_spending --rows $${BENCH_ROWS:-1000000} --yes
+
 web: seed
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
 worker: migrate
