@@ -1,3 +1,179 @@
-from django.shortcuts import render
+"""The character library: list, create, register on backends, extract from a finished video."""
 
-# Create your views here.
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
+
+from characters import registry
+from characters.forms import CharacterForm, ExtractCharacterForm
+from characters.models import BindingStatus, Character, CharacterBinding
+from generations.models import Backend, Generation, Status
+from generations.views import with_card_data
+
+
+def _characters_for(user):
+    bindings = CharacterBinding.objects.select_related("backend").order_by("backend__name")
+    return Character.objects.for_user(user).select_related("owner").prefetch_related(Prefetch("bindings", bindings))
+
+
+def _get_character_for_user(request: HttpRequest, pk: int) -> Character:
+    return get_object_or_404(_characters_for(request.user), pk=pk)
+
+
+def _get_generation_for_user(request: HttpRequest, pk: int) -> Generation:
+    return get_object_or_404(Generation.objects.for_user(request.user).select_related("backend"), pk=pk)
+
+
+def _open(field_file, **kwargs) -> FileResponse:
+    if not field_file:
+        raise Http404("Not stored.")
+    try:
+        return FileResponse(field_file.open("rb"), **kwargs)
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
+
+
+@require_GET
+def character_list(request: HttpRequest) -> HttpResponse:
+    """The creator's characters, with their status on each backend."""
+    return render(request, "characters/list.html", {"characters": _characters_for(request.user)})
+
+
+@require_http_methods(["GET", "POST"])
+def new(request: HttpRequest) -> HttpResponse:
+    """Create a character from a video URL or an uploaded clip and register it on chosen backends."""
+    form = CharacterForm(request.POST or None, request.FILES or None, instance=Character(owner=request.user),
+                         owner=request.user)
+    if request.method == "POST" and form.is_valid():
+        character = form.instance
+        character.source_url = form.cleaned_data["video_url"]
+        if form.cleaned_data["clip"]:
+            character.source_clip = form.cleaned_data["clip"]
+        try:
+            with transaction.atomic():
+                character.save()
+                for backend in form.cleaned_data["backends"]:
+                    registry.bind(character, backend)
+        except IntegrityError:  # the same handle saved a moment ago, by another tab
+            form.add_error("handle", f"You already have a character called @{character.handle}.")
+        else:
+            messages.success(request, f"@{character.handle} is being registered.")
+            return redirect("characters:detail", pk=character.pk)
+    return render(request, "characters/new.html", {"form": form})
+
+
+def _binding_rows(character: Character) -> list[dict]:
+    """Every capable backend: the character's binding there, if any."""
+    bindings = {b.backend_id: b for b in character.bindings.all()}
+    backends = {b.pk: b for b in Backend.objects.enabled().filter(supports_characters=True)}
+    for binding in bindings.values():
+        backends.setdefault(binding.backend_id, binding.backend)
+    return [{"backend": backend, "binding": bindings.get(pk)}
+            for pk, backend in sorted(backends.items(), key=lambda item: item[1].name)]
+
+
+def _render_bindings(request: HttpRequest, character: Character, *, polled: bool) -> HttpResponse:
+    rows = _binding_rows(character)
+    processing = any(r["binding"] and r["binding"].status == BindingStatus.PROCESSING for r in rows)
+    status = HTMX_STOP_POLLING if polled and not processing else 200
+    return render(request, "characters/detail.html#bindings",
+                  {"character": character, "rows": rows, "processing": processing}, status=status)
+
+
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A character: its bindings (live while any is processing) and the videos it appears in."""
+    character = _get_character_for_user(request, pk)
+    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+        response = _render_bindings(request, character, polled=True)
+    else:
+        rows = _binding_rows(character)
+        generations = with_card_data(Generation.objects.for_user(request.user).filter(characters=character))[:24]
+        context = {
+            "character": character,
+            "rows": rows,
+            "processing": any(r["binding"] and r["binding"].status == BindingStatus.PROCESSING for r in rows),
+            "generations": generations,
+        }
+        response = render(request, "characters/detail.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_POST
+def register(request: HttpRequest, pk: int) -> HttpResponse:
+    """Register the character on another backend from its stored clip (or try a failed one again)."""
+    character = _get_character_for_user(request, pk)
+    backend_pk = request.POST.get("backend", "")
+    capable = Backend.objects.enabled().filter(supports_characters=True)
+    backend = get_object_or_404(capable, pk=int(backend_pk) if backend_pk.isdigit() else None)
+    with transaction.atomic():
+        registry.bind(character, backend)
+    if request.htmx:
+        return _render_bindings(request, _get_character_for_user(request, pk), polled=False)
+    return redirect("characters:detail", pk=character.pk)
+
+
+@require_POST
+def extract(request: HttpRequest, generation_pk: int) -> HttpResponse:
+    """Make a character from a finished video: keep its clip, and extract it where the backend can."""
+    generation = _get_generation_for_user(request, generation_pk)
+    form = ExtractCharacterForm(request.POST, instance=Character(owner=request.user), owner=request.user)
+    if generation.status != Status.COMPLETED or not generation.video:
+        form.add_error(None, "Only a completed video with a stored clip can become a character.")
+    if form.is_valid():
+        character = form.instance
+        character.source_generation = generation
+        try:
+            with transaction.atomic():
+                # The stored clip keeps the character consistent when it is registered elsewhere later.
+                with generation.video.open("rb") as video:
+                    character.source_clip.save("clip.mp4", File(video), save=False)
+                if generation.thumbnail:
+                    with generation.thumbnail.open("rb") as thumb:
+                        name = generation.thumbnail.name
+                        character.avatar.save("avatar" + name[name.rfind("."):], File(thumb), save=False)
+                character.save()
+                backend = generation.backend
+                if backend.supports_extract and generation.remote_id:
+                    registry.bind(character, backend, extract_from_task=generation.remote_id)
+                elif backend.supports_characters:
+                    registry.bind(character, backend)
+        except IntegrityError:
+            form.add_error("handle", f"You already have a character called @{character.handle}.")
+        except FileNotFoundError:
+            form.add_error(None, "The video file is missing from storage.")
+        else:
+            url = reverse("characters:detail", args=[character.pk])
+            messages.success(request, f"@{character.handle} is being registered on {generation.backend.name}.")
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    context = {"generation": generation, "extract_form": form}
+    template = "characters/extract.html#form" if request.htmx else "characters/extract.html"
+    return render(request, template, context)
+
+
+@require_GET
+def avatar(request: HttpRequest, pk: int) -> FileResponse:
+    """The character's avatar, only to its owner (and staff)."""
+    return _open(_get_character_for_user(request, pk).avatar)
+
+
+@login_not_required
+@require_GET
+def clip(request: HttpRequest, token: str) -> FileResponse:
+    """The stored source clip behind a signed, expiring link (task_api backends fetch clips by URL)."""
+    character = registry.character_for_clip_token(token)
+    if character is None:
+        raise Http404("This link is not valid (or has expired).")
+    name = character.source_clip.name
+    return _open(character.source_clip, filename=f"{character.handle}{name[name.rfind('.'):]}")

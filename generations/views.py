@@ -1,3 +1,430 @@
-from django.shortcuts import render
+"""The studio's pages: gallery, a generation and its files, the new-generation form, series, spending."""
 
-# Create your views here.
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.db.models import Count, DecimalField, Max, OuterRef, Prefetch, QuerySet, Subquery
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
+
+from characters import mentions
+from characters.forms import ExtractCharacterForm
+from generations import lifecycle, router, spending
+from generations.forms import GenerationForm, SceneForm, SeriesForm
+from generations.models import ACTIVE, Backend, CostEntry, CostKind, Generation, Scene, Series, Status
+
+PAGE_SIZE = 24
+PREFILL_FIELDS = ("prompt", "backend", "model", "seconds", "size")
+# How long a form token is remembered: longer than anyone waits before clicking again.
+TOKEN_TTL = 60 * 60
+
+
+# --- Helpers -----------------------------------------------------------------------------------
+
+def _partial_wanted(request: HttpRequest) -> bool:
+    """An htmx swap asks for a fragment; a boosted link or a history restore needs the whole page."""
+    return bool(request.htmx) and not request.htmx.boosted and not request.htmx.history_restore_request
+
+
+def _vary_on_htmx(response: HttpResponse) -> HttpResponse:
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def with_card_data(generations: QuerySet) -> QuerySet:
+    """What a card shows, in a constant number of queries: backend, characters, and the ledger.
+
+    The ledger holds at most one entry of each kind per generation (a database constraint), so
+    each amount is a one-row subquery rather than a join that would multiply rows.
+    """
+    def amount(kind: str) -> Subquery:
+        entries = CostEntry.objects.filter(generation=OuterRef("pk"), kind=kind).order_by().values("amount")[:1]
+        return Subquery(entries, output_field=DecimalField(max_digits=14, decimal_places=6))
+
+    return generations.select_related("backend", "owner").prefetch_related("characters").annotate(
+        charge_amount=amount(CostKind.CHARGE),
+        refund_amount=amount(CostKind.REFUND),
+        estimate_amount=amount(CostKind.ESTIMATE),
+    )
+
+
+def _get_generation_for_user(request: HttpRequest, pk: int) -> Generation:
+    return get_object_or_404(with_card_data(Generation.objects.for_user(request.user)), pk=pk)
+
+
+def _series_for(user) -> QuerySet:
+    return Series.objects.all() if user.is_staff else Series.objects.filter(owner=user)
+
+
+def _get_series_for_user(request: HttpRequest, pk: int) -> Series:
+    return get_object_or_404(_series_for(request.user).select_related("backend"), pk=pk)
+
+
+def _get_scene_for_user(request: HttpRequest, pk: int) -> Scene:
+    scenes = Scene.objects.select_related("series", "series__backend", "series__owner")
+    return get_object_or_404(scenes.filter(series__in=_series_for(request.user)), pk=pk)
+
+
+def _file_response(field_file, **kwargs) -> FileResponse:
+    if not field_file:
+        raise Http404("Not stored yet.")
+    try:
+        handle = field_file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
+    return FileResponse(handle, **kwargs)
+
+
+# --- Gallery and a generation ---------------------------------------------------------------
+
+@require_GET
+def gallery(request: HttpRequest) -> HttpResponse:
+    """The creator's generations, newest first."""
+    generations = with_card_data(Generation.objects.for_user(request.user))
+    page = Paginator(generations, PAGE_SIZE).get_page(request.GET.get("page"))
+    template = "generations/gallery.html#gallery" if _partial_wanted(request) else "generations/gallery.html"
+    return _vary_on_htmx(render(request, template, {"page": page}))
+
+
+@require_GET
+def card(request: HttpRequest, pk: int) -> HttpResponse:
+    """One gallery card; a running card polls this until it answers 286 (stop polling)."""
+    generation = _get_generation_for_user(request, pk)
+    if not request.htmx:
+        return _vary_on_htmx(redirect("generation_detail", pk=pk))
+    status = HTMX_STOP_POLLING if generation.is_terminal else 200
+    response = render(request, "generations/gallery.html#card", {"generation": generation}, status=status)
+    return _vary_on_htmx(response)
+
+
+def _render_detail(request: HttpRequest, generation: Generation, *, notice: str = "",
+                   partial: bool = False) -> HttpResponse:
+    context = {
+        "generation": generation,
+        "cost_entries": generation.cost_entries.select_related("price").order_by("created_at", "pk"),
+        "extract_form": ExtractCharacterForm(owner=request.user),
+        "notice": notice,
+        "new_from_this": _prefill_query(generation),
+    }
+    if partial:
+        status = HTMX_STOP_POLLING if generation.is_terminal else 200
+        return render(request, "generations/detail.html#live", context, status=status)
+    return render(request, "generations/detail.html", context)
+
+
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Player, prompt as written and as sent, routing, costs. Its live panel polls this URL."""
+    generation = _get_generation_for_user(request, pk)
+    return _vary_on_htmx(_render_detail(request, generation, partial=_partial_wanted(request)))
+
+
+@require_GET
+def video(request: HttpRequest, pk: int) -> FileResponse:
+    """The stored MP4, only to its owner (and staff); ?download=1 saves it."""
+    generation = _get_generation_for_user(request, pk)
+    return _file_response(generation.video, as_attachment=request.GET.get("download") == "1",
+                          filename=f"sora-studio-{generation.pk}.mp4", content_type="video/mp4")
+
+
+@require_GET
+def thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+    """The stored thumbnail; ?download=1 saves it."""
+    generation = _get_generation_for_user(request, pk)
+    name = generation.thumbnail.name or ""
+    extension = name[name.rfind("."):] if "." in name else ".webp"
+    return _file_response(generation.thumbnail, as_attachment=request.GET.get("download") == "1",
+                          filename=f"sora-studio-{generation.pk}{extension}")
+
+
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Cancel a job that has not been sent yet."""
+    generation = _get_generation_for_user(request, pk)
+    notice = ""
+    if not lifecycle.cancel(generation):
+        notice = "It has already been sent to the backend; it can no longer be cancelled."
+    generation = _get_generation_for_user(request, pk)
+    if request.htmx:
+        return _render_detail(request, generation, notice=notice, partial=True)
+    if notice:
+        messages.warning(request, notice)
+    return redirect("generation_detail", pk=pk)
+
+
+# --- New generation ------------------------------------------------------------------------------
+
+def _prefill_query(generation: Generation) -> str:
+    return urlencode({"prompt": generation.prompt, "backend": generation.backend_id, "model": generation.model,
+                      "seconds": generation.seconds, "size": generation.size})
+
+
+def _prefill(params) -> dict:
+    initial = {name: params[name] for name in PREFILL_FIELDS if params.get(name)}
+    if not str(initial.get("backend", "")).isdigit():
+        initial.pop("backend", None)
+    return initial
+
+
+@dataclass
+class EstimateRow:
+    backend: Backend
+    route: router.Route | None
+    reason: str = ""
+    automatic: bool = False
+    chosen: bool = False
+
+
+@dataclass
+class Estimate:
+    rows: list[EstimateRow] = field(default_factory=list)
+    mention_error: str = ""
+    summary: str = ""
+
+
+def _estimate(user, data) -> Estimate:
+    """Per enabled backend, what this video would cost there, or why it cannot be made there."""
+    estimate = Estimate()
+    model, seconds, size = data.get("model", ""), str(data.get("seconds", "")), data.get("size", "")
+    try:
+        characters = mentions.resolve(user, data.get("prompt", "") or "")
+    except mentions.MentionError as exc:
+        estimate.mention_error, characters = str(exc), []
+    chosen_pk = str(data.get("backend") or "")
+    for backend in Backend.objects.enabled().prefetch_related("prices"):
+        result = router.assess(backend, characters, model, seconds, size)
+        if isinstance(result, str):
+            estimate.rows.append(EstimateRow(backend, None, result, chosen=str(backend.pk) == chosen_pk))
+        else:
+            estimate.rows.append(EstimateRow(backend, result, chosen=str(backend.pk) == chosen_pk))
+    if not chosen_pk:
+        try:
+            best = router.choose(characters, model, seconds, size)
+        except router.NoBackend:
+            estimate.summary = "No enabled backend can make this video as set."
+        else:
+            for row in estimate.rows:
+                row.automatic = row.backend.pk == best.backend.pk
+            estimate.summary = f"Automatic routing would use {best.backend.name}: {best.quote.describe}."
+    return estimate
+
+
+def _generation_for_token(request: HttpRequest, token: str) -> Generation | None:
+    pk = request.session.get("generation_tokens", {}).get(token) or cache.get(_token_key(request, token))
+    if not isinstance(pk, int):
+        return None
+    return Generation.objects.for_user(request.user).filter(pk=pk).first()
+
+
+def _token_key(request: HttpRequest, token: str) -> str:
+    return f"new-generation:{request.user.pk}:{token}"
+
+
+def _remember_token(request: HttpRequest, token: str, generation: Generation) -> None:
+    cache.set(_token_key(request, token), generation.pk, TOKEN_TTL)
+    tokens = request.session.get("generation_tokens", {})
+    tokens[token] = generation.pk
+    request.session["generation_tokens"] = dict(list(tokens.items())[-20:])
+
+
+def _wait_for_twin(request: HttpRequest, token: str, timeout: float = 5.0) -> Generation | None:
+    """Another request with this token is starting the video right now: wait for its answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cache.get(_token_key(request, token))
+        if value is None:  # the twin was refused and let go of the token
+            return None
+        if isinstance(value, int):
+            return _generation_for_token(request, token)
+        time.sleep(0.1)
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def new(request: HttpRequest) -> HttpResponse:
+    """The form: prompt with @mentions, backend (or automatic), model, length, size, live estimate."""
+    backends = list(Backend.objects.enabled())
+    if request.method == "POST":
+        form = GenerationForm(request.POST, backends=backends)
+        token = request.POST.get("token", "")
+        if token and (done := _generation_for_token(request, token)):
+            return _redirect(request, reverse("generation_detail", args=[done.pk]))
+        if form.is_valid():
+            # cache.add is atomic: of two simultaneous posts of one form, only one starts a video.
+            if not cache.add(_token_key(request, token), "starting", TOKEN_TTL):
+                twin = _wait_for_twin(request, token)
+                if twin is not None:
+                    return _redirect(request, reverse("generation_detail", args=[twin.pk]))
+                messages.info(request, "That form was already sent; your video is in the gallery.")
+                return _redirect(request, reverse("gallery"))
+            data = form.cleaned_data
+            try:
+                generation = lifecycle.start(request.user, prompt=data["prompt"], model=data["model"],
+                                             seconds=data["seconds"], size=data["size"], backend=data["backend"])
+            except lifecycle.GenerationRefused as exc:
+                cache.delete(_token_key(request, token))  # fixed and sent again, it may start
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            else:
+                _remember_token(request, token, generation)
+                return _redirect(request, reverse("generation_detail", args=[generation.pk]))
+        data = request.POST
+    else:
+        form = GenerationForm(initial=_prefill(request.GET), backends=backends)
+        data = form.initial
+    context = {"form": form, "estimate": _estimate(request.user, data), "backends": backends}
+    template = "generations/new.html#form" if _partial_wanted(request) else "generations/new.html"
+    return _vary_on_htmx(render(request, template, context))
+
+
+@require_POST
+def estimate(request: HttpRequest) -> HttpResponse:
+    """The live estimate panel of the new-generation form."""
+    return render(request, "generations/new.html#estimate", {"estimate": _estimate(request.user, request.POST)})
+
+
+# --- Series --------------------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def series_list(request: HttpRequest) -> HttpResponse:
+    """The creator's series, and a form to start one."""
+    backends = list(Backend.objects.enabled())
+    form = SeriesForm(request.POST or None, instance=Series(owner=request.user), owner=request.user,
+                      backends=backends)
+    if request.method == "POST" and form.is_valid():
+        series = form.save()
+        return redirect("series_detail", pk=series.pk)
+    all_series = (_series_for(request.user).select_related("backend", "owner")
+                  .annotate(scene_count=Count("scenes")).prefetch_related("characters"))
+    return render(request, "generations/series_list.html", {"form": form, "all_series": all_series})
+
+
+def _scenes_with_takes(series: Series) -> list[Scene]:
+    takes = Prefetch("takes", queryset=with_card_data(Generation.objects.all()), to_attr="take_list")
+    scenes = list(series.scenes.prefetch_related(takes))
+    for number, scene in enumerate(scenes, start=1):
+        scene.number = number
+        scene.take = scene.take_list[0] if scene.take_list else None
+    return scenes
+
+
+def _render_series(request: HttpRequest, series: Series, scene_form: SceneForm | None = None,
+                   status: int = 200) -> HttpResponse:
+    scenes = _scenes_with_takes(series)
+    done = sum(1 for s in scenes if s.take and s.take.status == Status.COMPLETED)
+    context = {
+        "series": series,
+        "scenes": scenes,
+        "scene_form": scene_form or SceneForm(),
+        "done": done,
+        "characters": series.characters.all(),
+    }
+    return render(request, "generations/series_detail.html", context, status=status)
+
+
+@require_GET
+def series_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A series: its defaults, its ordered scenes and the latest take of each."""
+    return _render_series(request, _get_series_for_user(request, pk))
+
+
+@require_POST
+def scene_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a scene at the end of the series."""
+    series = _get_series_for_user(request, pk)
+    form = SceneForm(request.POST, instance=Scene(series=series))
+    if not form.is_valid():
+        return _render_series(request, series, scene_form=form)
+    last = series.scenes.aggregate(last=Max("position"))["last"]
+    form.instance.position = 0 if last is None else last + 1
+    scene = form.save()
+    return redirect(f"{reverse('series_detail', args=[series.pk])}#scene-{scene.pk}")
+
+
+def _start_scene(scene: Scene) -> Generation:
+    """One take of a scene with the series defaults; raises GenerationRefused."""
+    series = scene.series
+    return lifecycle.start(series.owner, prompt=scene.prompt, model=series.model, seconds=series.seconds,
+                           size=series.size, backend=series.backend, scene=scene)
+
+
+@require_POST
+def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start a take of every scene that has none running or done; report each refusal."""
+    series = _get_series_for_user(request, pk)
+    started, skipped = 0, 0
+    for scene in _scenes_with_takes(series):
+        if scene.take and scene.take.status in (*ACTIVE, Status.COMPLETED):
+            skipped += 1
+            continue
+        try:
+            _start_scene(scene)
+        except lifecycle.GenerationRefused as exc:
+            messages.error(request, f"Scene {scene.number}: {exc}")
+        else:
+            started += 1
+    if started:
+        messages.success(request, f"Started {started} scene{'s' if started != 1 else ''}.")
+    if skipped:
+        messages.info(request, f"Skipped {skipped} scene{'s' if skipped != 1 else ''} already running or done "
+                               "(use a scene's Regenerate to make another take).")
+    return redirect("series_detail", pk=series.pk)
+
+
+@require_POST
+def scene_generate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start one (more) take of a scene."""
+    scene = _get_scene_for_user(request, pk)
+    error = ""
+    try:
+        _start_scene(scene)
+    except lifecycle.GenerationRefused as exc:
+        error = str(exc)
+    if request.htmx:
+        scenes = {s.pk: s for s in _scenes_with_takes(scene.series)}
+        return render(request, "generations/series_detail.html#scene",
+                      {"scene": scenes[scene.pk], "series": scene.series, "scene_error": error})
+    if error:
+        messages.error(request, f"Scene: {error}")
+    return redirect(f"{reverse('series_detail', args=[scene.series_id])}#scene-{scene.pk}")
+
+
+# --- Spending ------------------------------------------------------------------------------------
+
+def _shift(year: int, month: int, by: int) -> str:
+    index = year * 12 + (month - 1) + by
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+@require_GET
+def spending_page(request: HttpRequest) -> HttpResponse:
+    """A month per backend: charged, refunded, net, videos. Staff see everyone's."""
+    error = ""
+    try:
+        year, month = spending.parse_month(request.GET.get("month"))
+    except ValueError as exc:
+        error = str(exc)
+        year, month = spending.parse_month(None)
+    staff = request.user.is_staff
+    report = spending.month_report(None if staff else request.user, year, month, staff_view=staff)
+    context = {
+        "report": report,
+        "error": error,
+        "previous": _shift(year, month, -1),
+        "next": _shift(year, month, 1),
+        "everyone": staff,
+    }
+    return render(request, "generations/spending.html", context)

@@ -1,0 +1,89 @@
+"""Forms for the character library: create from a URL or an uploaded clip, or from a finished video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+
+from characters.models import Character
+from generations.models import Backend
+
+CLIP_EXTENSIONS = {".mp4", ".webm", ".mov"}
+
+
+def clean_handle(owner, value: str) -> str:
+    """Handles are written as @handle but stored bare and lower-case; one per owner."""
+    handle = value.strip().lstrip("@").lower()
+    if Character.objects.owned_by(owner).filter(handle=handle).exists():
+        raise forms.ValidationError(f"You already have a character called @{handle}; choose another handle.")
+    return handle
+
+
+class HandleMixin:
+    def clean_handle(self):
+        return clean_handle(self.owner, self.cleaned_data["handle"])
+
+
+class CharacterForm(HandleMixin, forms.ModelForm):
+    video_url = forms.URLField(
+        required=False, max_length=2000, label="Video URL", assume_scheme="https",
+        help_text="A short clip of the character (2–4 s works best).",
+    )
+    clip = forms.FileField(
+        required=False, label="…or upload a clip",
+        widget=forms.ClearableFileInput(attrs={"accept": "video/mp4,video/webm,video/quicktime"}),
+    )
+    backends = forms.ModelMultipleChoiceField(
+        queryset=Backend.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        label="Register on",
+        help_text="A character id lives on one backend only; register it wherever you will use it.",
+    )
+
+    class Meta:
+        model = Character
+        fields = ["name", "handle", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        help_texts = {"handle": "Written as @handle in prompts: lowercase letters, digits and underscores."}
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        capable = Backend.objects.enabled().filter(supports_characters=True)
+        self.fields["backends"].queryset = capable
+        if not self.is_bound:
+            self.initial["backends"] = list(capable)
+
+    def clean_clip(self):
+        clip = self.cleaned_data.get("clip")
+        if not clip:
+            return clip
+        if Path(clip.name).suffix.lower() not in CLIP_EXTENSIONS:
+            raise forms.ValidationError("Upload an .mp4, .webm or .mov clip.")
+        limit = settings.CHARACTER_CLIP_MAX_BYTES
+        if clip.size > limit:
+            raise forms.ValidationError(f"The clip is larger than {limit // (1024 * 1024)} MB.")
+        return clip
+
+    def clean(self):
+        cleaned = super().clean()
+        if "video_url" in cleaned and "clip" in cleaned:  # both fields valid on their own
+            if cleaned["video_url"] and cleaned["clip"]:
+                raise forms.ValidationError("Give a video URL or upload a clip, not both.")
+            if not cleaned["video_url"] and not cleaned["clip"]:
+                raise forms.ValidationError("Give a video URL or upload a clip.")
+        return cleaned
+
+
+class ExtractCharacterForm(HandleMixin, forms.ModelForm):
+    """A character made from one of the creator's finished videos."""
+
+    class Meta:
+        model = Character
+        fields = ["name", "handle"]
+        help_texts = {"handle": "Written as @handle in prompts."}
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner

@@ -1,0 +1,41 @@
+"""Template helpers for money and for what a generation cost."""
+
+from decimal import Decimal
+
+from django import template
+
+from generations.models import CENT
+
+register = template.Library()
+
+
+@register.filter
+def usd(value) -> str:
+    """Decimal dollars as "$0.40"; the ledger keeps six places, people read two."""
+    if value is None or value == "":
+        return "—"
+    return f"${Decimal(value).quantize(CENT)}"
+
+
+@register.simple_tag
+def cost(generation) -> str:
+    """What a card shows: the net charge once billed, else the estimate (marked as such).
+
+    Uses the amounts the gallery annotates (one query for the page); falls back to the ledger.
+    """
+    if not hasattr(generation, "charge_amount"):
+        return usd(generation.charged())
+    if generation.charge_amount is not None:
+        net = generation.charge_amount - (generation.refund_amount or 0)
+        return f"{usd(net)} (refunded)" if generation.refund_amount else usd(net)
+    if generation.estimate_amount is not None:
+        if generation.is_terminal:  # ended without a charge: failed, cancelled or timed out
+            return usd(0)
+        return f"~{usd(generation.estimate_amount)} est."
+    return "—"
+
+
+@register.filter
+def per_video(line) -> Decimal | None:
+    """Net spend divided by videos: what makes per-second and per-request pricing comparable."""
+    return line.net / line.videos if line.videos else None

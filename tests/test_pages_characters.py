@@ -1,0 +1,256 @@
+"""The character library: create from a URL or a clip, register elsewhere, extract from a video, clip links."""
+
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from characters import registry
+from characters.models import Character, CharacterBinding
+from generations.models import Backend, Generation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # Hashing alice's and bob's passwords with PBKDF2 costs ~0.2 s per test; these tests log in with force_login.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+CLIP = b"\x00\x00\x00\x18ftypmp42 a tiny clip"
+
+
+def make_backend(name, protocol, **extra):
+    return Backend.objects.create(name=name, protocol=protocol, base_url="http://127.0.0.1:9/v1", api_key="k", **extra)
+
+
+@pytest.fixture
+def official():
+    return make_backend("Official", "openai_videos")
+
+
+@pytest.fixture
+def aggregator():
+    return make_backend("Aggregator", "task_api", supports_extract=True)
+
+
+def test_a_character_from_a_video_url_is_registered_on_the_chosen_backends(
+        client, alice, official, aggregator, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(reverse("characters:new"), {
+            "name": "Rex the crab", "handle": "@Rex", "description": "A red crab",
+            "video_url": "https://example.com/rex.mp4", "backends": [official.pk, aggregator.pk],
+        })
+
+    character = Character.objects.get()
+    assert response.status_code == 302 and response.url == reverse("characters:detail", args=[character.pk])
+    assert (character.owner, character.handle, character.source_url) == (alice, "rex", "https://example.com/rex.mp4")
+    assert sorted(character.bindings.values_list("backend__name", "status")) == [
+        ("Aggregator", "processing"), ("Official", "processing")]
+    assert len(callbacks) == 2  # one registration per backend, after the commit
+
+    page = client.get(response.url)
+    assert "@rex" in page.text and "Processing" in page.text
+    assert f'hx-get="{response.url}" hx-trigger="every 2s"' in page.text
+
+
+def test_the_form_offers_every_capable_backend_checked(client, alice, official, aggregator):
+    make_backend("No characters here", "openai_videos", supports_characters=False)
+    client.force_login(alice)
+
+    response = client.get(reverse("characters:new"))
+
+    assert response.text.count('name="backends"') == 2
+    assert response.text.count('name="backends" value=') == 2
+    assert "No characters here" not in response.text
+    assert response.text.count(" checked") == 2
+
+
+def test_a_handle_already_taken_is_a_clear_error(client, alice, bob, official):
+    Character.objects.create(owner=alice, name="Rex", handle="rex")
+    Character.objects.create(owner=bob, name="Bob's Pip", handle="pip")
+    client.force_login(alice)
+
+    taken = client.post(reverse("characters:new"), {"name": "Rex 2", "handle": "rex",
+                                                    "video_url": "https://example.com/rex.mp4"})
+    assert taken.status_code == 200
+    assert "You already have a character called @rex" in taken.text
+
+    # Handles are per owner: bob's @pip does not stop alice from having one.
+    mine = client.post(reverse("characters:new"), {"name": "Pip", "handle": "pip",
+                                                   "video_url": "https://example.com/pip.mp4"})
+    assert mine.status_code == 302
+
+
+def test_a_url_and_an_upload_together_are_refused(client, alice, official):
+    client.force_login(alice)
+
+    response = client.post(reverse("characters:new"), {
+        "name": "Rex", "handle": "rex", "video_url": "https://example.com/rex.mp4",
+        "clip": SimpleUploadedFile("rex.mp4", CLIP, content_type="video/mp4"),
+    })
+
+    assert response.status_code == 200
+    assert "Give a video URL or upload a clip, not both." in response.text
+    assert not Character.objects.exists()
+
+
+def test_neither_a_url_nor_an_upload_is_refused(client, alice, official):
+    client.force_login(alice)
+
+    response = client.post(reverse("characters:new"), {"name": "Rex", "handle": "rex"})
+
+    assert "Give a video URL or upload a clip." in response.text
+    assert not Character.objects.exists()
+
+
+def test_an_upload_that_is_not_a_video_is_refused(client, alice, official, settings):
+    client.force_login(alice)
+
+    wrong_kind = client.post(reverse("characters:new"), {
+        "name": "Rex", "handle": "rex", "clip": SimpleUploadedFile("rex.gif", b"GIF89a", content_type="image/gif")})
+    assert "Upload an .mp4, .webm or .mov clip." in wrong_kind.text
+
+    settings.CHARACTER_CLIP_MAX_BYTES = 10
+    too_big = client.post(reverse("characters:new"), {
+        "name": "Rex", "handle": "rex", "clip": SimpleUploadedFile("rex.mp4", CLIP, content_type="video/mp4")})
+    assert "The clip is larger than" in too_big.text
+    assert not Character.objects.exists()
+
+
+def test_an_uploaded_clip_is_stored(client, alice, official, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(reverse("characters:new"), {
+            "name": "Rex", "handle": "rex", "backends": [official.pk],
+            "clip": SimpleUploadedFile("rex.mov", CLIP, content_type="video/quicktime")})
+
+    character = Character.objects.get()
+    assert character.source_clip.name.endswith(".mov")
+    assert character.source_clip.read() == CLIP
+
+
+def test_the_clip_link_serves_the_stored_clip_without_a_login(client, alice):
+    character = Character(owner=alice, name="Rex", handle="rex")
+    character.source_clip.save("clip.mp4", ContentFile(CLIP), save=False)
+    character.save()
+
+    response = client.get(urlsplit(registry.clip_link(character)).path)
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == CLIP
+
+
+def test_a_bad_clip_token_is_404(client, alice):
+    character = Character(owner=alice, name="Rex", handle="rex")
+    character.source_clip.save("clip.mp4", ContentFile(CLIP), save=False)
+    character.save()
+
+    response = client.get(reverse("characters:clip", args=["not-a-real-token"]))
+
+    assert response.status_code == 404
+
+
+def test_the_bindings_panel_stops_polling_when_nothing_is_processing(client, alice, official):
+    character = Character.objects.create(owner=alice, name="Rex", handle="rex")
+    binding = CharacterBinding.objects.create(character=character, backend=official, status="processing")
+    client.force_login(alice)
+    url = reverse("characters:detail", args=[character.pk])
+
+    processing = client.get(url, headers={"HX-Request": "true"})
+    assert processing.status_code == 200 and 'hx-trigger="every 2s"' in processing.text
+
+    CharacterBinding.objects.filter(pk=binding.pk).update(status="failed", error="The clip shows a person.")
+    failed = client.get(url, headers={"HX-Request": "true"})
+    assert failed.status_code == 286
+    assert "hx-trigger" not in failed.text
+    assert "The clip shows a person." in failed.text
+    assert "Try again" in failed.text
+
+
+def test_a_character_can_be_registered_on_another_backend(client, alice, official, aggregator,
+                                                          django_capture_on_commit_callbacks):
+    character = Character.objects.create(owner=alice, name="Rex", handle="rex", source_url="https://example.com/r.mp4")
+    CharacterBinding.objects.create(character=character, backend=official, status="ready", remote_id="char_1")
+    client.force_login(alice)
+
+    page = client.get(reverse("characters:detail", args=[character.pk]))
+    assert "Register here" in page.text
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(reverse("characters:register", args=[character.pk]), {"backend": aggregator.pk},
+                               headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert character.bindings.get(backend=aggregator).status == "processing"
+    assert 'hx-trigger="every 2s"' in response.text
+    assert len(callbacks) == 1
+    assert client.post(reverse("characters:register", args=[character.pk]), {"backend": "x"}).status_code == 404
+
+
+def completed_generation(owner, backend, remote_id="task_abc"):
+    generation = Generation(owner=owner, backend=backend, prompt="A crab dancing", model="sora-2", seconds="10",
+                            size="720x1280", status="completed", remote_id=remote_id)
+    generation.video.save("video.mp4", ContentFile(CLIP), save=False)
+    generation.thumbnail.save("thumbnail.webp", ContentFile(b"RIFF....WEBP"), save=False)
+    generation.save()
+    return generation
+
+
+def test_a_character_extracted_from_an_aggregator_task(client, alice, aggregator, django_capture_on_commit_callbacks):
+    generation = completed_generation(alice, aggregator)
+    client.force_login(alice)
+
+    page = client.get(reverse("generation_detail", args=[generation.pk]))
+    assert f'action="{reverse("characters:extract", args=[generation.pk])}"' in page.text
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("characters:extract", args=[generation.pk]),
+                               {"name": "Dancing crab", "handle": "crab"}, headers={"HX-Request": "true"})
+
+    character = Character.objects.get()
+    assert response["HX-Redirect"] == reverse("characters:detail", args=[character.pk])
+    assert character.source_generation == generation and character.owner == alice
+    assert character.source_clip.read() == CLIP  # kept, to register it on other backends later
+    assert character.avatar
+    binding = character.bindings.get()
+    assert (binding.backend, binding.extract_from_task, binding.status) == (aggregator, "task_abc", "processing")
+
+
+def test_a_character_from_an_official_video_uploads_the_clip(client, alice, official,
+                                                             django_capture_on_commit_callbacks):
+    generation = completed_generation(alice, official, remote_id="video_abc")
+    client.force_login(alice)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(reverse("characters:extract", args=[generation.pk]), {"name": "Crab", "handle": "crab"})
+
+    binding = Character.objects.get().bindings.get()
+    assert (binding.backend, binding.extract_from_task) == (official, "")
+
+
+def test_extracting_with_a_taken_handle_shows_the_error_in_place(client, alice, aggregator):
+    generation = completed_generation(alice, aggregator)
+    Character.objects.create(owner=alice, name="Crab", handle="crab")
+    client.force_login(alice)
+
+    response = client.post(reverse("characters:extract", args=[generation.pk]), {"name": "Crab 2", "handle": "crab"},
+                           headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith('<section id="extract"')
+    assert "You already have a character called @crab" in response.text
+
+
+def test_only_a_completed_video_becomes_a_character(client, alice, aggregator):
+    generation = Generation.objects.create(owner=alice, backend=aggregator, prompt="x", model="sora-2", seconds="10",
+                                           size="720x1280", status="in_progress")
+    client.force_login(alice)
+
+    response = client.post(reverse("characters:extract", args=[generation.pk]), {"name": "Crab", "handle": "crab"})
+
+    assert "Only a completed video" in response.text
+    assert not Character.objects.exists()
