@@ -45,8 +45,13 @@ class GenerationRefused(ValueError):
 # --- Starting ------------------------------------------------------------------------------
 
 def start(owner, *, prompt: str, model: str, seconds: str, size: str, backend: Backend | None = None,
-          scene=None, remix_of: Generation | None = None) -> Generation:
-    """Validate, route, estimate and queue one generation. Nothing is sent before the commit."""
+          scene=None, remix_of: Generation | None = None, client_token: str = "") -> Generation:
+    """Validate, route, estimate and queue one generation. Nothing is sent before the commit.
+
+    With a `client_token` (the form's one-time token), starting twice returns the first job.
+    """
+    if client_token and (twin := _twin(owner, client_token)):
+        return twin
     prompt = (prompt or "").strip()
     if not prompt:
         raise GenerationRefused("Write a prompt.", "prompt")
@@ -63,7 +68,24 @@ def start(owner, *, prompt: str, model: str, seconds: str, size: str, backend: B
         field = "prompt" if characters and "@" in str(exc) else "backend"
         raise GenerationRefused(str(exc), field) from None
     rendered = mentions.render(prompt, characters, route.backend)
+    try:
+        return _create(owner, prompt, model, seconds, size, scene, remix_of, client_token, route, rendered,
+                       characters)
+    except IntegrityError:
+        twin = _twin(owner, client_token) if client_token else None
+        if twin is None:
+            raise
+        return twin  # a simultaneous double-click: the other request created it
 
+
+def _twin(owner, client_token: str) -> Generation | None:
+    twin = Generation.objects.filter(owner=owner, client_token=client_token).first()
+    if twin is not None:
+        twin.budget_warnings = []
+    return twin
+
+
+def _create(owner, prompt, model, seconds, size, scene, remix_of, client_token, route, rendered, characters):
     with transaction.atomic():
         try:
             warnings = budgets.check(owner, route.backend, route.quote.amount)
@@ -81,6 +103,7 @@ def start(owner, *, prompt: str, model: str, seconds: str, size: str, backend: B
             seconds=str(seconds),
             size=size,
             routing_reason=route.reason,
+            client_token=client_token[:64],
             next_poll_at=timezone.now() + timedelta(seconds=10),
         )
         generation.characters.set(characters)
@@ -388,7 +411,10 @@ def remix(generation: Generation, prompt: str) -> Generation:
 
 
 def delete(generation: Generation) -> str:
-    """Remove a finished job here (and on the provider where the protocol allows). Keeps the ledger."""
+    """Remove a job's video here (and on the provider where the protocol allows) and hide it.
+
+    The row stays, hidden: the ledger's entries keep pointing at what they paid for.
+    """
     if generation.is_active and generation.status != Status.QUEUED:
         raise GenerationRefused("Wait until the job ends (or cancel it while queued) before deleting it.")
     note = ""
@@ -403,5 +429,5 @@ def delete(generation: Generation) -> str:
     for field in (generation.video, generation.thumbnail):
         if field:
             field.delete(save=False)
-    generation.delete()  # cost entries keep their rows (generation set to NULL): money spent stays spent
+    Generation.objects.filter(pk=generation.pk).update(deleted_at=timezone.now(), video="", thumbnail="")
     return note

@@ -185,6 +185,11 @@ class Price(models.Model):
         return f"{self.backend} {scope}: ${self.amount} {self.get_unit_display()}"
 
 
+class SeriesQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self if user.is_staff else self.filter(owner=user)
+
+
 class Series(models.Model):
     """A storyboard: ordered scenes around the same characters, with shared defaults."""
 
@@ -198,12 +203,19 @@ class Series(models.Model):
     size = models.CharField(max_length=20, default="720x1280")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = SeriesQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "series"
 
     def __str__(self) -> str:
         return self.title
+
+
+class SceneQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self if user.is_staff else self.filter(series__owner=user)
 
 
 class Scene(models.Model):
@@ -213,6 +225,8 @@ class Scene(models.Model):
     chosen_take = models.ForeignKey(
         "Generation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = SceneQuerySet.as_manager()
 
     class Meta:
         ordering = ["series", "position", "pk"]
@@ -242,7 +256,9 @@ TERMINAL = [Status.COMPLETED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED]
 
 class GenerationQuerySet(models.QuerySet):
     def for_user(self, user):
-        return self if user.is_staff else self.filter(owner=user)
+        """What `user` may see: their own jobs (staff: everyone's), without deleted ones."""
+        visible = self.filter(deleted_at__isnull=True)
+        return visible if user.is_staff else visible.filter(owner=user)
 
     def active(self):
         return self.filter(status__in=ACTIVE)
@@ -289,6 +305,8 @@ class Generation(models.Model):
     progress = models.PositiveSmallIntegerField(default=0)
     remote_id = models.CharField(max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=64, unique=True, default="")
+    # The form's one-time token: a double-click or a re-sent form finds this job instead of a twin.
+    client_token = models.CharField(max_length=64, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0, help_text="Submit attempts.")
     poll_errors = models.PositiveIntegerField(default=0, help_text="Consecutive failed polls.")
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -304,12 +322,18 @@ class Generation(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Deleting hides the job and removes its files; the row stays so the ledger keeps its meaning.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = GenerationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "next_poll_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "client_token"], condition=~Q(client_token=""),
+                                    name="one_generation_per_client_token"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.prompt[:40]}"

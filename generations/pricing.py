@@ -41,7 +41,13 @@ class Quote:
 
     @property
     def describe(self) -> str:
-        return f"${self.amount:.2f} ({self.price.get_unit_display()}, ${self.price.amount.normalize()})"
+        return f"${self.amount:.2f} ({rate(self.price)})"
+
+
+def rate(price: Price) -> str:
+    """A price row as people write it: $0.10/s, $0.12/video, $0.00/character."""
+    unit = {PriceUnit.PER_SECOND: "s", PriceUnit.PER_REQUEST: "video", PriceUnit.PER_CHARACTER: "character"}
+    return f"${price.amount:.2f}/{unit[price.unit]}"
 
 
 def quote(backend: Backend, model: str, seconds: str | int, size: str, at=None) -> Quote:

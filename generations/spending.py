@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from generations.models import Backend, CostEntry, CostKind, Generation, money
+from generations.models import Backend, CostEntry, CostKind, money
 from generations.pricing import NoPrice, quote
 
 CENTS = Decimal("0.01")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Count, DecimalField, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -25,8 +23,6 @@ from generations.models import ACTIVE, Backend, CostEntry, CostKind, Generation,
 
 PAGE_SIZE = 24
 PREFILL_FIELDS = ("prompt", "backend", "model", "seconds", "size")
-# How long a form token is remembered: longer than anyone waits before clicking again.
-TOKEN_TTL = 60 * 60
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -66,17 +62,13 @@ def _get_generation_for_user(request: HttpRequest, pk: int) -> Generation:
     return get_object_or_404(with_card_data(Generation.objects.for_user(request.user)), pk=pk)
 
 
-def _series_for(user) -> QuerySet:
-    return Series.objects.all() if user.is_staff else Series.objects.filter(owner=user)
-
-
 def _get_series_for_user(request: HttpRequest, pk: int) -> Series:
-    return get_object_or_404(_series_for(request.user).select_related("backend"), pk=pk)
+    return get_object_or_404(Series.objects.for_user(request.user).select_related("backend"), pk=pk)
 
 
 def _get_scene_for_user(request: HttpRequest, pk: int) -> Scene:
     scenes = Scene.objects.select_related("series", "series__backend", "series__owner")
-    return get_object_or_404(scenes.filter(series__in=_series_for(request.user)), pk=pk)
+    return get_object_or_404(scenes.filter(series__in=Series.objects.for_user(request.user)), pk=pk)
 
 
 def _file_response(field_file, **kwargs) -> FileResponse:
@@ -223,63 +215,25 @@ def _estimate(user, data) -> Estimate:
     return estimate
 
 
-def _generation_for_token(request: HttpRequest, token: str) -> Generation | None:
-    pk = request.session.get("generation_tokens", {}).get(token) or cache.get(_token_key(request, token))
-    if not isinstance(pk, int):
-        return None
-    return Generation.objects.for_user(request.user).filter(pk=pk).first()
-
-
-def _token_key(request: HttpRequest, token: str) -> str:
-    return f"new-generation:{request.user.pk}:{token}"
-
-
-def _remember_token(request: HttpRequest, token: str, generation: Generation) -> None:
-    cache.set(_token_key(request, token), generation.pk, TOKEN_TTL)
-    tokens = request.session.get("generation_tokens", {})
-    tokens[token] = generation.pk
-    request.session["generation_tokens"] = dict(list(tokens.items())[-20:])
-
-
-def _wait_for_twin(request: HttpRequest, token: str, timeout: float = 5.0) -> Generation | None:
-    """Another request with this token is starting the video right now: wait for its answer."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cache.get(_token_key(request, token))
-        if value is None:  # the twin was refused and let go of the token
-            return None
-        if isinstance(value, int):
-            return _generation_for_token(request, token)
-        time.sleep(0.1)
-    return None
-
-
 @require_http_methods(["GET", "POST"])
 def new(request: HttpRequest) -> HttpResponse:
     """The form: prompt with @mentions, backend (or automatic), model, length, size, live estimate."""
     backends = list(Backend.objects.enabled())
     if request.method == "POST":
         form = GenerationForm(request.POST, backends=backends)
-        token = request.POST.get("token", "")
-        if token and (done := _generation_for_token(request, token)):
-            return _redirect(request, reverse("generation_detail", args=[done.pk]))
         if form.is_valid():
-            # cache.add is atomic: of two simultaneous posts of one form, only one starts a video.
-            if not cache.add(_token_key(request, token), "starting", TOKEN_TTL):
-                twin = _wait_for_twin(request, token)
-                if twin is not None:
-                    return _redirect(request, reverse("generation_detail", args=[twin.pk]))
-                messages.info(request, "That form was already sent; your video is in the gallery.")
-                return _redirect(request, reverse("gallery"))
             data = form.cleaned_data
             try:
+                # The form's one-time token makes a double-click (or a re-sent form) find the first
+                # job instead of starting a second: lifecycle.start enforces it in the database.
                 generation = lifecycle.start(request.user, prompt=data["prompt"], model=data["model"],
-                                             seconds=data["seconds"], size=data["size"], backend=data["backend"])
+                                             seconds=data["seconds"], size=data["size"], backend=data["backend"],
+                                             client_token=request.POST.get("token", ""))
             except lifecycle.GenerationRefused as exc:
-                cache.delete(_token_key(request, token))  # fixed and sent again, it may start
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
-                _remember_token(request, token, generation)
+                for warning in generation.budget_warnings:
+                    messages.warning(request, warning)
                 return _redirect(request, reverse("generation_detail", args=[generation.pk]))
         data = request.POST
     else:
@@ -307,7 +261,7 @@ def series_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         series = form.save()
         return redirect("series_detail", pk=series.pk)
-    all_series = (_series_for(request.user).select_related("backend", "owner")
+    all_series = (Series.objects.for_user(request.user).select_related("backend", "owner")
                   .annotate(scene_count=Count("scenes")).prefetch_related("characters"))
     return render(request, "generations/series_list.html", {"form": form, "all_series": all_series})
 

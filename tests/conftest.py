@@ -9,6 +9,12 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 SIM_KEY = "sim-local-key"
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # PBKDF2 costs ~0.2 s per user created; tests need no strong hashes.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", "alice@example.com", "alice-password")

@@ -8,11 +8,6 @@ from generations.models import Backend, CostEntry, CostKind
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Hashing the superuser's password with PBKDF2 costs ~0.2 s per test; the tests log in with force_login.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 PLAINTEXT = "sk-live-very-secret-1234"
 
 

@@ -8,11 +8,6 @@ from generations.models import Backend, CostEntry, CostKind, Generation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Hashing alice's and bob's passwords with PBKDF2 costs ~0.2 s per test; these tests log in with force_login.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def backend():

@@ -11,11 +11,6 @@ from generations.models import Backend, CostKind, Generation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Hashing alice's and bob's passwords with PBKDF2 costs ~0.2 s per test; these tests log in with force_login.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def make_backend(name, protocol):
     backend = Backend.objects.create(name=name, protocol=protocol, base_url="http://127.0.0.1:9/v1", api_key="k",
