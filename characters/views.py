@@ -10,15 +10,15 @@ from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
+from django_htmx.http import HTMX_STOP_POLLING
 
 from characters import registry
 from characters.forms import CharacterForm, ExtractCharacterForm
 from characters.models import BindingStatus, Character, CharacterBinding
 from generations.models import Backend, Generation, Status
 from generations.views import with_card_data
+from sora_studio.htmx import redirect_to, vary_on_htmx
 
 
 def _characters_for(user):
@@ -106,8 +106,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "generations": generations,
         }
         response = render(request, "characters/detail.html", context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return vary_on_htmx(response)
 
 
 @require_POST
@@ -156,7 +155,7 @@ def extract(request: HttpRequest, generation_pk: int) -> HttpResponse:
         else:
             url = reverse("characters:detail", args=[character.pk])
             messages.success(request, f"@{character.handle} is being registered on {generation.backend.name}.")
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_to(request, url)
     context = {"generation": generation, "extract_form": form}
     template = "characters/extract.html#form" if request.htmx else "characters/extract.html"
     return render(request, template, context)

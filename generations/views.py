@@ -1,4 +1,4 @@
-"""The studio's pages: gallery, a generation and its files, the new-generation form, series, spending."""
+"""The studio's pages: gallery, a generation and its files, the new-generation form."""
 
 from __future__ import annotations
 
@@ -7,39 +7,25 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, DecimalField, Max, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import DecimalField, OuterRef, QuerySet, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
+from django_htmx.http import HTMX_STOP_POLLING
 
 from characters import mentions
 from characters.forms import ExtractCharacterForm
-from generations import lifecycle, router, spending
-from generations.forms import GenerationForm, SceneForm, SeriesForm
-from generations.models import ACTIVE, Backend, CostEntry, CostKind, Generation, Scene, Series, Status
+from generations import lifecycle, router
+from generations.forms import GenerationForm
+from generations.models import Backend, CostEntry, CostKind, Generation
+from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
 PAGE_SIZE = 24
 PREFILL_FIELDS = ("prompt", "backend", "model", "seconds", "size")
 
 
 # --- Helpers -----------------------------------------------------------------------------------
-
-def _partial_wanted(request: HttpRequest) -> bool:
-    """An htmx swap asks for a fragment; a boosted link or a history restore needs the whole page."""
-    return bool(request.htmx) and not request.htmx.boosted and not request.htmx.history_restore_request
-
-
-def _vary_on_htmx(response: HttpResponse) -> HttpResponse:
-    patch_vary_headers(response, ["HX-Request"])
-    return response
-
-
-def _redirect(request: HttpRequest, url: str) -> HttpResponse:
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
 
 def with_card_data(generations: QuerySet) -> QuerySet:
     """What a card shows, in a constant number of queries: backend, characters, and the ledger.
@@ -62,15 +48,6 @@ def _get_generation_for_user(request: HttpRequest, pk: int) -> Generation:
     return get_object_or_404(with_card_data(Generation.objects.for_user(request.user)), pk=pk)
 
 
-def _get_series_for_user(request: HttpRequest, pk: int) -> Series:
-    return get_object_or_404(Series.objects.for_user(request.user).select_related("backend"), pk=pk)
-
-
-def _get_scene_for_user(request: HttpRequest, pk: int) -> Scene:
-    scenes = Scene.objects.select_related("series", "series__backend", "series__owner")
-    return get_object_or_404(scenes.filter(series__in=Series.objects.for_user(request.user)), pk=pk)
-
-
 def _file_response(field_file, **kwargs) -> FileResponse:
     if not field_file:
         raise Http404("Not stored yet.")
@@ -88,8 +65,8 @@ def gallery(request: HttpRequest) -> HttpResponse:
     """The creator's generations, newest first."""
     generations = with_card_data(Generation.objects.for_user(request.user))
     page = Paginator(generations, PAGE_SIZE).get_page(request.GET.get("page"))
-    template = "generations/gallery.html#gallery" if _partial_wanted(request) else "generations/gallery.html"
-    return _vary_on_htmx(render(request, template, {"page": page}))
+    template = "generations/gallery.html#gallery" if partial_wanted(request) else "generations/gallery.html"
+    return vary_on_htmx(render(request, template, {"page": page}))
 
 
 @require_GET
@@ -97,10 +74,10 @@ def card(request: HttpRequest, pk: int) -> HttpResponse:
     """One gallery card; a running card polls this until it answers 286 (stop polling)."""
     generation = _get_generation_for_user(request, pk)
     if not request.htmx:
-        return _vary_on_htmx(redirect("generation_detail", pk=pk))
+        return vary_on_htmx(redirect("generation_detail", pk=pk))
     status = HTMX_STOP_POLLING if generation.is_terminal else 200
     response = render(request, "generations/gallery.html#card", {"generation": generation}, status=status)
-    return _vary_on_htmx(response)
+    return vary_on_htmx(response)
 
 
 def _render_detail(request: HttpRequest, generation: Generation, *, notice: str = "",
@@ -122,7 +99,7 @@ def _render_detail(request: HttpRequest, generation: Generation, *, notice: str 
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Player, prompt as written and as sent, routing, costs. Its live panel polls this URL."""
     generation = _get_generation_for_user(request, pk)
-    return _vary_on_htmx(_render_detail(request, generation, partial=_partial_wanted(request)))
+    return vary_on_htmx(_render_detail(request, generation, partial=partial_wanted(request)))
 
 
 @require_GET
@@ -234,14 +211,14 @@ def new(request: HttpRequest) -> HttpResponse:
             else:
                 for warning in generation.budget_warnings:
                     messages.warning(request, warning)
-                return _redirect(request, reverse("generation_detail", args=[generation.pk]))
+                return redirect_to(request, reverse("generation_detail", args=[generation.pk]))
         data = request.POST
     else:
         form = GenerationForm(initial=_prefill(request.GET), backends=backends)
         data = form.initial
     context = {"form": form, "estimate": _estimate(request.user, data), "backends": backends}
-    template = "generations/new.html#form" if _partial_wanted(request) else "generations/new.html"
-    return _vary_on_htmx(render(request, template, context))
+    template = "generations/new.html#form" if partial_wanted(request) else "generations/new.html"
+    return vary_on_htmx(render(request, template, context))
 
 
 @require_POST
@@ -250,135 +227,3 @@ def estimate(request: HttpRequest) -> HttpResponse:
     return render(request, "generations/new.html#estimate", {"estimate": _estimate(request.user, request.POST)})
 
 
-# --- Series --------------------------------------------------------------------------------------
-
-@require_http_methods(["GET", "POST"])
-def series_list(request: HttpRequest) -> HttpResponse:
-    """The creator's series, and a form to start one."""
-    backends = list(Backend.objects.enabled())
-    form = SeriesForm(request.POST or None, instance=Series(owner=request.user), owner=request.user,
-                      backends=backends)
-    if request.method == "POST" and form.is_valid():
-        series = form.save()
-        return redirect("series_detail", pk=series.pk)
-    all_series = (Series.objects.for_user(request.user).select_related("backend", "owner")
-                  .annotate(scene_count=Count("scenes")).prefetch_related("characters"))
-    return render(request, "generations/series_list.html", {"form": form, "all_series": all_series})
-
-
-def _scenes_with_takes(series: Series) -> list[Scene]:
-    takes = Prefetch("takes", queryset=with_card_data(Generation.objects.all()), to_attr="take_list")
-    scenes = list(series.scenes.prefetch_related(takes))
-    for number, scene in enumerate(scenes, start=1):
-        scene.number = number
-        scene.take = scene.take_list[0] if scene.take_list else None
-    return scenes
-
-
-def _render_series(request: HttpRequest, series: Series, scene_form: SceneForm | None = None,
-                   status: int = 200) -> HttpResponse:
-    scenes = _scenes_with_takes(series)
-    done = sum(1 for s in scenes if s.take and s.take.status == Status.COMPLETED)
-    context = {
-        "series": series,
-        "scenes": scenes,
-        "scene_form": scene_form or SceneForm(),
-        "done": done,
-        "characters": series.characters.all(),
-    }
-    return render(request, "generations/series_detail.html", context, status=status)
-
-
-@require_GET
-def series_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A series: its defaults, its ordered scenes and the latest take of each."""
-    return _render_series(request, _get_series_for_user(request, pk))
-
-
-@require_POST
-def scene_add(request: HttpRequest, pk: int) -> HttpResponse:
-    """Add a scene at the end of the series."""
-    series = _get_series_for_user(request, pk)
-    form = SceneForm(request.POST, instance=Scene(series=series))
-    if not form.is_valid():
-        return _render_series(request, series, scene_form=form)
-    last = series.scenes.aggregate(last=Max("position"))["last"]
-    form.instance.position = 0 if last is None else last + 1
-    scene = form.save()
-    return redirect(f"{reverse('series_detail', args=[series.pk])}#scene-{scene.pk}")
-
-
-def _start_scene(scene: Scene) -> Generation:
-    """One take of a scene with the series defaults; raises GenerationRefused."""
-    series = scene.series
-    return lifecycle.start(series.owner, prompt=scene.prompt, model=series.model, seconds=series.seconds,
-                           size=series.size, backend=series.backend, scene=scene)
-
-
-@require_POST
-def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
-    """Start a take of every scene that has none running or done; report each refusal."""
-    series = _get_series_for_user(request, pk)
-    started, skipped = 0, 0
-    for scene in _scenes_with_takes(series):
-        if scene.take and scene.take.status in (*ACTIVE, Status.COMPLETED):
-            skipped += 1
-            continue
-        try:
-            _start_scene(scene)
-        except lifecycle.GenerationRefused as exc:
-            messages.error(request, f"Scene {scene.number}: {exc}")
-        else:
-            started += 1
-    if started:
-        messages.success(request, f"Started {started} scene{'s' if started != 1 else ''}.")
-    if skipped:
-        messages.info(request, f"Skipped {skipped} scene{'s' if skipped != 1 else ''} already running or done "
-                               "(use a scene's Regenerate to make another take).")
-    return redirect("series_detail", pk=series.pk)
-
-
-@require_POST
-def scene_generate(request: HttpRequest, pk: int) -> HttpResponse:
-    """Start one (more) take of a scene."""
-    scene = _get_scene_for_user(request, pk)
-    error = ""
-    try:
-        _start_scene(scene)
-    except lifecycle.GenerationRefused as exc:
-        error = str(exc)
-    if request.htmx:
-        scenes = {s.pk: s for s in _scenes_with_takes(scene.series)}
-        return render(request, "generations/series_detail.html#scene",
-                      {"scene": scenes[scene.pk], "series": scene.series, "scene_error": error})
-    if error:
-        messages.error(request, f"Scene: {error}")
-    return redirect(f"{reverse('series_detail', args=[scene.series_id])}#scene-{scene.pk}")
-
-
-# --- Spending ------------------------------------------------------------------------------------
-
-def _shift(year: int, month: int, by: int) -> str:
-    index = year * 12 + (month - 1) + by
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-@require_GET
-def spending_page(request: HttpRequest) -> HttpResponse:
-    """A month per backend: charged, refunded, net, videos. Staff see everyone's."""
-    error = ""
-    try:
-        year, month = spending.parse_month(request.GET.get("month"))
-    except ValueError as exc:
-        error = str(exc)
-        year, month = spending.parse_month(None)
-    staff = request.user.is_staff
-    report = spending.month_report(None if staff else request.user, year, month, staff_view=staff)
-    context = {
-        "report": report,
-        "error": error,
-        "previous": _shift(year, month, -1),
-        "next": _shift(year, month, 1),
-        "everyone": staff,
-    }
-    return render(request, "generations/spending.html", context)

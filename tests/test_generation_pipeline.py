@@ -7,7 +7,7 @@ import imageio_ffmpeg
 import pytest
 
 from generations import lifecycle
-from generations.models import CostEntry, CostKind, Status
+from generations.models import CostEntry, CostKind, Generation, Status
 from tests.conftest import drive
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,3 +73,22 @@ def test_a_choice_the_backend_does_not_offer_is_refused_with_a_reason(alice, off
     with pytest.raises(lifecycle.GenerationRefused, match="10"):
         lifecycle.start(alice, prompt="x", model="sora-2", seconds="10", size="720x1280", backend=official)
     assert not CostEntry.objects.exists()
+
+
+def test_from_the_form_post_to_a_stored_playable_mp4(client, alice, official):
+    client.force_login(alice)
+    response = client.post("/generations/new/", {"prompt": "A paper lantern floats", "backend": official.pk,
+                                                  "model": "sora-2", "seconds": "4", "size": "720x1280",
+                                                  "token": "t-1"})
+    assert response.status_code == 302
+    generation = Generation.objects.get()
+    assert response["Location"] == f"/generations/{generation.pk}/"
+
+    generation = drive(generation)
+
+    assert generation.status == Status.COMPLETED and generation.charged() == Decimal("0.40")
+    assert_playable_mp4(generation.video.path)
+    page = client.get(f"/generations/{generation.pk}/")
+    assert f'src="/generations/{generation.pk}/video.mp4"' in page.text
+    video = client.get(f"/generations/{generation.pk}/video.mp4")
+    assert video["Content-Type"] == "video/mp4" and b"".join(video.streaming_content)[4:8] == b"ftyp"

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import IO
 
-from generations.backends import COMPLETED, FAILED, QUEUED, RUNNING, ProviderError, RemoteJob
+from generations.backends import (
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    ProviderError,
+    RemoteJob,
+)
 from generations.backends.http import HTTPClient
 
 _STATUS = {"queued": QUEUED, "in_progress": RUNNING, "completed": COMPLETED, "failed": FAILED}

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import IO
 
-from generations.backends import COMPLETED, FAILED, QUEUED, RUNNING, ProviderError, RemoteJob
+from generations.backends import (
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    ProviderError,
+    RemoteJob,
+)
 from generations.backends.http import HTTPClient
 
 # Seen in the wild; each provider picks its own words for the same four states.

@@ -6,7 +6,8 @@ Run it on a throw-away database (`make bench` does): it fills the ledger with sy
 import random
 import statistics
 import time
-from datetime import date, datetime, timedelta, timezone as tz
+from datetime import date, datetime, timedelta
+from datetime import timezone as tz
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
