@@ -27,7 +27,15 @@ from django.utils import timezone
 from characters import mentions
 from generations import budgets, pricing, queue, router
 from generations.backends import COMPLETED, FAILED, ProviderError, RemoteJob
-from generations.models import ACTIVE, Backend, CostEntry, CostKind, Generation, Status
+from generations.models import (
+    ACTIVE,
+    Backend,
+    CostEntry,
+    CostKind,
+    Generation,
+    GenerationEvent,
+    Status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +115,7 @@ def _create(owner, prompt, model, seconds, size, scene, remix_of, client_token, 
             next_poll_at=timezone.now() + timedelta(seconds=10),
         )
         generation.characters.set(characters)
+        GenerationEvent.objects.create(generation=generation, status=Status.QUEUED, note=route.reason[:300])
         CostEntry.objects.record(
             kind=CostKind.ESTIMATE, amount=route.quote.amount, backend=route.backend, owner=owner,
             generation=generation, price=route.quote.price, note=route.quote.describe,
@@ -302,9 +311,10 @@ def poll(generation: Generation) -> None:
     if job.status == COMPLETED:
         complete(generation, job, client)
         return
+    if job.status != "queued" and generation.status == Status.SUBMITTED:
+        generation.transition(Status.SUBMITTED, Status.IN_PROGRESS)
     now = timezone.now()
     Generation.objects.filter(pk=generation.pk, status__in=[Status.SUBMITTED, Status.IN_PROGRESS]).update(
-        status=Status.IN_PROGRESS if job.status != "queued" else generation.status,
         progress=max(generation.progress, job.progress),
         poll_errors=0,
         lease_until=None,

@@ -361,6 +361,7 @@ class Generation(models.Model):
         fields.setdefault("updated_at", timezone.now())
         won = Generation.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields) == 1
         if won:
+            GenerationEvent.objects.create(generation_id=self.pk, status=new, note=fields.get("error_message", "")[:300])
             self.status = new
             for name, value in fields.items():
                 setattr(self, name, value)
@@ -378,6 +379,21 @@ class Generation(models.Model):
 
     def charged(self) -> Decimal:
         return self.cost_entries.net()
+
+
+class GenerationEvent(models.Model):
+    """The timeline of a job: one row per state it entered (written by the winning transition)."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=20, choices=Status.choices)
+    at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["generation", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.generation_id} {self.status} at {self.at:%H:%M:%S}"
 
 
 class CostKind(models.TextChoices):

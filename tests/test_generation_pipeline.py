@@ -92,3 +92,11 @@ def test_from_the_form_post_to_a_stored_playable_mp4(client, alice, official):
     assert f'src="/generations/{generation.pk}/video.mp4"' in page.text
     video = client.get(f"/generations/{generation.pk}/video.mp4")
     assert video["Content-Type"] == "video/mp4" and b"".join(video.streaming_content)[4:8] == b"ftyp"
+
+
+def test_every_state_a_job_went_through_is_on_its_timeline(alice, official):
+    generation = drive(lifecycle.start(alice, prompt="A timeline", model="sora-2", seconds="4", size="720x1280",
+                                       backend=official))
+    states = list(generation.events.values_list("status", flat=True))
+    assert states[0] == "queued" and states[-1] == "completed"
+    assert {"submitting", "submitted"} <= set(states)
