@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.db import models
 
 from generations import lifecycle
-from generations.models import Backend, CostEntry, Generation, Price, Scene, Series
+from generations.models import Backend, Budget, CostEntry, Generation, Price, Scene, Series
 
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}  # Django 6's default, chosen now
 
@@ -169,3 +169,15 @@ class CostEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "user", "backend", "amount", "hard", "committed_this_month"]
+    list_filter = ["hard", "backend"]
+
+    @admin.display(description="Committed this month")
+    def committed_this_month(self, budget):
+        from generations.budgets import committed
+
+        return f"${committed(budget):.2f}"

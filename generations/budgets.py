@@ -31,6 +31,10 @@ class BudgetUse:
         return money(self.budget.amount - self.committed)
 
     @property
+    def over(self) -> Decimal:
+        return max(money(self.committed - self.budget.amount), Decimal(0))
+
+    @property
     def percent(self) -> int:
         return int(100 * self.committed / self.budget.amount) if self.budget.amount else 100
 

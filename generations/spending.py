@@ -11,7 +11,7 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from generations.models import Backend, CostEntry, CostKind, money
@@ -172,7 +172,10 @@ class Elsewhere:
 
 def elsewhere(user=None, year: int | None = None, month: int | None = None) -> tuple[Decimal, list[Elsewhere]]:
     """The month's charged videos re-priced on every enabled backend's current price table."""
-    entries = month_entries(user, year, month).filter(kind=CostKind.CHARGE, generation__isnull=False)
+    refunded = CostEntry.objects.filter(generation=OuterRef("generation"), kind=CostKind.REFUND)
+    # Videos delivered and paid for; a failed job that was refunded is not work to re-price.
+    entries = month_entries(user, year, month).filter(kind=CostKind.CHARGE, generation__isnull=False).exclude(
+        Exists(refunded))
     actual = money(month_entries(user, year, month).filter(generation__isnull=False).aggregate(
         net=Sum("amount", filter=Q(kind=CostKind.CHARGE), default=0)
         - Sum("amount", filter=Q(kind=CostKind.REFUND), default=0))["net"])
@@ -234,14 +237,101 @@ CSV_HEADER = ["day", "time", "kind", "amount_usd", "backend", "model", "seconds"
               "character_binding", "user", "price", "note"]
 
 
-def write_csv(stream, entries) -> None:
-    writer = csv.writer(stream)
-    writer.writerow(CSV_HEADER)
+class _Line:
+    """A file-like that hands back what csv.writer writes, so rows can be streamed one by one."""
+
+    def write(self, value):
+        return value
+
+
+def csv_lines(entries):
+    """The entries as CSV text, a row at a time (for StreamingHttpResponse and the command)."""
+    writer = csv.writer(_Line())
+    yield writer.writerow(CSV_HEADER)
     rows = entries.select_related("backend", "owner", "generation", "price").order_by("created_at", "pk")
     for e in rows.iterator(chunk_size=2000):
         g = e.generation
-        writer.writerow([
+        yield writer.writerow([
             e.day.isoformat(), e.created_at.isoformat(), e.kind, f"{e.amount:f}", e.backend.name,
             g.model if g else "", g.seconds if g else "", g.size if g else "", e.generation_id or "",
             e.binding_id or "", e.owner.get_username(), str(e.price) if e.price else "", e.note,
         ])
+
+
+def write_csv(stream, entries) -> None:
+    for line in csv_lines(entries):
+        stream.write(line)
+
+
+# --- The daily chart ------------------------------------------------------------------------
+
+PALETTE = ["#4f46e5", "#0d9488", "#d97706", "#db2777", "#2563eb", "#65a30d", "#7c3aed", "#dc2626"]
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    colour: str
+    title: str
+
+
+@dataclass
+class Chart:
+    width: int
+    height: int
+    bars: list[Bar]
+    legend: list[tuple[str, str, Decimal]]  # (colour, backend, month net)
+    gridlines: list[tuple[float, str]]  # (y, label)
+    ticks: list[tuple[float, str]]  # (x, day label)
+    empty: bool
+
+
+def daily_chart(report: Month, user=None, width: int = 720, height: int = 220) -> Chart:
+    """Net spend per day, stacked by backend, as plain SVG geometry (no chart library)."""
+    entries = month_entries(user, report.year, report.month)
+    rows = entries.values("day", "backend__name").annotate(
+        net=Sum("amount", filter=Q(kind=CostKind.CHARGE), default=0)
+        - Sum("amount", filter=Q(kind=CostKind.REFUND), default=0)
+    )
+    backends = sorted({row["backend__name"] for row in rows})
+    colour = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(backends)}
+    per_day: dict = {}
+    for row in rows:  # one row per (day, backend): at most 31 x backends
+        per_day.setdefault(row["day"], {})[row["backend__name"]] = money(row["net"])
+    top = max((sum(v for v in day.values() if v > 0) for day in per_day.values()), default=Decimal(0))
+    left, bottom, plot_h = 48, 22, height - 30
+    days = len(report.daily)
+    slot = (width - left) / max(days, 1)
+    scale = (plot_h / float(top)) if top > 0 else 0
+    bars = []
+    for index, line in enumerate(report.daily):
+        day = datetime.date.fromisoformat(line.label)
+        y = height - bottom
+        for name in backends:
+            value = per_day.get(day, {}).get(name, Decimal(0))
+            if value <= 0:
+                continue
+            h = float(value) * scale
+            y -= h
+            bars.append(Bar(round(left + index * slot + slot * 0.15, 1), round(y, 1), round(slot * 0.7, 1),
+                            round(h, 1), colour[name], f"{line.label} · {name}: {usd(value)}"))
+    gridlines = []
+    if top > 0:
+        for step in range(5):
+            value = top * step / 4
+            gridlines.append((round(height - bottom - float(value) * scale, 1), f"${value:.2f}"))
+    ticks = [(round(left + i * slot + slot / 2, 1), str(i + 1)) for i in range(0, days, 5)]
+    month_net = {line.label: line.net for line in report.by["backend"]}
+    legend = [(colour[name], name, month_net.get(name, Decimal(0))) for name in backends]
+    return Chart(width, height, bars, legend, gridlines, ticks, empty=top <= 0)
+
+
+def version(user=None, year: int | None = None, month: int | None = None) -> str:
+    """Changes whenever the month's ledger does: the page polls with it and gets 204 when unchanged."""
+    from django.db.models import Max
+
+    state = month_entries(user, year, month).aggregate(last=Max("pk"), n=Count("pk"))
+    return f"{state['last'] or 0}-{state['n']}"

@@ -1,35 +1,80 @@
-"""The spending page."""
+"""The spending page: where the money went this month, what it would have cost elsewhere, budgets."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from generations import spending
+from generations import budgets, spending
+from sora_studio.htmx import partial_wanted, vary_on_htmx
+
+DEFAULT_PROJECTION = (500, 10)  # the seed's example: 500 ten-second videos a month
 
 
-def _shift(year: int, month: int, by: int) -> str:
-    index = year * 12 + (month - 1) + by
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+def _month(request: HttpRequest) -> tuple[int, int, str]:
+    try:
+        year, month = spending.parse_month(request.GET.get("month"))
+        return year, month, ""
+    except ValueError as exc:
+        year, month = spending.parse_month(None)
+        return year, month, str(exc)
+
+
+def _projection_input(request: HttpRequest) -> tuple[int, int, str]:
+    videos, seconds = DEFAULT_PROJECTION
+    try:
+        videos = int(request.GET.get("videos") or videos)
+        seconds = int(request.GET.get("seconds") or seconds)
+        if not (1 <= videos <= 1_000_000 and 1 <= seconds <= 60):
+            raise ValueError
+    except ValueError:
+        return *DEFAULT_PROJECTION, "Projection: videos 1–1,000,000 a month, 1–60 seconds each."
+    return videos, seconds, ""
 
 
 @require_GET
 def spending_page(request: HttpRequest) -> HttpResponse:
-    """A month per backend: charged, refunded, net, videos. Staff see everyone's."""
-    error = ""
-    try:
-        year, month = spending.parse_month(request.GET.get("month"))
-    except ValueError as exc:
-        error = str(exc)
-        year, month = spending.parse_month(None)
+    """The month: totals, daily chart, breakdowns, re-pricing, projection and budgets. Staff see everyone."""
+    if request.GET.get("format") == "csv":
+        return spending_csv(request)
+    year, month, error = _month(request)
     staff = request.user.is_staff
-    report = spending.month_report(None if staff else request.user, year, month, staff_view=staff)
+    scope = None if staff else request.user
+    current = spending.version(scope, year, month)
+    if partial_wanted(request) and request.GET.get("version") == current:
+        return vary_on_htmx(HttpResponse(status=204))  # nothing new: htmx keeps what it shows
+
+    report = spending.month_report(scope, year, month, staff_view=staff)
+    videos, seconds, projection_error = _projection_input(request)
+    actual, elsewhere = spending.elsewhere(scope, year, month)
     context = {
         "report": report,
+        "chart": spending.daily_chart(report, scope),
+        "elsewhere": elsewhere,
+        "actual": actual,
+        "projection": spending.projection(videos, seconds),
+        "projection_videos": videos,
+        "projection_seconds": seconds,
+        "projection_error": projection_error,
+        "budgets": budgets.usage(owner=None if staff else request.user),
         "error": error,
-        "previous": _shift(year, month, -1),
-        "next": _shift(year, month, 1),
+        "previous": "%04d-%02d" % spending.shift_month(year, month, -1),
+        "next": "%04d-%02d" % spending.shift_month(year, month, 1),
         "everyone": staff,
+        "version": current,
+        "dimensions": [("model", "Model"), ("series", "Series"), ("character", "Character")]
+        + ([("user", "Creator")] if staff else []),
     }
-    return render(request, "generations/spending.html", context)
+    template = "generations/spending.html#report" if partial_wanted(request) else "generations/spending.html"
+    return vary_on_htmx(render(request, template, context))
+
+
+def spending_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """Every ledger entry of the month as CSV, streamed."""
+    year, month, _ = _month(request)
+    entries = spending.month_entries(None if request.user.is_staff else request.user, year, month)
+
+    response = StreamingHttpResponse(spending.csv_lines(entries), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="sora-studio-spending-{year:04d}-{month:02d}.csv"'
+    return response

@@ -122,3 +122,14 @@ def test_cost_entries_are_read_only(admin_client, backend, django_user_model):
                                   "generations_costentry", "generations_backend"])
 def test_each_admin_list_opens(admin_client, name):
     assert admin_client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+
+
+def test_budgets_are_managed_in_the_admin_with_what_is_committed(client, django_user_model):
+    from generations.models import Budget
+
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    Budget.objects.create(amount="25.00", hard=True)
+    client.force_login(admin_user)
+    response = client.get("/admin/generations/budget/")
+    assert response.status_code == 200
+    assert "Hard cap for the whole studio: $25.00/month" in response.text and "$0.00" in response.text

@@ -81,3 +81,65 @@ def test_a_bad_month_is_a_friendly_message(client, alice, ledger):
     assert "is not a month; write it as YYYY-MM" in response.text
     today = date.today()
     assert f"Spending — {today:%Y-%m}" in response.text
+
+
+def test_the_page_has_a_daily_chart_with_a_legend_and_every_breakdown(client, alice, ledger):
+    client.force_login(alice)
+    response = client.get(reverse("spending"))
+    text = response.text
+    assert "<svg" in text and "Net spend per day" in text
+    assert text.count("<rect") >= 2  # a bar per backend on today's date
+    legend = text[text.index('class="legend"'):]
+    assert "Official <strong>$1.60</strong>" in legend and "Aggregator <strong>$0.12</strong>" in legend
+    for heading in ["By backend", "By model", "By series", "By character"]:
+        assert heading in text
+    assert "By creator" not in text  # creators do not see others
+
+
+def test_it_reprices_the_month_elsewhere_and_projects_the_seeds_example(client, alice, ledger):
+    for b in Backend.objects.all():
+        b.install_default_prices()
+    client.force_login(alice)
+    text = client.get(reverse("spending")).text
+    elsewhere = text[text.index("What it would have cost elsewhere"):text.index('id="projection"')]
+    assert "$1.72" in elsewhere  # what was actually paid
+    projection = text[text.index('id="projection"'):]
+    for amount in ["$500.00", "$6,000.00", "$2,500.00", "$30,000.00", "$60.00", "$720.00"]:
+        assert amount in projection
+
+
+def test_a_bad_projection_is_a_message_not_an_error(client, alice, ledger):
+    client.force_login(alice)
+    response = client.get(reverse("spending"), {"videos": "lots", "seconds": "-3"})
+    assert response.status_code == 200 and "Projection: videos 1–1,000,000" in response.text
+
+
+def test_budget_bars_show_what_is_committed(client, alice, ledger):
+    from generations.models import Budget
+
+    Budget.objects.create(user=alice, amount="1.00")
+    client.force_login(alice)
+    text = client.get(reverse("spending")).text
+    assert "Hard cap for alice" in text and "$1.72 of $1.00 — over by $0.72" in text
+
+
+def test_the_report_refreshes_only_when_the_ledger_changed(client, alice, ledger):
+    client.force_login(alice)
+    page = client.get(reverse("spending"))
+    version = page.text.split("version=")[1].split('"')[0]
+    unchanged = client.get(reverse("spending"), {"version": version}, HTTP_HX_REQUEST="true")
+    assert unchanged.status_code == 204
+
+    job(alice, Backend.objects.get(name="Official"), (CostKind.ESTIMATE, "0.80"), (CostKind.CHARGE, "0.80"))
+    changed = client.get(reverse("spending"), {"version": version}, HTTP_HX_REQUEST="true")
+    assert changed.status_code == 200 and 'id="report"' in changed.text and "<html" not in changed.text
+    assert "$2.52" in changed.text
+
+
+def test_the_month_downloads_as_csv(client, alice, ledger):
+    client.force_login(alice)
+    response = client.get(reverse("spending"), {"format": "csv"})
+    assert response["Content-Type"] == "text/csv"
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0].startswith("day,time,kind,amount_usd,backend")
+    assert len(lines) == 1 + 9  # alice's entries only
