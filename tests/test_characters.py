@@ -129,3 +129,17 @@ def test_a_clip_url_that_cannot_be_fetched_fails_the_binding_with_a_reason(alice
 ])
 def test_handles_are_found_in_prompts(prompt, handles):
     assert mentions.find_handles(prompt) == handles
+
+
+def test_a_character_fee_is_charged_once_when_the_character_is_created(alice, aggregator, clip_bytes):
+    from decimal import Decimal
+
+    from generations.models import CostEntry
+
+    aggregator.prices.filter(unit="per_character").update(amount=Decimal("0.05"))
+    mossy = make_character(alice, "mossy", clip_bytes)
+    registry.bind(mossy, aggregator)
+    registry.register(mossy.bindings.get().pk)  # a second run of the task changes nothing
+
+    fee = CostEntry.objects.get(binding__character=mossy)
+    assert fee.kind == "charge" and fee.amount == Decimal("0.05") and fee.price.unit == "per_character"
