@@ -1,6 +1,7 @@
 """Shared fixtures: named users and backends pointing at the simulator over real HTTP."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,55 @@ def held_tasks(monkeypatch):
     held = []
     monkeypatch.setattr(queue, "async_task", lambda func, *args: held.append((func, args)))
     return held
+
+
+# --- Browser tests ------------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium driven by Playwright; skipped with a clear line where it is not installed."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium); .ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def shoot(request):
+    """shoot(page, "name"): a full-page screenshot next to the test results, numbered in order."""
+    folder = SCREENSHOTS / request.node.name
+    folder.mkdir(parents=True, exist_ok=True)
+    count = iter(range(1, 100))
+
+    def take(page, name):
+        page.screenshot(path=str(folder / f"{next(count):02d}-{name}.png"), full_page=True)
+
+    return take
+
+
+@pytest.fixture
+def studio(live_server, settings, monkeypatch, official, aggregator):
+    """The whole product as `make run` starts it: the live web server, a real qcluster on the test
+    database, the simulated backends. Tasks go through the broker, not inline."""
+    from django_q.conf import Conf
+
+    from tests import workers
+
+    settings.SIMULATOR_SPEED = 10  # jobs take about a second and a half
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    monkeypatch.setattr(Conf, "SYNC", False)
+    cluster = workers.start("qcluster", env=workers.worker_env(settings))
+    try:
+        yield live_server.url
+    finally:
+        workers.kill(cluster)
