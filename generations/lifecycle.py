@@ -281,11 +281,20 @@ def accept(generation: Generation, job: RemoteJob) -> None:
             next_poll_at=now + timedelta(seconds=job.poll_after or settings.GENERATION_POLL_INTERVAL),
         )
         if won:
-            price = pricing.quote(backend, generation.model, generation.seconds, generation.size, at=generation.created_at)
+            price = _price_of(generation, generation.seconds)
             if price.billed_on_accept:
                 _charge(generation, price.amount, price.price, "Charged when the provider accepted the job")
     if not won:
         log.warning("generation %s: provider accepted %s after the job left SUBMITTING", generation.pk, job.id)
+
+
+def _price_of(generation: Generation, seconds) -> pricing.Quote:
+    """Bill with the price row the estimate used (in force when the job was created), for the
+    seconds actually delivered: a price edited or removed since cannot change or block the charge."""
+    estimate = generation.cost_entries.filter(kind=CostKind.ESTIMATE).select_related("price").first()
+    if estimate is not None and estimate.price is not None:
+        return pricing.quote_with(estimate.price, seconds)
+    return pricing.quote(generation.backend, generation.model, seconds, generation.size, at=generation.created_at)
 
 
 def _charge(generation: Generation, amount, price, note: str) -> None:
@@ -359,8 +368,7 @@ def complete(generation: Generation, job: RemoteJob, client) -> None:
             next_poll_at=None, remote_video_url=job.video_url[:2000],
         )
         if won:
-            price = pricing.quote(generation.backend, generation.model, seconds, generation.size,
-                                  at=generation.created_at)
+            price = _price_of(generation, seconds)
             if not price.billed_on_accept:
                 _charge(generation, price.amount, price.price, f"Charged for {seconds} s delivered")
     if won:

@@ -52,13 +52,18 @@ def rate(price: Price) -> str:
 
 def quote(backend: Backend, model: str, seconds: str | int, size: str, at=None) -> Quote:
     """What one video costs on `backend`: a per-request price wins if the backend has one."""
-    per_request = backend.price_for(PriceUnit.PER_REQUEST, model=model, size=size, at=at)
-    if per_request is not None:
-        return Quote(money(per_request.amount), per_request, billed_on_accept=True)
-    per_second = backend.price_for(PriceUnit.PER_SECOND, model=model, size=size, at=at)
-    if per_second is not None:
-        return Quote(money(per_second.amount * int(seconds)), per_second, billed_on_accept=False)
+    price = backend.price_for(PriceUnit.PER_REQUEST, model=model, size=size, at=at) or backend.price_for(
+        PriceUnit.PER_SECOND, model=model, size=size, at=at)
+    if price is not None:
+        return quote_with(price, seconds)
     raise NoPrice(f"{backend.name} has no price for {model} at {size}; an admin must add one.")
+
+
+def quote_with(price: Price, seconds: str | int) -> Quote:
+    """What one video costs under a given price row."""
+    if price.unit == PriceUnit.PER_REQUEST:
+        return Quote(money(price.amount), price, billed_on_accept=True)
+    return Quote(money(price.amount * int(seconds)), price, billed_on_accept=False)
 
 
 def character_fee(backend: Backend, at=None) -> tuple[Decimal, Price | None]:

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import imageio_ffmpeg
 import pytest
+from django.db.models import ProtectedError
 
 from generations import lifecycle
 from generations.models import CostEntry, CostKind, Generation, Status
@@ -100,3 +101,16 @@ def test_every_state_a_job_went_through_is_on_its_timeline(alice, official):
     states = list(generation.events.values_list("status", flat=True))
     assert states[0] == "queued" and states[-1] == "completed"
     assert {"submitting", "submitted"} <= set(states)
+
+
+def test_a_price_change_while_a_job_runs_does_not_change_its_charge(alice, official):
+    generation = lifecycle.start(alice, prompt="Price moves", model="sora-2", seconds="4", size="720x1280",
+                                 backend=official)
+    official.prices.create(model="sora-2", unit="per_second", amount=Decimal("0.50"))  # dearer from now on
+    with pytest.raises(ProtectedError):  # and the row the estimate used cannot be deleted
+        official.prices.filter(model="sora-2", amount=Decimal("0.10")).delete()
+
+    generation = drive(generation)
+
+    assert generation.status == Status.COMPLETED
+    assert generation.charged() == Decimal("0.40")
