@@ -1,8 +1,9 @@
 """Admin: characters with their per-backend bindings."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 
+from characters import avatars
 from characters.models import Character, CharacterBinding
 
 
@@ -26,3 +27,9 @@ class CharacterAdmin(admin.ModelAdmin):
     raw_id_fields = ["source_generation"]
     inlines = [CharacterBindingInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    actions = ["make_avatars"]
+
+    @admin.action(description="Make avatars from the stored clips (where missing)")
+    def make_avatars(self, request, queryset):
+        made = sum(avatars.ensure_avatar(character) for character in queryset.filter(avatar=""))
+        self.message_user(request, f"{made} avatar{'s' if made != 1 else ''} made.", messages.SUCCESS)

@@ -13,12 +13,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from characters import registry
+from characters import avatars, registry
 from characters.forms import CharacterForm, ExtractCharacterForm
 from characters.models import BindingStatus, Character, CharacterBinding
 from generations.models import Backend, Generation, Status
 from generations.views import with_card_data
-from sora_studio.htmx import redirect_to, vary_on_htmx
+from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
 
 def _characters_for(user):
@@ -46,7 +46,10 @@ def _open(field_file, **kwargs) -> FileResponse:
 @require_GET
 def character_list(request: HttpRequest) -> HttpResponse:
     """The creator's characters, with their status on each backend."""
-    return render(request, "characters/list.html", {"characters": _characters_for(request.user)})
+    characters = list(_characters_for(request.user))
+    for character in characters:
+        character.processing = _any_processing(character)
+    return render(request, "characters/list.html", {"characters": characters})
 
 
 @require_http_methods(["GET", "POST"])
@@ -67,7 +70,13 @@ def new(request: HttpRequest) -> HttpResponse:
         except IntegrityError:  # the same handle saved a moment ago, by another tab
             form.add_error("handle", f"You already have a character called @{character.handle}.")
         else:
-            messages.success(request, f"@{character.handle} is being registered.")
+            # An uploaded clip is here already: its first frame becomes the avatar now. A clip given
+            # by URL is fetched by the worker; the avatar view makes that one when first asked.
+            avatars.ensure_avatar(character)
+            if form.cleaned_data["backends"]:
+                messages.success(request, f"@{character.handle} is being registered.")
+            else:
+                messages.success(request, f"@{character.handle} is saved. Register it on a backend below to use it.")
             return redirect("characters:detail", pk=character.pk)
     return render(request, "characters/new.html", {"form": form})
 
@@ -82,19 +91,38 @@ def _binding_rows(character: Character) -> list[dict]:
             for pk, backend in sorted(backends.items(), key=lambda item: item[1].name)]
 
 
-def _render_bindings(request: HttpRequest, character: Character, *, polled: bool) -> HttpResponse:
+def _render_bindings(request: HttpRequest, character: Character, *, polled: bool,
+                     errors: dict[int, str] | None = None) -> HttpResponse:
     rows = _binding_rows(character)
+    for row in rows:
+        row["error"] = (errors or {}).get(row["backend"].pk, "")
     processing = any(r["binding"] and r["binding"].status == BindingStatus.PROCESSING for r in rows)
     status = HTMX_STOP_POLLING if polled and not processing else 200
     return render(request, "characters/detail.html#bindings",
                   {"character": character, "rows": rows, "processing": processing}, status=status)
 
 
+def _any_processing(character: Character) -> bool:
+    return any(b.status == BindingStatus.PROCESSING for b in character.bindings.all())
+
+
+@require_GET
+def binding_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """A character's statuses on the list page; polled while any registration is processing."""
+    character = _get_character_for_user(request, pk)
+    if not partial_wanted(request):
+        return vary_on_htmx(redirect("characters:detail", pk=pk))
+    character.processing = _any_processing(character)
+    response = render(request, "characters/list.html#status", {"character": character},
+                      status=200 if character.processing else HTMX_STOP_POLLING)
+    return vary_on_htmx(response)
+
+
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A character: its bindings (live while any is processing) and the videos it appears in."""
     character = _get_character_for_user(request, pk)
-    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+    if partial_wanted(request):
         response = _render_bindings(request, character, polled=True)
     else:
         rows = _binding_rows(character)
@@ -116,10 +144,18 @@ def register(request: HttpRequest, pk: int) -> HttpResponse:
     backend_pk = request.POST.get("backend", "")
     capable = Backend.objects.enabled().filter(supports_characters=True)
     backend = get_object_or_404(capable, pk=int(backend_pk) if backend_pk.isdigit() else None)
-    with transaction.atomic():
-        registry.bind(character, backend)
+    existing = character.binding_on(backend)
+    error = ""
+    if not (character.source_clip or character.source_url or (existing and existing.extract_from_task)):
+        error = "This character has no stored clip to register from. Make a new character from a clip."
+    else:
+        with transaction.atomic():
+            registry.bind(character, backend)
     if request.htmx:
-        return _render_bindings(request, _get_character_for_user(request, pk), polled=False)
+        return _render_bindings(request, _get_character_for_user(request, pk), polled=False,
+                                errors={backend.pk: error} if error else None)
+    if error:
+        messages.error(request, f"{backend.name}: {error}")
     return redirect("characters:detail", pk=character.pk)
 
 
@@ -162,9 +198,29 @@ def extract(request: HttpRequest, generation_pk: int) -> HttpResponse:
 
 
 @require_GET
-def avatar(request: HttpRequest, pk: int) -> FileResponse:
-    """The character's avatar, only to its owner (and staff)."""
-    return _open(_get_character_for_user(request, pk).avatar)
+def avatar(request: HttpRequest, pk: int) -> HttpResponse:
+    """The character's avatar, only to its owner (and staff): made from its clip on first request if
+    need be (a clip given by URL arrives later), else its initial, never cached, so a later visit
+    finds the real one."""
+    character = _get_character_for_user(request, pk)
+    if avatars.ensure_avatar(character):
+        try:
+            response = FileResponse(character.avatar.open("rb"))
+        except FileNotFoundError:
+            pass
+        else:
+            response["Cache-Control"] = "private, max-age=300"
+            return response
+    response = HttpResponse(avatars.initials_svg(character), content_type="image/svg+xml")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_GET
+def source_clip(request: HttpRequest, pk: int) -> FileResponse:
+    """The stored source clip, to its owner (and staff), to check what gets registered."""
+    character = _get_character_for_user(request, pk)
+    return _open(character.source_clip)
 
 
 @login_not_required

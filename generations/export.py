@@ -2,31 +2,62 @@
 
 Provider links expire and services close; the zip holds everything needed to carry a series (or
 all of a creator's work) elsewhere: files plus prompts, characters, backends, models, seconds,
-sizes and costs.
+sizes, costs and which take is each scene's.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Prefetch
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from characters.models import Character
-from generations.models import CostEntry, Generation, Series
+from characters.models import Character, CharacterBinding
+from generations import storyboard
+from generations.models import Backend, CostEntry, CostKind, Generation, Scene, Series, Status
 
-MANIFEST_VERSION = 1
+log = logging.getLogger(__name__)
+
+MANIFEST_VERSION = 2
+ZIP64_FROM = 2**31 - 1
 
 
 def _usd(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.000001')).normalize():f}"
+    return f"{Decimal(value).quantize(Decimal('0.000001')).normalize():f}"
 
 
-def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[tuple[str, str]]]:
-    files = []
+def _extension(name: str, default: str) -> str:
+    return name[name.rfind("."):] if "." in name.rsplit("/", 1)[-1] else default
+
+
+@dataclass
+class _File:
+    """A stored file to copy into the zip as `name`; `entry[key]` names it in the manifest."""
+
+    name: str
+    stored: FieldFile
+    entry: dict
+    key: str
+
+    def __post_init__(self):
+        self.entry[self.key] = self.name
+
+
+def _net(entries: list[CostEntry]) -> Decimal:
+    charged = sum((e.amount for e in entries if e.kind == CostKind.CHARGE), Decimal(0))
+    refunded = sum((e.amount for e in entries if e.kind == CostKind.REFUND), Decimal(0))
+    return charged - refunded
+
+
+def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_File]]:
+    entries = list(generation.cost_entries.all())  # prefetched, oldest first
     entry = {
         "id": generation.pk,
         "uuid": str(generation.uuid),
@@ -37,109 +68,188 @@ def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[t
         "backend": generation.backend.name,
         "protocol": generation.backend.protocol,
         "remote_id": generation.remote_id,
+        "remix_of": generation.remix_of_id,
         "model": generation.model,
         "seconds": generation.seconds,
         "size": generation.size,
+        "routing_reason": generation.routing_reason,
         "created_at": generation.created_at.isoformat(),
         "completed_at": generation.completed_at.isoformat() if generation.completed_at else None,
         "error": generation.error_message or None,
-        "cost_usd": _usd(generation.cost_entries.net()),
+        "cost_usd": _usd(_net(entries)),
         "cost_entries": [
             {"kind": e.kind, "amount_usd": _usd(e.amount), "at": e.created_at.isoformat(), "note": e.note}
-            for e in generation.cost_entries.all()
+            for e in entries
         ],
         "video": None,
         "thumbnail": None,
     }
-    for field in ("video", "thumbnail"):
+    files = []
+    for field, default in (("video", ".mp4"), ("thumbnail", ".webp")):
         stored = getattr(generation, field)
         if stored:
-            name = f"{folder}/{generation.pk}-{field}{stored.name[stored.name.rfind('.'):]}"
-            entry[field] = name
-            files.append((name, stored.path))
+            files.append(_File(f"{folder}/{generation.pk}-{field}{_extension(stored.name, default)}",
+                               stored, entry, field))
     return entry, files
 
 
-def _character_entry(character: Character) -> dict:
-    return {
+def _character_entry(character: Character) -> tuple[dict, list[_File]]:
+    entry = {
         "handle": f"@{character.handle}",
         "name": character.name,
         "description": character.description,
         "source_url": character.source_url or None,
-        "source_clip": f"characters/{character.handle}{character.source_clip.name[character.source_clip.name.rfind('.'):]}"
-        if character.source_clip else None,
+        "source_generation": character.source_generation_id,
+        "source_clip": None,
+        "avatar": None,
         "bindings": [
-            {"backend": b.backend.name, "status": b.status, "remote_id": b.remote_id}
+            {"backend": b.backend.name, "protocol": b.backend.protocol, "status": b.status,
+             "remote_id": b.remote_id, "error": b.error or None, "cost_usd": _usd(_net(list(b.cost_entries.all())))}
             for b in character.bindings.all()
         ],
     }
+    files = []
+    for field, default, suffix in (("source_clip", ".mp4", ""), ("avatar", ".jpg", "-avatar")):
+        stored = getattr(character, field)
+        if stored:
+            files.append(_File(f"characters/{character.handle}{suffix}{_extension(stored.name, default)}",
+                               stored, entry, field))
+    return entry, files
 
 
 def _generations(queryset):
-    return queryset.select_related("backend", "scene__series").prefetch_related(
+    return queryset.filter(deleted_at__isnull=True).select_related("backend").prefetch_related(
         "characters", Prefetch("cost_entries", queryset=CostEntry.objects.order_by("created_at", "pk"))
     )
 
 
-def _write(manifest: dict, files: list[tuple[str, str]]):
-    handle = tempfile.TemporaryFile()
+def _characters(queryset) -> tuple[list[dict], list[_File]]:
+    bindings = CharacterBinding.objects.select_related("backend").prefetch_related("cost_entries")
+    entries, files = [], []
+    for character in queryset.prefetch_related(Prefetch("bindings", queryset=bindings)).order_by("handle"):
+        entry, clip_files = _character_entry(character)
+        entries.append(entry)
+        files += clip_files
+    return entries, files
+
+
+def _backends(generations: list[Generation]) -> list[dict]:
+    """Which providers made what: enough to find a job there again (never the key)."""
+    ids = {g.backend_id for g in generations}
+    return [{"name": b.name, "protocol": b.protocol, "base_url": b.base_url, "tier": b.tier}
+            for b in Backend.objects.filter(pk__in=ids).order_by("name")]
+
+
+def _series_entry(series: Series, scenes: list[Scene], take_ref) -> dict:
+    return {
+        "title": series.title,
+        "description": series.description,
+        "backend": series.backend.name if series.backend_id else "automatic",
+        "model": series.model,
+        "seconds": series.seconds,
+        "size": series.size,
+        "characters": [f"@{c.handle}" for c in series.characters.all()],
+        "created_at": series.created_at.isoformat(),
+        "scenes": [
+            {
+                "number": scene.number,
+                "prompt": scene.prompt,
+                # The take that plays in the series: the one the creator chose, else the newest completed.
+                "chosen_take": scene.take.pk if scene.take else None,
+                "chosen_by": "creator" if scene.chosen_take_id and scene.take
+                and scene.take.pk == scene.chosen_take_id else "newest completed",
+                "takes": [take_ref(take) for take in scene.take_list],
+            }
+            for scene in scenes
+        ],
+    }
+
+
+def _write(manifest: dict, files: list[_File]):
+    """The zip in a temporary file, positioned at its start. A file missing from storage is noted, not fatal."""
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - the response streams it, then closes it
+    missing = []
     with zipfile.ZipFile(handle, "w") as archive:
-        archive.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
-        for name, path in files:
-            archive.write(path, name, compress_type=zipfile.ZIP_STORED)  # MP4/WebP are compressed already
+        for item in files:
+            try:
+                # MP4/WebP/JPEG are compressed already: stored as they are (the archive's default).
+                with item.stored.open("rb") as source, \
+                        archive.open(item.name, "w", force_zip64=item.stored.size > ZIP64_FROM) as target:
+                    shutil.copyfileobj(source, target, 1024 * 1024)
+            except FileNotFoundError:
+                log.warning("export: %s is missing from storage", item.stored.name)
+                item.entry[item.key] = None
+                missing.append(item.name)
+        manifest["missing_files"] = missing
+        if "playlist" in manifest:
+            manifest["playlist"] = [name for name in manifest["playlist"] if name not in missing]
+        # Written last so it can name what was missing.
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False),
+                         compress_type=zipfile.ZIP_DEFLATED)
     handle.seek(0)
     return handle
 
 
-def _characters(characters) -> tuple[list[dict], list[tuple[str, str]]]:
-    entries, files = [], []
-    for character in characters:
-        entry = _character_entry(character)
-        entries.append(entry)
-        if entry["source_clip"]:
-            files.append((entry["source_clip"], character.source_clip.path))
-    return entries, files
-
-
 def series_zip(series: Series):
-    """A temporary file holding the series' zip, positioned at its start."""
-    files: list[tuple[str, str]] = []
-    scenes = []
-    for scene in series.scenes.all():
-        takes = []
-        for take in _generations(scene.takes.order_by("created_at")):
-            entry, take_files = _generation_entry(take, f"scene-{scene.position:03d}")
-            entry["chosen"] = take.pk == scene.chosen_take_id
-            takes.append(entry)
+    """A temporary file holding the series' zip: each scene's takes, the characters, the manifest."""
+    scenes = storyboard.scenes_with_takes(series, _generations(Generation.objects.all()))
+    files: list[_File] = []
+    take_entries: dict[int, dict] = {}
+    playlist = []
+    for scene in scenes:
+        for take in scene.take_list:
+            entry, take_files = _generation_entry(take, f"scene-{scene.number:03d}")
+            entry["chosen"] = scene.take is not None and take.pk == scene.take.pk
+            take_entries[take.pk] = entry
             files += take_files
-        scenes.append({"position": scene.position, "prompt": scene.prompt, "takes": takes})
-    characters, clip_files = _characters(series.characters.prefetch_related("bindings__backend"))
+            if entry["chosen"] and take.status == Status.COMPLETED and entry["video"]:
+                playlist.append(entry["video"])
+    all_takes = [take for scene in scenes for take in scene.take_list]
+    # The series' cast plus anyone mentioned in a take: every character its videos depend on.
+    cast = {c.pk for c in series.characters.all()} | {c.pk for t in all_takes for c in t.characters.all()}
+    character_entries, clip_files = _characters(Character.objects.filter(owner=series.owner, pk__in=cast))
     manifest = {
         "version": MANIFEST_VERSION,
         "exported_at": timezone.now().isoformat(),
-        "series": {"title": series.title, "description": series.description, "model": series.model,
-                   "seconds": series.seconds, "size": series.size},
-        "characters": characters,
-        "scenes": scenes,
+        "series": _series_entry(series, scenes, lambda take: take_entries[take.pk]),
+        "playlist": playlist,
+        "total_cost_usd": _usd(sum((Decimal(e["cost_usd"]) for e in take_entries.values()), Decimal(0))),
+        "backends": _backends(all_takes),
+        "characters": character_entries,
     }
     return _write(manifest, files + clip_files)
 
 
 def everything_zip(user):
-    """All of a creator's generations and characters."""
-    files: list[tuple[str, str]] = []
-    generations = []
-    for generation in _generations(Generation.objects.filter(owner=user).order_by("created_at")):
+    """All of a creator's generations, series and characters."""
+    files: list[_File] = []
+    generations = list(_generations(Generation.objects.filter(owner=user)).order_by("created_at", "pk"))
+    entries = []
+    for generation in generations:
         entry, gen_files = _generation_entry(generation, "generations")
-        entry["series"] = generation.scene.series.title if generation.scene_id else None
-        generations.append(entry)
+        entry.update(series=None, scene=None)
+        entries.append(entry)
         files += gen_files
-    characters, clip_files = _characters(Character.objects.owned_by(user).prefetch_related("bindings__backend"))
+    series_entries = []
+    by_id = {e["id"]: e for e in entries}
+    for series in Series.objects.filter(owner=user).select_related("backend").prefetch_related("characters") \
+            .order_by("created_at", "pk"):
+        scenes = storyboard.scenes_with_takes(series, Generation.objects.filter(owner=user).only(
+            "pk", "scene_id", "status", "created_at", "deleted_at", "video"))
+        series_entries.append(_series_entry(series, scenes, lambda take: take.pk))
+        for scene in scenes:
+            for take in scene.take_list:
+                if take.pk in by_id:
+                    by_id[take.pk].update(series=series.title, scene=scene.number)
+    character_entries, clip_files = _characters(Character.objects.owned_by(user))
     manifest = {
         "version": MANIFEST_VERSION,
         "exported_at": timezone.now().isoformat(),
         "owner": user.get_username(),
-        "characters": characters,
-        "generations": generations,
+        "total_cost_usd": _usd(sum((Decimal(e["cost_usd"]) for e in entries), Decimal(0))),
+        "backends": _backends(generations),
+        "characters": character_entries,
+        "series": series_entries,
+        "generations": entries,
     }
     return _write(manifest, files + clip_files)

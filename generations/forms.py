@@ -7,7 +7,7 @@ import uuid
 from django import forms
 
 from characters.models import Character
-from generations.models import Backend, Scene, Series
+from generations.models import Backend, Scene, Series, Status
 
 AUTOMATIC = "Automatic (cheapest that can)"
 
@@ -22,8 +22,32 @@ def offer_choices(backends: list[Backend]) -> tuple[list[str], list[str], list[s
             models.setdefault(model)
             seconds.update(str(s) for s in offer.get("seconds", []))
             sizes.update(dict.fromkeys(offer.get("sizes", [])))
-    ordered_seconds = sorted(seconds, key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
-    return list(models), ordered_seconds, list(sizes)
+    return list(models), _ordered_seconds(seconds), list(sizes)
+
+
+def _ordered_seconds(seconds: set[str]) -> list[str]:
+    return sorted(seconds, key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+
+
+def narrowed_offer(backends: list[Backend], model: str = "") -> tuple[list[str], list[str], list[str]]:
+    """What to offer once a backend (or "automatic": all of them) and a model are chosen.
+
+    Models: any the candidates offer. Seconds and sizes: those of `model` where it is offered, so
+    sora-2-pro's larger sizes appear only with sora-2-pro.
+    """
+    models, seconds, sizes = offer_choices(backends)
+    offers = [backend.offer()[model] for backend in backends if model in backend.offer()]
+    if not offers:
+        return models, seconds, sizes
+    seconds = _ordered_seconds({str(s) for offer in offers for s in offer.get("seconds", [])})
+    sizes = list(dict.fromkeys(size for offer in offers for size in offer.get("sizes", [])))
+    return models, seconds, sizes
+
+
+def _pick(value: str, values: list[str], preferred: str) -> str:
+    if value in values:
+        return value
+    return preferred if preferred in values else (values[0] if values else "")
 
 
 def _pairs(values: list[str], suffix: str = "") -> list[tuple[str, str]]:
@@ -61,7 +85,81 @@ class GenerationForm(OfferFieldsMixin, forms.Form):
     def __init__(self, *args, backends: list[Backend], **kwargs):
         super().__init__(*args, **kwargs)
         self.initial.setdefault("token", uuid.uuid4().hex)
+        # Validation accepts what any backend offers, so a combination the chosen backend lacks is
+        # refused by the router with a reason next to the backend ("makes sora-2 in 10, 15 seconds").
         self._set_offer_choices(backends)
+        self._offer_only_what_the_choice_allows(backends)
+
+    def _offer_only_what_the_choice_allows(self, backends: list[Backend]) -> None:
+        """The selects list only what the chosen backend (automatic: any backend) makes of the chosen model."""
+        values = self.data if self.is_bound else self.initial
+        chosen = values.get("backend") or ""
+        chosen = str(getattr(chosen, "pk", chosen))
+        candidates = [b for b in backends if str(b.pk) == chosen] or backends
+        model = _pick(values.get("model") or "", offer_choices(candidates)[0], "sora-2")
+        models, seconds, sizes = narrowed_offer(candidates, model)
+        self.fields["model"].widget.choices = _pairs(models)
+        self.fields["seconds"].widget.choices = _pairs(seconds, " s")
+        self.fields["size"].widget.choices = _pairs(sizes)
+        if not self.is_bound:
+            self.initial["model"] = model
+            self.initial["seconds"] = _pick(str(self.initial.get("seconds") or ""), seconds, "4")
+            self.initial["size"] = _pick(self.initial.get("size") or "", sizes, "720x1280")
+
+
+class RemixForm(forms.Form):
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=32000)
+
+    def __init__(self, *args, generation, native: bool, **kwargs):
+        kwargs.setdefault("auto_id", "remix_%s")
+        super().__init__(*args, **kwargs)
+        prompt = self.fields["prompt"]
+        if native:
+            prompt.label = "What should change"
+            prompt.widget.attrs["placeholder"] = "The same shot at night, in the rain"
+            prompt.help_text = f"{generation.backend.name} remixes this video: describe the change."
+        else:
+            prompt.label = "Prompt for the new video"
+            prompt.help_text = (f"{generation.backend.name} cannot remix, so this starts a new video with the same "
+                                "model, length and size, on whichever backend can make it.")
+            self.initial.setdefault("prompt", generation.prompt)
+
+
+STATUS_FILTERS = [("", "Any status"), ("active", "Queued or running"), *Status.choices]
+
+
+class GalleryFilterForm(forms.Form):
+    """The gallery's filters, read from the query string; a field that does not validate is ignored."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search prompts",
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Words in the prompt"}))
+    status = forms.ChoiceField(required=False, choices=STATUS_FILTERS)
+    series = forms.ModelChoiceField(queryset=Series.objects.none(), required=False, empty_label="Any series")
+    character = forms.ModelChoiceField(queryset=Character.objects.none(), required=False,
+                                       empty_label="Any character")
+    backend = forms.ModelChoiceField(queryset=Backend.objects.all(), required=False, empty_label="Any backend")
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["series"].queryset = Series.objects.for_user(user).only("pk", "title")
+        self.fields["character"].queryset = Character.objects.for_user(user).only("pk", "handle")
+        self.fields["character"].label_from_instance = lambda character: f"@{character.handle}"
+        self.fields["backend"].queryset = Backend.objects.only("pk", "name")
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned
+
+    @property
+    def active(self) -> dict:
+        """The filters that validated and are set."""
+        data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
+        return {name: value for name, value in data.items() if value not in (None, "")}
 
 
 class SeriesForm(OfferFieldsMixin, forms.ModelForm):

@@ -10,6 +10,7 @@ A lease row makes sure only one pump runs at a time; any number may try.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from datetime import timedelta
@@ -93,8 +94,9 @@ def run(seconds: float | None = None, tick_seconds: float | None = None) -> bool
     if not acquire(holder, lease_seconds):
         return False
     stop_at = None if seconds is None else time.monotonic() + seconds
+    parent = os.getppid()
     try:
-        while stop_at is None or time.monotonic() < stop_at:
+        while (stop_at is None or time.monotonic() < stop_at) and os.getppid() == parent:  # orphaned: stop
             if not acquire(holder, lease_seconds):
                 log.warning("pump lost its lease; stopping")
                 return False

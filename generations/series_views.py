@@ -1,18 +1,28 @@
-"""Series pages: the storyboard, its scenes and their takes."""
+"""Series pages: the storyboard, its scenes and their takes, watching it, and exports."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Count, Max, Prefetch
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, Max, Q
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
-from generations import lifecycle
+from generations import export, lifecycle, storyboard
 from generations.forms import SceneForm, SeriesForm
-from generations.models import ACTIVE, Backend, Generation, Scene, Series, Status
+from generations.models import Backend, Generation, Scene, Series, Status
 from generations.views import with_card_data
+from sora_studio.htmx import partial_wanted, vary_on_htmx
+
+# Sent after anything that adds, removes or starts scenes: the progress bar refreshes (and
+# starts polling again if something now runs).
+SCENES_CHANGED = "scenesChanged"
+# Sent by the progress bar when a take was added or ended: each scene refreshes its take marker.
+TAKES_CHANGED = "takesChanged"
 
 
 def _get_series_for_user(request: HttpRequest, pk: int) -> Series:
@@ -24,12 +34,36 @@ def _get_scene_for_user(request: HttpRequest, pk: int) -> Scene:
     return get_object_or_404(scenes.filter(series__in=Series.objects.for_user(request.user)), pk=pk)
 
 
+def _scene_url(scene: Scene) -> str:
+    return f"{reverse('series_detail', args=[scene.series_id])}#scene-{scene.pk}"
+
+
+def _scenes_with_takes(series: Series) -> list[Scene]:
+    return storyboard.scenes_with_takes(series, with_card_data(Generation.objects.all()))
+
+
+def _with_takes(scene: Scene) -> Scene:
+    """One scene ready for its partial: its takes (newest first), its take, and its number in the series."""
+    takes = with_card_data(scene.takes.filter(deleted_at__isnull=True)).order_by("-created_at", "-pk")
+    scene.take_list = list(takes)
+    scene.take = storyboard.take_for(scene, scene.take_list)
+    before = Q(position__lt=scene.position) | Q(position=scene.position, pk__lt=scene.pk)
+    scene.number = scene.series.scenes.filter(before).count() + 1
+    scene.is_last = not scene.series.scenes.exclude(pk=scene.pk).exclude(before).exists()
+    return scene
+
+
+def _backends() -> list[Backend]:
+    return list(Backend.objects.enabled())
+
+
+# --- Series --------------------------------------------------------------------------------------
+
 @require_http_methods(["GET", "POST"])
 def series_list(request: HttpRequest) -> HttpResponse:
     """The creator's series, and a form to start one."""
-    backends = list(Backend.objects.enabled())
     form = SeriesForm(request.POST or None, instance=Series(owner=request.user), owner=request.user,
-                      backends=backends)
+                      backends=_backends())
     if request.method == "POST" and form.is_valid():
         series = form.save()
         return redirect("series_detail", pk=series.pk)
@@ -38,34 +72,109 @@ def series_list(request: HttpRequest) -> HttpResponse:
     return render(request, "generations/series_list.html", {"form": form, "all_series": all_series})
 
 
-def _scenes_with_takes(series: Series) -> list[Scene]:
-    takes = Prefetch("takes", queryset=with_card_data(Generation.objects.all()), to_attr="take_list")
-    scenes = list(series.scenes.prefetch_related(takes))
-    for number, scene in enumerate(scenes, start=1):
-        scene.number = number
-        scene.take = scene.take_list[0] if scene.take_list else None
-    return scenes
+@require_http_methods(["GET", "POST"])
+def series_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a series' title, description, characters and defaults (takes already made keep theirs)."""
+    series = _get_series_for_user(request, pk)
+    form = SeriesForm(request.POST or None, instance=series, owner=series.owner, backends=_backends())
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Series saved. New takes use these defaults.")
+        return redirect("series_detail", pk=series.pk)
+    return render(request, "generations/series_edit.html", {"series": series, "form": form})
 
 
-def _render_series(request: HttpRequest, series: Series, scene_form: SceneForm | None = None,
-                   status: int = 200) -> HttpResponse:
-    scenes = _scenes_with_takes(series)
-    done = sum(1 for s in scenes if s.take and s.take.status == Status.COMPLETED)
+@require_http_methods(["GET", "POST"])
+def series_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask, then delete a series and its scenes. The videos stay in the gallery."""
+    series = _get_series_for_user(request, pk)
+    takes = Generation.objects.filter(scene__series=series, deleted_at__isnull=True).count()
+    if request.method == "POST":
+        title = series.title
+        series.delete()
+        messages.success(request, f"Deleted “{title}”." + (f" Its {takes} take{'s' if takes != 1 else ''} "
+                                                           "stay in your gallery." if takes else ""))
+        return redirect("series_list")
+    return render(request, "generations/series_delete.html",
+                  {"series": series, "takes": takes, "scene_count": series.scenes.count()})
+
+
+def _render_series(request: HttpRequest, series: Series, scene_form: SceneForm | None = None) -> HttpResponse:
     context = {
         "series": series,
-        "scenes": scenes,
+        "scenes": _scenes_with_takes(series),
         "scene_form": scene_form or SceneForm(),
-        "done": done,
+        "progress": storyboard.progress(series),
         "characters": series.characters.all(),
     }
-    return render(request, "generations/series_detail.html", context, status=status)
+    return render(request, "generations/series_detail.html", context)
 
 
 @require_GET
 def series_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A series: its defaults, its ordered scenes and the latest take of each."""
+    """A series: its defaults, progress, its ordered scenes and every take of each."""
     return _render_series(request, _get_series_for_user(request, pk))
 
+
+@require_GET
+def series_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress bar: polled every 2 s while a take runs, answered with 286 once none does."""
+    series = _get_series_for_user(request, pk)
+    if not partial_wanted(request):
+        return vary_on_htmx(redirect("series_detail", pk=series.pk))
+    progress = storyboard.progress(series)
+    status = 200 if progress["running"] else HTMX_STOP_POLLING
+    response = render(request, "generations/series_detail.html#progress",
+                      {"series": series, "progress": progress}, status=status)
+    seen = request.GET.get("seen")
+    if seen and seen != progress["state"]:
+        trigger_client_event(response, TAKES_CHANGED)
+    return vary_on_htmx(response)
+
+
+def _render_board(request: HttpRequest, series: Series, *, scene_form: SceneForm | None = None,
+                  notes: list[str] | None = None, errors: dict[int, str] | None = None,
+                  changed: bool = True) -> HttpResponse:
+    scenes = _scenes_with_takes(series)
+    for scene in scenes:
+        scene.error = (errors or {}).get(scene.pk, "")
+    context = {"series": series, "scenes": scenes, "scene_form": scene_form or SceneForm(), "notes": notes or []}
+    response = render(request, "generations/series_detail.html#board", context)
+    if changed:
+        trigger_client_event(response, SCENES_CHANGED)
+    return response
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+@require_POST
+def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start a take of every scene that has none running or done; report each refusal by its scene."""
+    series = _get_series_for_user(request, pk)
+    started, refused, skipped = storyboard.generate_all(series)
+    started_note = f"Started {_plural(len(started), 'scene')}." if started else ""
+    skipped_note = (f"Skipped {_plural(len(skipped), 'scene')} already running or done "
+                    "(use a scene's Regenerate to make another take).") if skipped else ""
+    warnings = list(dict.fromkeys(w for g in started for w in getattr(g, "budget_warnings", [])))
+    if request.htmx:
+        refused_note = f"{_plural(len(refused), 'scene')} could not start: see below." if refused else ""
+        notes = [n for n in (started_note, skipped_note, refused_note) if n] + warnings
+        return _render_board(request, series, notes=notes, errors=refused)
+    numbers = {scene.pk: number for number, scene in enumerate(series.scenes.all(), start=1)}
+    for scene_pk, error in refused.items():
+        messages.error(request, f"Scene {numbers.get(scene_pk, '?')}: {error}")
+    if started_note:
+        messages.success(request, started_note)
+    if skipped_note:
+        messages.info(request, skipped_note)
+    for warning in warnings:
+        messages.warning(request, warning)
+    return redirect("series_detail", pk=series.pk)
+
+
+# --- Scenes ----------------------------------------------------------------------------------------
 
 @require_POST
 def scene_add(request: HttpRequest, pk: int) -> HttpResponse:
@@ -73,56 +182,150 @@ def scene_add(request: HttpRequest, pk: int) -> HttpResponse:
     series = _get_series_for_user(request, pk)
     form = SceneForm(request.POST, instance=Scene(series=series))
     if not form.is_valid():
+        if request.htmx:
+            return _render_board(request, series, scene_form=form, changed=False)
         return _render_series(request, series, scene_form=form)
     last = series.scenes.aggregate(last=Max("position"))["last"]
     form.instance.position = 0 if last is None else last + 1
     scene = form.save()
-    return redirect(f"{reverse('series_detail', args=[series.pk])}#scene-{scene.pk}")
+    if request.htmx:
+        return _render_board(request, series, notes=[f"Added scene {series.scenes.count()}."])
+    return redirect(_scene_url(scene))
 
 
-def _start_scene(scene: Scene) -> Generation:
-    """One take of a scene with the series defaults; raises GenerationRefused."""
-    series = scene.series
-    return lifecycle.start(series.owner, prompt=scene.prompt, model=series.model, seconds=series.seconds,
-                           size=series.size, backend=series.backend, scene=scene)
+def _render_scene(request: HttpRequest, scene: Scene, *, error: str = "", notice: str = "") -> HttpResponse:
+    scene = _with_takes(scene)
+    scene.error, scene.notice = error, notice
+    return render(request, "generations/series_detail.html#scene", {"scene": scene, "series": scene.series})
+
+
+@require_GET
+def scene_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One scene (the page refreshes it when one of its takes ends)."""
+    scene = _get_scene_for_user(request, pk)
+    if not partial_wanted(request):
+        return vary_on_htmx(redirect(_scene_url(scene)))
+    return vary_on_htmx(_render_scene(request, scene))
+
+
+def _scene_form(scene: Scene, data=None) -> SceneForm:
+    form = SceneForm(data, instance=scene, auto_id=f"scene-{scene.pk}-%s")
+    form.fields["prompt"].label = "Prompt"
+    form.fields["prompt"].widget.attrs["autofocus"] = True
+    return form
+
+
+@require_http_methods(["GET", "POST"])
+def scene_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit a scene's prompt in place. Its takes keep the prompt they were made with."""
+    scene = _get_scene_for_user(request, pk)
+    form = _scene_form(scene, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        if request.htmx:
+            return _render_scene(request, scene, notice="Saved. Regenerate to make a take of the new prompt."
+                                 if scene.takes.exists() else "")
+        return redirect(_scene_url(scene))
+    scene = _with_takes(scene)
+    context = {"scene": scene, "series": scene.series, "form": form}
+    template = "generations/series_detail.html#scene_form" if partial_wanted(request) \
+        else "generations/series_scene_edit.html"
+    return vary_on_htmx(render(request, template, context))
 
 
 @require_POST
-def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
-    """Start a take of every scene that has none running or done; report each refusal."""
-    series = _get_series_for_user(request, pk)
-    started, skipped = 0, 0
-    for scene in _scenes_with_takes(series):
-        if scene.take and scene.take.status in (*ACTIVE, Status.COMPLETED):
-            skipped += 1
-            continue
-        try:
-            _start_scene(scene)
-        except lifecycle.GenerationRefused as exc:
-            messages.error(request, f"Scene {scene.number}: {exc}")
-        else:
-            started += 1
-    if started:
-        messages.success(request, f"Started {started} scene{'s' if started != 1 else ''}.")
-    if skipped:
-        messages.info(request, f"Skipped {skipped} scene{'s' if skipped != 1 else ''} already running or done "
-                               "(use a scene's Regenerate to make another take).")
+def scene_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove a scene. Its takes stay in the gallery."""
+    scene = _get_scene_for_user(request, pk)
+    series = scene.series
+    number = _with_takes(scene).number
+    scene.delete()
+    if request.htmx:
+        return _render_board(request, series, notes=[f"Deleted scene {number}."])
+    messages.success(request, f"Deleted scene {number}. Its takes stay in your gallery.")
     return redirect("series_detail", pk=series.pk)
 
 
 @require_POST
-def scene_generate(request: HttpRequest, pk: int) -> HttpResponse:
-    """Start one (more) take of a scene."""
+def scene_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move a scene one place up or down."""
     scene = _get_scene_for_user(request, pk)
-    error = ""
+    offset = {"up": -1, "down": 1}.get(request.POST.get("direction", ""))
+    if offset is None:
+        return HttpResponseBadRequest("Move a scene up or down.")
+    storyboard.move(scene, offset)
+    if request.htmx:
+        number = _with_takes(Scene.objects.select_related("series").get(pk=scene.pk)).number
+        return _render_board(request, scene.series, notes=[f"Scene moved to position {number}."], changed=False)
+    return redirect(_scene_url(scene))
+
+
+@require_POST
+def scene_generate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start one (more) take of a scene; earlier takes stay, to choose from."""
+    scene = _get_scene_for_user(request, pk)
+    error, notice = "", ""
     try:
-        _start_scene(scene)
+        generation = storyboard.generate_scene(scene)
     except lifecycle.GenerationRefused as exc:
         error = str(exc)
+    else:
+        notice = " ".join(generation.budget_warnings)
     if request.htmx:
-        scenes = {s.pk: s for s in _scenes_with_takes(scene.series)}
-        return render(request, "generations/series_detail.html#scene",
-                      {"scene": scenes[scene.pk], "series": scene.series, "scene_error": error})
+        response = _render_scene(request, scene, error=error, notice=notice)
+        if not error:
+            trigger_client_event(response, SCENES_CHANGED)
+        return response
     if error:
         messages.error(request, f"Scene: {error}")
-    return redirect(f"{reverse('series_detail', args=[scene.series_id])}#scene-{scene.pk}")
+    elif notice:
+        messages.warning(request, notice)
+    return redirect(_scene_url(scene))
+
+
+@require_POST
+def scene_choose_take(request: HttpRequest, pk: int, take_pk: int) -> HttpResponse:
+    """Make one of the scene's completed takes the one that plays in the series."""
+    scene = _get_scene_for_user(request, pk)
+    take = get_object_or_404(scene.takes.filter(deleted_at__isnull=True), pk=take_pk)
+    error = ""
+    if take.status != Status.COMPLETED:
+        error = "Only a completed take can be the scene's take."
+    else:
+        storyboard.choose_take(scene, take)
+    if request.htmx:
+        return _render_scene(request, scene, error=error)
+    if error:
+        messages.error(request, error)
+    return redirect(_scene_url(scene))
+
+
+# --- Watching and exporting -------------------------------------------------------------------------
+
+@require_GET
+def series_watch(request: HttpRequest, pk: int) -> HttpResponse:
+    """The scenes' takes in order, as one playlist."""
+    series = _get_series_for_user(request, pk)
+    items = storyboard.playlist(series)
+    playable = [(scene, take) for scene, take in items if take]
+    return render(request, "generations/series_watch.html",
+                  {"series": series, "items": items, "playable": playable, "first": playable[0] if playable else None})
+
+
+def _zip_response(archive, filename: str) -> FileResponse:
+    return FileResponse(archive, as_attachment=True, filename=filename, content_type="application/zip")
+
+
+@require_GET
+def series_export(request: HttpRequest, pk: int) -> FileResponse:
+    """The series as a zip: every take's video and thumbnail, the characters' clips, and manifest.json."""
+    series = _get_series_for_user(request, pk)
+    return _zip_response(export.series_zip(series), f"{slugify(series.title) or 'series'}-{series.pk}.zip")
+
+
+@require_GET
+def export_all(request: HttpRequest) -> FileResponse:
+    """Everything the creator made, as one zip."""
+    name = slugify(request.user.get_username()) or "studio"
+    return _zip_response(export.everything_zip(request.user),
+                         f"sora-studio-{name}-{timezone.localdate():%Y-%m-%d}.zip")

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 from django.db import transaction
+from django.db.models import Prefetch
 
 from generations import lifecycle
-from generations.models import Generation, Scene, Series, Status
+from generations.models import ACTIVE, Generation, Scene, Series, Status
 
 
 def generate_scene(scene: Scene) -> Generation:
+    """One (more) take of a scene with the series defaults; raises GenerationRefused. Earlier takes stay."""
     series = scene.series
     return lifecycle.start(series.owner, prompt=scene.prompt, model=series.model, seconds=series.seconds,
                            size=series.size, backend=series.backend, scene=scene)
 
 
-def generate_all(series: Series, only_missing: bool = False) -> tuple[list[Generation], dict[int, str]]:
-    """Start a take for every scene; returns the jobs started and, per scene id, why one was refused."""
-    started, refused = [], {}
-    for scene in series.scenes.all():
-        if only_missing and scene.takes.exclude(status__in=[Status.FAILED, Status.TIMED_OUT, Status.CANCELLED]).exists():
+def needs_take(scene: Scene, takes: Iterable[Generation] | None = None) -> bool:
+    """True unless the scene's newest take is running or done (then "generate all" leaves it alone)."""
+    takes = sorted(_takes(scene, takes), key=lambda g: g.created_at, reverse=True)
+    return not takes or takes[0].status not in (*ACTIVE, Status.COMPLETED)
+
+
+def generate_all(series: Series) -> tuple[list[Generation], dict[int, str], list[Scene]]:
+    """Start a take of every scene that needs one.
+
+    Returns the jobs started, per scene id why one was refused, and the scenes skipped because
+    their newest take is running or done (regenerate those one at a time).
+    """
+    started, refused, skipped = [], {}, []
+    for scene in scenes_with_takes(series):
+        if not needs_take(scene, scene.take_list):
+            skipped.append(scene)
             continue
         try:
             started.append(generate_scene(scene))
         except lifecycle.GenerationRefused as exc:
             refused[scene.pk] = str(exc)
-    return started, refused
+    return started, refused, skipped
 
 
 def choose_take(scene: Scene, generation: Generation) -> None:
@@ -34,12 +50,45 @@ def choose_take(scene: Scene, generation: Generation) -> None:
     scene.chosen_take = generation
 
 
-def take_for(scene: Scene) -> Generation | None:
-    """The scene's take: the one chosen, else the newest completed, else the newest."""
+def _takes(scene: Scene, takes: Iterable[Generation] | None) -> list[Generation]:
+    if takes is None:
+        takes = scene.takes.filter(deleted_at__isnull=True)
+    return [t for t in takes if t.deleted_at is None]
+
+
+def take_for(scene: Scene, takes: Iterable[Generation] | None = None) -> Generation | None:
+    """The scene's take: the one chosen, else the newest completed, else the newest.
+
+    A deleted take never counts (its video is gone). Pass `takes` when they are prefetched.
+    """
+    takes = sorted(_takes(scene, takes), key=lambda g: g.created_at, reverse=True)
     if scene.chosen_take_id:
-        return scene.chosen_take
-    takes = sorted(scene.takes.all(), key=lambda g: g.created_at, reverse=True)
+        chosen = next((t for t in takes if t.pk == scene.chosen_take_id), None)
+        if chosen is not None:
+            return chosen
     return next((t for t in takes if t.status == Status.COMPLETED), takes[0] if takes else None)
+
+
+def scenes_with_takes(series: Series, takes_queryset=None) -> list[Scene]:
+    """The series' scenes in order, each with `take_list` (newest first), `number` (1, 2, …), `is_last`
+    and `take` (see take_for)."""
+    takes_queryset = takes_queryset if takes_queryset is not None else Generation.objects.all()
+    prefetch = Prefetch("takes", queryset=takes_queryset.filter(deleted_at__isnull=True).order_by("-created_at", "-pk"),
+                        to_attr="take_list")
+    scenes = list(series.scenes.prefetch_related(prefetch))
+    for number, scene in enumerate(scenes, start=1):
+        scene.number, scene.is_last = number, number == len(scenes)
+        scene.take = take_for(scene, scene.take_list)
+    return scenes
+
+
+def playlist(series: Series) -> list[tuple[Scene, Generation | None]]:
+    """Each scene with its take when that take is completed and stored (what "watch" plays), else None."""
+    items = []
+    for scene in scenes_with_takes(series, Generation.objects.select_related("backend")):
+        take = scene.take if scene.take and scene.take.status == Status.COMPLETED and scene.take.video else None
+        items.append((scene, take))
+    return items
 
 
 def add_scene(series: Series, prompt: str) -> Scene:
@@ -62,11 +111,28 @@ def move(scene: Scene, offset: int) -> None:
 
 
 def progress(series: Series) -> dict:
-    """Per-series counts for the progress bar: scenes with a completed take out of all scenes."""
-    scenes = list(series.scenes.prefetch_related("takes"))
-    done = sum(1 for s in scenes if any(t.status == Status.COMPLETED for t in s.takes.all()))
-    running = sum(1 for s in scenes if any(t.is_active for t in s.takes.all()))
-    return {"total": len(scenes), "done": done, "running": running,
-            "percent": round(100 * done / len(scenes)) if scenes else 0}
+    """Per-series counts for the progress bar: scenes with a completed take out of all scenes.
 
-
+    `percent` also counts running takes by their own progress, so the bar moves while they run;
+    `state` changes whenever a take is added or ends (the page refreshes its scenes then).
+    """
+    takes = Prefetch("takes", queryset=Generation.objects.filter(deleted_at__isnull=True).only(
+        "pk", "scene_id", "status", "progress", "created_at", "deleted_at"), to_attr="take_list")
+    scenes = list(series.scenes.prefetch_related(takes))
+    done = running = failed = 0
+    partial = 0.0
+    for scene in scenes:
+        statuses = [t.status for t in scene.take_list]
+        active = [t for t in scene.take_list if t.is_active]
+        running += bool(active)  # a regenerate runs in a scene that is already done
+        if Status.COMPLETED in statuses:
+            done += 1
+        elif active:
+            partial += max(t.progress for t in active) / 100
+        elif statuses:
+            failed += 1
+    seen = sorted((t.pk, t.is_terminal) for s in scenes for t in s.take_list)
+    total = len(scenes)
+    return {"total": total, "done": done, "running": running, "failed": failed,
+            "percent": round(100 * (done + partial) / total) if total else 0,
+            "state": hashlib.sha1(repr(seen).encode()).hexdigest()[:12]}

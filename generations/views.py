@@ -1,28 +1,32 @@
-"""The studio's pages: gallery, a generation and its files, the new-generation form."""
+"""The studio's pages: gallery, a generation and its files and actions, the new-generation form."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import DecimalField, OuterRef, QuerySet, Subquery
+from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HTMX_STOP_POLLING
+from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
 from characters import mentions
 from characters.forms import ExtractCharacterForm
+from characters.models import Character
 from generations import lifecycle, router
-from generations.forms import GenerationForm
-from generations.models import Backend, CostEntry, CostKind, Generation
+from generations.forms import GalleryFilterForm, GenerationForm, RemixForm
+from generations.models import ACTIVE, Backend, CostEntry, CostKind, Generation, Status
 from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
 PAGE_SIZE = 24
 PREFILL_FIELDS = ("prompt", "backend", "model", "seconds", "size")
+RETRYABLE = (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED)
+MENTION_SUGGESTIONS = 8
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -58,15 +62,105 @@ def _file_response(field_file, **kwargs) -> FileResponse:
     return FileResponse(handle, **kwargs)
 
 
-# --- Gallery and a generation ---------------------------------------------------------------
+# --- Gallery ------------------------------------------------------------------------------------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _cursor(generation: Generation) -> str:
+    """Where the next page starts: (created_at in microseconds, pk) of the last card shown."""
+    delta = generation.created_at - EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return f"{micros}_{generation.pk}"
+
+
+def _after_cursor(generations: QuerySet, cursor: str) -> QuerySet:
+    """Keyset pagination: what comes after the cursor in (-created_at, -pk) order. No OFFSET, so
+    page 100 costs what page 1 costs. A cursor that does not parse starts from the top."""
+    try:
+        micros, pk = (int(part) for part in cursor.split("_"))
+        created_at = EPOCH + timedelta(microseconds=micros)
+    except (ValueError, OverflowError):
+        return generations
+    return generations.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+
+
+def _day_start(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _filtered(generations: QuerySet, filters: dict) -> QuerySet:
+    """Apply the gallery's filters; the date range compares created_at directly, so it uses the index."""
+    if status := filters.get("status"):
+        generations = generations.filter(status__in=ACTIVE) if status == "active" else generations.filter(status=status)
+    if series := filters.get("series"):
+        generations = generations.filter(scene__series=series)
+    if character := filters.get("character"):
+        generations = generations.filter(characters=character)
+    if backend := filters.get("backend"):
+        generations = generations.filter(backend=backend)
+    if start := filters.get("date_from"):
+        generations = generations.filter(created_at__gte=_day_start(start))
+    if end := filters.get("date_to"):
+        generations = generations.filter(created_at__lt=_day_start(end + timedelta(days=1)))
+    if q := filters.get("q"):
+        generations = generations.filter(prompt__icontains=q)
+    return generations
+
+
+def _query(params, **changes) -> str:
+    """The query string without empty values, with `changes` applied (None removes a key)."""
+    pairs = {key: value for key, value in params.items() if value and key not in changes}
+    pairs.update({key: value for key, value in changes.items() if value is not None})
+    return urlencode(pairs)
+
 
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
-    """The creator's generations, newest first."""
-    generations = with_card_data(Generation.objects.for_user(request.user))
-    page = Paginator(generations, PAGE_SIZE).get_page(request.GET.get("page"))
-    template = "generations/gallery.html#gallery" if partial_wanted(request) else "generations/gallery.html"
-    return vary_on_htmx(render(request, template, {"page": page}))
+    """The creator's generations, newest first, filtered, one keyset page at a time."""
+    filters = GalleryFilterForm(request.GET, user=request.user)
+    filters.is_valid()  # a filter that does not validate is shown with its error and ignored
+    generations = _filtered(Generation.objects.for_user(request.user), filters.active)
+    cursor = request.GET.get("after", "")
+    if cursor:
+        generations = _after_cursor(generations, cursor)
+    cards = list(with_card_data(generations).order_by("-created_at", "-pk")[: PAGE_SIZE + 1])
+    has_more = len(cards) > PAGE_SIZE
+    cards = cards[:PAGE_SIZE]
+    context = {
+        "cards": cards,
+        "filters": filters,
+        "filtering": bool(filters.active),
+        "more_filters": len(filters.active.keys() - {"q"}),
+        "first_page": not cursor,
+        "next_query": _query(request.GET, after=_cursor(cards[-1])) if has_more else "",
+        "first_query": _query(request.GET, after=None),
+    }
+    if partial_wanted(request):
+        # "Load more" appends the next cards in place of itself; the filters replace the whole list.
+        template = "generations/gallery.html#more" if cursor else "generations/gallery.html#gallery"
+    else:
+        template = "generations/gallery.html"
+    return vary_on_htmx(render(request, template, context))
+
+
+def _finished_event(generation: Generation) -> dict:
+    """What the toast says when a job the page was watching ends."""
+    url = reverse("generation_detail", args=[generation.pk])
+    if generation.status == Status.COMPLETED:
+        message = f"Video #{generation.pk} is ready."
+    elif generation.status == Status.CANCELLED:
+        message = f"Video #{generation.pk} was cancelled."
+    else:
+        reason = f": {generation.error_message}" if generation.error_message else "."
+        message = f"Video #{generation.pk} {generation.get_status_display().lower()}{reason}"
+    return {"id": generation.pk, "status": generation.status, "message": message[:300], "url": url}
+
+
+def _stop_polling(response: HttpResponse, generation: Generation) -> HttpResponse:
+    """The answer to the poll that sees the end: stop polling (286) and tell the page (a toast)."""
+    response.status_code = HTMX_STOP_POLLING
+    return trigger_client_event(response, "jobFinished", _finished_event(generation))
 
 
 @require_GET
@@ -75,17 +169,40 @@ def card(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _get_generation_for_user(request, pk)
     if not request.htmx:
         return vary_on_htmx(redirect("generation_detail", pk=pk))
-    status = HTMX_STOP_POLLING if generation.is_terminal else 200
-    response = render(request, "generations/gallery.html#card", {"generation": generation}, status=status)
+    response = render(request, "generations/gallery.html#card", {"generation": generation})
+    if generation.is_terminal:
+        _stop_polling(response, generation)
     return vary_on_htmx(response)
 
 
-def _render_detail(request: HttpRequest, generation: Generation, *, notice: str = "",
-                   partial: bool = False) -> HttpResponse:
+# --- A generation -------------------------------------------------------------------------------
+
+def _remix_native(generation: Generation) -> bool:
+    """The same test lifecycle.remix makes: the provider's remix endpoint, or a new job."""
+    backend = generation.backend
+    return backend.supports_remix and backend.enabled and bool(generation.remote_id)
+
+
+def _timeline(generation: Generation) -> list:
+    """The states the job went through, each with the time since it was created."""
+    events = list(generation.events.all())
+    for event in events:
+        event.elapsed = max(event.at - generation.created_at, timedelta(0))
+    return events
+
+
+def _render_detail(request: HttpRequest, generation: Generation, *, notice: str = "", partial: bool = False,
+                   remix_form: RemixForm | None = None) -> HttpResponse:
+    native = _remix_native(generation)
     context = {
         "generation": generation,
         "cost_entries": generation.cost_entries.select_related("price").order_by("created_at", "pk"),
+        "events": _timeline(generation),
         "extract_form": ExtractCharacterForm(owner=request.user),
+        "remix_form": remix_form or RemixForm(generation=generation, native=native),
+        "remix_native": native,
+        "retryable": generation.status in RETRYABLE,
+        "deletable": generation.is_terminal or generation.status == Status.QUEUED,
         "notice": notice,
         "new_from_this": _prefill_query(generation),
     }
@@ -97,9 +214,13 @@ def _render_detail(request: HttpRequest, generation: Generation, *, notice: str 
 
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """Player, prompt as written and as sent, routing, costs. Its live panel polls this URL."""
+    """Player, prompt as written and as sent, routing, costs, timeline. Its live panel polls this URL."""
     generation = _get_generation_for_user(request, pk)
-    return vary_on_htmx(_render_detail(request, generation, partial=partial_wanted(request)))
+    partial = partial_wanted(request)
+    response = _render_detail(request, generation, partial=partial)
+    if partial and generation.is_terminal:
+        _stop_polling(response, generation)
+    return vary_on_htmx(response)
 
 
 @require_GET
@@ -120,19 +241,75 @@ def thumbnail(request: HttpRequest, pk: int) -> FileResponse:
                           filename=f"sora-studio-{generation.pk}{extension}")
 
 
+def _refused(request: HttpRequest, pk: int, notice: str) -> HttpResponse:
+    """Say why an action was not taken: in the live panel for htmx, as a message on the page otherwise."""
+    if request.htmx:
+        return _render_detail(request, _get_generation_for_user(request, pk), notice=notice, partial=True)
+    messages.error(request, notice)
+    return redirect("generation_detail", pk=pk)
+
+
+def _started(request: HttpRequest, generation: Generation, message: str) -> HttpResponse:
+    messages.success(request, message)
+    for warning in generation.budget_warnings:
+        messages.warning(request, warning)
+    return redirect_to(request, reverse("generation_detail", args=[generation.pk]))
+
+
 @require_POST
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Cancel a job that has not been sent yet."""
     generation = _get_generation_for_user(request, pk)
-    notice = ""
     if not lifecycle.cancel(generation):
-        notice = "It has already been sent to the backend; it can no longer be cancelled."
-    generation = _get_generation_for_user(request, pk)
+        return _refused(request, pk, "It has already been sent to the backend; it can no longer be cancelled.")
     if request.htmx:
-        return _render_detail(request, generation, notice=notice, partial=True)
-    if notice:
-        messages.warning(request, notice)
+        return _render_detail(request, _get_generation_for_user(request, pk), partial=True)
     return redirect("generation_detail", pk=pk)
+
+
+@require_POST
+def retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """The same request again as a new job; the old one and its costs stay as they were."""
+    generation = _get_generation_for_user(request, pk)
+    if generation.status not in RETRYABLE:
+        return _refused(request, pk, "Only a failed, timed-out or cancelled video can be tried again.")
+    try:
+        again = lifecycle.retry(generation)
+    except lifecycle.GenerationRefused as exc:
+        return _refused(request, pk, f"Could not try again: {exc}")
+    return _started(request, again, f"Trying again as video #{again.pk}.")
+
+
+@require_POST
+def remix(request: HttpRequest, pk: int) -> HttpResponse:
+    """A variation of a finished video: the provider's remix where the backend has one, else a new job."""
+    generation = _get_generation_for_user(request, pk)
+    native = _remix_native(generation)
+    form = RemixForm(request.POST, generation=generation, native=native)
+    if form.is_valid():
+        try:
+            made = lifecycle.remix(generation, form.cleaned_data["prompt"])
+        except lifecycle.GenerationRefused as exc:
+            form.add_error("prompt" if exc.field in (None, "prompt") else None, str(exc))
+        else:
+            how = "Remixing" if native else "Started a new video from"
+            return _started(request, made, f"{how} video #{generation.pk} as video #{made.pk}.")
+    if request.htmx:
+        context = {"generation": generation, "remix_form": form, "remix_native": native}
+        return render(request, "generations/detail.html#remix", context)
+    return vary_on_htmx(_render_detail(request, generation, remix_form=form))
+
+
+@require_POST
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove the video here (and on the provider where the protocol allows); its costs stay in the ledger."""
+    generation = _get_generation_for_user(request, pk)
+    try:
+        note = lifecycle.delete(generation)
+    except lifecycle.GenerationRefused as exc:
+        return _refused(request, pk, str(exc))
+    messages.success(request, " ".join(filter(None, [f"Video #{pk} deleted.", note])))
+    return redirect_to(request, reverse("gallery"))
 
 
 # --- New generation ------------------------------------------------------------------------------
@@ -227,3 +404,20 @@ def estimate(request: HttpRequest) -> HttpResponse:
     return render(request, "generations/new.html#estimate", {"estimate": _estimate(request.user, request.POST)})
 
 
+@require_POST
+def choices(request: HttpRequest) -> HttpResponse:
+    """Model, length and size as the chosen backend offers them (and the estimate to match), when
+    the backend or the model changes. A value the new choice lacks falls back to one it has."""
+    form = GenerationForm(initial=_prefill(request.POST), backends=list(Backend.objects.enabled()))
+    context = {"form": form, "estimate": _estimate(request.user, form.initial), "oob": True}
+    return render(request, "generations/new.html#choices", context)
+
+
+@require_GET
+def mention_suggestions(request: HttpRequest) -> HttpResponse:
+    """The creator's characters whose handle (or name) starts with ?q=, for the prompt's @ autocomplete."""
+    prefix = request.GET.get("q", "").strip().lstrip("@")[:30]
+    characters = Character.objects.owned_by(request.user).filter(
+        Q(handle__istartswith=prefix) | Q(name__istartswith=prefix)
+    ).order_by("handle")[:MENTION_SUGGESTIONS]
+    return render(request, "generations/new.html#mentions", {"characters": characters, "prefix": prefix})

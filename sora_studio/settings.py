@@ -161,7 +161,8 @@ PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "30"))
 # The pump claims due jobs and hands them to the workers; it runs inside qcluster as a
 # long-lived task (see generations/pump.py) or on its own with `manage.py pump`.
 PUMP_TICK_SECONDS = float(os.environ.get("PUMP_TICK_SECONDS", "0.5"))
-PUMP_RUN_SECONDS = int(os.environ.get("PUMP_RUN_SECONDS", "240"))
+# A shift inside qcluster is short because a cluster asked to stop waits for its running tasks.
+PUMP_RUN_SECONDS = int(os.environ.get("PUMP_RUN_SECONDS", "30"))
 
 # The built-in simulated provider (both protocols), mounted at /simulator/ when enabled.
 SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", DEBUG)

@@ -249,3 +249,141 @@ def test_only_a_completed_video_becomes_a_character(client, alice, aggregator):
 
     assert "Only a completed video" in response.text
     assert not Character.objects.exists()
+
+
+# --- Avatars, live statuses, and other creators ---------------------------------------------------
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def real_clip():
+    from simulator.render import look_for, render_mp4
+
+    return render_mp4(look_for("x", "1280x720", "clip"), 2)
+
+
+def test_an_uploaded_clip_gives_the_character_an_avatar(client, alice, official, real_clip,
+                                                       django_capture_on_commit_callbacks):
+    client.force_login(alice)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("characters:new"), {
+            "name": "Rex", "handle": "rex", "backends": [official.pk],
+            "clip": SimpleUploadedFile("rex.mp4", real_clip, content_type="video/mp4")}, follow=True)
+
+    character = Character.objects.get()
+    assert character.avatar.name.endswith(".jpg")
+    avatar_url = reverse("characters:avatar", args=[character.pk])
+    assert f'<img class="avatar avatar-lg" src="{avatar_url}"' in response.text
+    assert f'src="{reverse("characters:source_clip", args=[character.pk])}"' in response.text  # the clip, to check
+    image = client.get(avatar_url)
+    assert image.status_code == 200
+    assert b"".join(image.streaming_content).startswith(b"\xff\xd8")  # a JPEG
+    assert f'<img class="avatar" src="{avatar_url}"' in client.get(reverse("characters:list")).text
+
+
+def test_a_clip_given_by_url_gets_its_avatar_once_the_worker_has_fetched_it(client, alice, real_clip):
+    character = Character.objects.create(owner=alice, name="rex", handle="rex", source_url="https://example.com/r.mp4")
+    client.force_login(alice)
+    url = reverse("characters:avatar", args=[character.pk])
+
+    waiting = client.get(url)
+    assert waiting["Content-Type"] == "image/svg+xml" and waiting["Cache-Control"] == "no-cache"
+    assert b">R</text>" in waiting.content  # the initial until the clip is here
+
+    character.source_clip.save("clip.mp4", ContentFile(real_clip))  # what registry.fetch_clip does
+    fetched = client.get(url)
+    assert b"".join(fetched.streaming_content).startswith(b"\xff\xd8")
+    assert Character.objects.get().avatar
+
+
+def test_a_clip_that_is_not_a_video_falls_back_to_the_initial(client, alice, official,
+                                                              django_capture_on_commit_callbacks):
+    client.force_login(alice)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("characters:new"), {
+            "name": "Pip", "handle": "pip", "backends": [official.pk],
+            "clip": SimpleUploadedFile("pip.mp4", CLIP, content_type="video/mp4")})
+
+    assert response.status_code == 302
+    character = Character.objects.get()
+    assert not character.avatar
+    avatar = client.get(reverse("characters:avatar", args=[character.pk]))
+    assert avatar.status_code == 200 and b">P</text>" in avatar.content
+
+
+def test_a_character_without_a_clip_shows_its_initial_without_a_request(client, alice):
+    Character.objects.create(owner=alice, name="zed", handle="zed")
+    client.force_login(alice)
+
+    page = client.get(reverse("characters:list"))
+
+    assert '<span class="avatar initials" aria-hidden="true">Z</span>' in page.text
+
+
+def test_registering_without_a_stored_clip_says_so_next_to_the_backend(client, alice, official):
+    character = Character.objects.create(owner=alice, name="Rex", handle="rex")
+    client.force_login(alice)
+
+    response = client.post(reverse("characters:register", args=[character.pk]), {"backend": official.pk},
+                           headers=HX)
+
+    assert response.status_code == 200
+    row = response.text[response.text.index(f"<th scope=\"row\">{official.name}</th>"):]
+    assert row.index("This character has no stored clip to register from.") < row.index("</tr>")
+    assert not character.bindings.exists()
+
+
+def test_a_failed_registration_says_why_and_can_be_tried_again(client, alice, official,
+                                                               django_capture_on_commit_callbacks):
+    character = Character.objects.create(owner=alice, name="Rex", handle="rex", source_url="https://example.com/r.mp4")
+    CharacterBinding.objects.create(character=character, backend=official, status="failed",
+                                    error="The clip shows a real person.")
+    client.force_login(alice)
+
+    page = client.get(reverse("characters:detail", args=[character.pk]))
+    assert "Registration failed: The clip shows a real person." in page.text
+    assert "Try again" in page.text
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        retried = client.post(reverse("characters:register", args=[character.pk]), {"backend": official.pk},
+                              headers=HX)
+
+    assert len(callbacks) == 1
+    assert character.bindings.get().status == "processing" and character.bindings.get().error == ""
+    assert "Processing" in retried.text and 'hx-trigger="every 2s"' in retried.text
+    assert "Registration failed" not in retried.text
+
+
+def test_the_list_shows_statuses_live_while_a_registration_is_processing(client, alice, official):
+    character = Character.objects.create(owner=alice, name="Rex", handle="rex")
+    binding = CharacterBinding.objects.create(character=character, backend=official, status="processing")
+    client.force_login(alice)
+    status_url = reverse("characters:status", args=[character.pk])
+
+    page = client.get(reverse("characters:list"))
+    assert f'hx-get="{status_url}" hx-trigger="every 2s"' in page.text
+
+    live = client.get(status_url, headers=HX)
+    assert live.status_code == 200 and "Processing" in live.text
+    assert live.text.lstrip().startswith(f'<ul id="bindings-{character.pk}"')
+
+    CharacterBinding.objects.filter(pk=binding.pk).update(status="ready", remote_id="char_1")
+    ready = client.get(status_url, headers=HX)
+    assert ready.status_code == 286 and "Ready" in ready.text and "hx-trigger" not in ready.text
+
+
+def test_another_creator_gets_404_for_my_character(client, alice, bob, official, real_clip):
+    character = Character(owner=alice, name="Rex", handle="rex")
+    character.source_clip.save("clip.mp4", ContentFile(real_clip), save=False)
+    character.save()
+    client.force_login(bob)
+
+    for name in ("detail", "avatar", "source_clip", "status"):
+        url = reverse(f"characters:{name}", args=[character.pk])
+        assert client.get(url).status_code == 404, url
+        assert client.get(url, headers=HX).status_code == 404, url
+    assert client.post(reverse("characters:register", args=[character.pk]), {"backend": official.pk}).status_code == 404
+    assert "@rex" not in client.get(reverse("characters:list")).text
+    assert client.get("/characters/abc/").status_code == 404

@@ -1,12 +1,20 @@
-"""The gallery: own cards only, running cards poll, finished cards stop, constant queries per page."""
+"""The gallery: own cards only, live cards with a toast at the end, filters in the URL, keyset pages."""
+
+import json
+import re
+from datetime import timedelta
+from html import unescape
+from urllib.parse import parse_qs
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from characters.models import Character
-from generations.models import Backend, CostEntry, CostKind, Generation
+from generations.models import Backend, CostEntry, CostKind, Generation, Scene, Series
 
 pytestmark = pytest.mark.django_db
 
@@ -92,43 +100,321 @@ def test_the_card_shows_the_estimate_until_charged(client, alice, backend):
     assert "~$0.40 est." in response.text
 
 
-def _queries_for_gallery(client):
+def test_the_last_poll_of_a_card_asks_the_page_for_a_toast(client, alice, backend):
+    generation = make(alice, backend, status="in_progress", progress=60)
+    client.force_login(alice)
+    url = reverse("generation_card", args=[generation.pk])
+
+    running = client.get(url, headers={"HX-Request": "true"})
+    assert "HX-Trigger" not in running
+
+    Generation.objects.filter(pk=generation.pk).update(status="failed", error_message="The prompt was refused.")
+    failed = client.get(url, headers={"HX-Request": "true"})
+
+    assert failed.status_code == 286
+    event = json.loads(failed["HX-Trigger"])["jobFinished"]
+    assert event == {"id": generation.pk, "status": "failed",
+                     "message": f"Video #{generation.pk} failed: The prompt was refused.",
+                     "url": reverse("generation_detail", args=[generation.pk])}
+
+
+def test_a_completed_card_toasts_that_it_is_ready(client, alice, backend):
+    generation = make(alice, backend, status="completed", progress=100)
+    client.force_login(alice)
+
+    response = client.get(reverse("generation_card", args=[generation.pk]), headers={"HX-Request": "true"})
+
+    assert json.loads(response["HX-Trigger"])["jobFinished"]["message"] == f"Video #{generation.pk} is ready."
+
+
+def test_a_card_shows_its_characters_avatars_or_initials(client, alice, backend):
+    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
+    mo = Character.objects.create(owner=alice, name="Mo", handle="mo")
+    mo.avatar.save("avatar.png", ContentFile(b"\x89PNG"), save=True)
+    generation = make(alice, backend, "@rex meets @mo", status="completed")
+    generation.characters.set([rex, mo])
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"))
+
+    assert f'src="{reverse("characters:avatar", args=[mo.pk])}"' in response.text
+    assert '<span class="avatar avatar-xs initials" aria-hidden="true">R</span>@rex' in response.text
+
+
+def test_a_finished_card_carries_a_muted_preview_that_loads_nothing_until_hovered(client, alice, backend):
+    generation = make(alice, backend, status="completed", video="generations/1/x/video.mp4",
+                      thumbnail="generations/1/x/thumbnail.webp")
+    running = make(alice, backend, status="in_progress")
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"))
+
+    card = response.text.split(f'id="gen-{generation.pk}"')[1].split("</article>")[0]
+    assert '<video class="preview" muted loop playsinline preload="none" hidden' in card
+    assert f'poster="{reverse("generation_thumbnail", args=[generation.pk])}"' in card
+    assert f'src="{reverse("generation_video", args=[generation.pk])}"' in card
+    running_card = response.text.split(f'id="gen-{running.pk}"')[1].split("</article>")[0]
+    assert "<video" not in running_card
+    assert "data-active" in running_card  # what the tab title counts
+
+
+# --- Filters and search ----------------------------------------------------------------------------
+
+@pytest.fixture
+def spread(alice, bob, backend):
+    """Alice's generations, each one distinct in exactly one way from the plain ones."""
+    other = Backend.objects.create(name="Aggregator", protocol="task_api", base_url="http://127.0.0.1:9/v1",
+                                   api_key="k")
+    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
+    series = Series.objects.create(owner=alice, title="Rex at sea")
+    scene = Scene.objects.create(series=series, prompt="@rex sails")
+    now = timezone.now()
+    things = {
+        "plain": make(alice, backend, "A plain shot", status="completed"),
+        "failed": make(alice, backend, "A broken shot", status="failed"),
+        "series": make(alice, backend, "A scene shot", status="completed", scene=scene),
+        "character": make(alice, backend, "A shot with @rex", status="completed"),
+        "backend": make(alice, other, "An aggregated shot", status="completed"),
+        "old": make(alice, backend, "An old shot", status="completed", created_at=now - timedelta(days=40)),
+        "lighthouse": make(alice, backend, "A LIGHTHOUSE at dusk", status="completed"),
+        "running": make(alice, backend, "A running shot", status="in_progress"),
+        "bobs": make(bob, backend, "Bob's lighthouse", status="failed"),
+    }
+    things["character"].characters.add(rex)
+    return {"things": things, "rex": rex, "series": series, "other": other, "now": now}
+
+
+def shown(response, things) -> set[str]:
+    return {name for name, generation in things.items() if f'id="gen-{generation.pk}"' in response.text}
+
+
+@pytest.mark.parametrize("name, params, expected", [
+    ("status", lambda s: {"status": "failed"}, {"failed"}),
+    ("queued or running", lambda s: {"status": "active"}, {"running"}),
+    ("series", lambda s: {"series": s["series"].pk}, {"series"}),
+    ("character", lambda s: {"character": s["rex"].pk}, {"character"}),
+    ("backend", lambda s: {"backend": s["other"].pk}, {"backend"}),
+    ("date range", lambda s: {"date_from": (s["now"] - timedelta(days=41)).date().isoformat(),
+                              "date_to": (s["now"] - timedelta(days=39)).date().isoformat()}, {"old"}),
+    ("from a date on", lambda s: {"date_from": (s["now"] - timedelta(days=1)).date().isoformat()},
+     {"plain", "failed", "series", "character", "backend", "lighthouse", "running"}),
+    ("search", lambda s: {"q": "lighthouse"}, {"lighthouse"}),
+    ("search and status", lambda s: {"q": "shot", "status": "failed"}, {"failed"}),
+])
+def test_each_filter_narrows_the_gallery(client, alice, spread, name, params, expected):
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"), params(spread))
+
+    assert response.status_code == 200
+    assert shown(response, spread["things"]) == expected, name
+
+
+def test_without_filters_every_one_of_mine_is_shown(client, alice, spread):
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"))
+
+    assert shown(response, spread["things"]) == set(spread["things"]) - {"bobs"}
+
+
+def test_the_filters_keep_their_values_in_the_form(client, alice, spread):
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"), {"q": "lighthouse", "status": "failed",
+                                               "character": spread["rex"].pk})
+
+    assert 'name="q" value="lighthouse"' in response.text
+    assert '<option value="failed" selected>Failed</option>' in response.text
+    assert f'<option value="{spread["rex"].pk}" selected>@rex</option>' in response.text
+    assert 'hx-push-url="true"' in response.text and 'method="get"' in response.text
+
+
+def test_the_filters_offer_only_my_own_series_and_characters(client, alice, bob, spread):
+    Series.objects.create(owner=bob, title="Bob's secret series")
+    Character.objects.create(owner=bob, name="Zed", handle="zed")
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"))
+
+    assert "Rex at sea" in response.text and "@rex" in response.text
+    assert "Bob's secret series" not in response.text and "@zed" not in response.text
+
+
+def test_someone_elses_series_in_the_url_is_an_error_next_to_the_filter(client, alice, bob, spread):
+    theirs = Series.objects.create(owner=bob, title="Bob's series")
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"), {"series": theirs.pk})
+
+    assert response.status_code == 200
+    assert "field-series has-error" in response.text
+    assert "Bob's lighthouse" not in response.text
+
+
+def test_an_end_date_before_the_start_date_is_said_next_to_it(client, alice, spread):
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"), {"date_from": "2026-05-02", "date_to": "2026-05-01"})
+
+    assert "field-date_to has-error" in response.text
+    assert "The end date is before the start date." in response.text
+
+
+def test_nothing_matching_says_so(client, alice, spread):
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"), {"q": "zebra"})
+
+    assert "No videos match these filters." in response.text
+
+
+def test_htmx_filtering_swaps_only_the_list(client, alice, spread):
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"), {"status": "failed"}, headers={"HX-Request": "true"})
+
+    assert response.text.lstrip().startswith('<section id="gallery"')
+    assert shown(response, spread["things"]) == {"failed"}
+
+
+# --- Pagination (keyset: no OFFSET) -------------------------------------------------------------
+
+def add_many(owner, backend, n, prompt="Scene", character=None, start=0):
+    """n completed, charged generations, one second apart, newest last."""
+    base = timezone.now() - timedelta(days=1)
+    for i in range(start, start + n):
+        generation = make(owner, backend, f"{prompt} {i}", status="completed", created_at=base + timedelta(seconds=i))
+        if character:
+            generation.characters.add(character)
+        CostEntry.objects.record(kind=CostKind.CHARGE, amount="0.40", backend=backend, owner=owner,
+                                 generation=generation)
+
+
+def load_more_url(html: str) -> str:
+    match = re.search(r'<p class="load-more" id="load-more">\s*<a class="button" href="([^"]+)"', html)
+    return match and unescape(match.group(1))
+
+
+def test_the_first_page_shows_24_and_a_load_more_link(client, alice, backend):
+    add_many(alice, backend, 30)
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"))
+
+    assert response.text.count('class="card ') == 24
+    assert "Scene 29" in response.text and "Scene 6<" in response.text and "Scene 5<" not in response.text
+    more = load_more_url(response.text)
+    assert more.startswith("?after=")
+    assert 'hx-trigger="revealed, click"' in response.text
+
+
+def test_the_next_page_continues_where_the_first_stopped(client, alice, backend):
+    add_many(alice, backend, 30)
+    client.force_login(alice)
+    more = load_more_url(client.get(reverse("gallery")).text)
+
+    response = client.get(reverse("gallery") + more)
+
+    assert response.text.count('class="card ') == 6
+    assert "Scene 5<" in response.text and "Scene 0<" in response.text and "Scene 6<" not in response.text
+    assert load_more_url(response.text) is None
+    assert "Back to the newest" in response.text
+
+
+def test_generations_made_in_the_same_microsecond_are_neither_lost_nor_repeated(client, alice, backend):
+    same_time = timezone.now()
+    made = {make(alice, backend, f"Twin {i}", status="completed", created_at=same_time).pk for i in range(30)}
+    client.force_login(alice)
+
+    first = client.get(reverse("gallery"))
+    second = client.get(reverse("gallery") + load_more_url(first.text))
+
+    seen = [int(pk) for pk in re.findall(r'id="gen-(\d+)"', first.text + second.text)]
+    assert sorted(seen) == sorted(made)
+
+
+def test_htmx_load_more_brings_cards_and_the_next_link_only(client, alice, backend):
+    add_many(alice, backend, 60)
+    client.force_login(alice)
+    more = load_more_url(client.get(reverse("gallery")).text)
+
+    response = client.get(reverse("gallery") + more, headers={"HX-Request": "true"})
+
+    assert response.text.lstrip().startswith("<article")
+    assert "<section" not in response.text and "<html" not in response.text
+    assert response.text.count('class="card ') == 24
+    assert load_more_url(response.text)
+
+
+def test_the_filters_and_search_are_kept_in_the_load_more_link(client, alice, backend):
+    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
+    add_many(alice, backend, 30, prompt="Rex dives", character=rex)
+    add_many(alice, backend, 30, prompt="Nobody swims", start=30)
+    client.force_login(alice)
+    params = {"q": "dives", "character": rex.pk, "status": "completed", "backend": backend.pk,
+              "date_from": "2000-01-01", "series": ""}
+
+    first = client.get(reverse("gallery"), params)
+    more = load_more_url(first.text)
+    query = parse_qs(more.lstrip("?"))
+
+    assert query["q"] == ["dives"] and query["character"] == [str(rex.pk)] and query["status"] == ["completed"]
+    assert query["backend"] == [str(backend.pk)] and query["date_from"] == ["2000-01-01"]
+    assert "series" not in query  # empty filters stay out of the URL
+    second = client.get(reverse("gallery") + more)
+    assert second.text.count('class="card ') == 6
+    assert "Nobody swims" not in first.text + second.text
+
+
+def test_a_cursor_that_does_not_parse_starts_from_the_top(client, alice, backend):
+    add_many(alice, backend, 3)
+    client.force_login(alice)
+
+    response = client.get(reverse("gallery"), {"after": "yesterday"})
+
+    assert response.status_code == 200
+    assert response.text.count('class="card ') == 3
+
+
+def _queries(client, url, **headers) -> int:
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(reverse("gallery"))
+        response = client.get(url, headers=headers)
     assert response.status_code == 200
     return len(queries)
 
 
-def test_the_gallery_costs_the_same_queries_for_10_or_40_generations(client, alice, backend,
-                                                                      django_assert_max_num_queries):
+def test_a_page_costs_the_same_queries_for_10_or_60_generations_and_on_page_2(client, alice, backend,
+                                                                               django_assert_num_queries):
     rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
+    series = Series.objects.create(owner=alice, title="Rex at sea")
+    client.force_login(alice)
+    filtered = reverse("gallery") + f"?character={rex.pk}&q=Scene&series="
+
+    add_many(alice, backend, 10, character=rex)
+    with_10 = _queries(client, filtered)
+    add_many(alice, backend, 50, character=rex, start=10)
+    with_60 = _queries(client, filtered)
+    page_1 = client.get(filtered)
+    page_2_url = reverse("gallery") + load_more_url(page_1.text)
+
+    assert with_10 == with_60
+    with django_assert_num_queries(with_10):
+        page_2 = client.get(page_2_url)
+    assert page_2.text.count('class="card ') == 24
+    # The htmx fragment (no filter form to render) is constant too, whatever page it is.
+    assert _queries(client, filtered, HX_Request="true") == _queries(client, page_2_url, HX_Request="true")
+    assert series  # a series exists, so the filter's options are really queried
+
+
+def test_the_export_link_is_there_once_the_export_exists(client, alice):
     client.force_login(alice)
 
-    def add(n):
-        for i in range(n):
-            generation = make(alice, backend, f"Scene {i} with @rex", status="completed")
-            generation.characters.add(rex)
-            CostEntry.objects.record(kind=CostKind.CHARGE, amount="0.40", backend=backend, owner=alice,
-                                     generation=generation)
+    response = client.get(reverse("gallery"))
 
-    add(10)
-    with_10 = _queries_for_gallery(client)
-    add(30)
-    with_40 = _queries_for_gallery(client)
-
-    assert with_10 == with_40
-    with django_assert_max_num_queries(with_10):
-        response = client.get(reverse("gallery"))
-    assert response.text.count('class="card ') == 24
-    assert "Page 1 of 2" in response.text
-
-
-def test_the_second_page_comes_as_a_fragment_for_htmx(client, alice, backend):
-    for i in range(30):
-        make(alice, backend, f"Number {i}", status="completed")
-    client.force_login(alice)
-
-    response = client.get(reverse("gallery"), {"page": 2}, headers={"HX-Request": "true"})
-
-    assert response.text.lstrip().startswith('<section id="gallery"')
-    assert response.text.count('class="card ') == 6
+    try:
+        export_url = reverse("export_all")
+    except NoReverseMatch:
+        assert "Export all my work" not in response.text
+    else:
+        assert f'href="{export_url}">Export all my work</a>' in response.text

@@ -1,8 +1,10 @@
 """The new-generation form: a live estimate, mention errors next to the prompt, one video per form."""
 
+import re
 import uuid
 
 import pytest
+from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from characters.models import Character, CharacterBinding
@@ -43,8 +45,9 @@ def test_the_form_offers_what_the_enabled_backends_offer(client, alice, official
 
     assert response.status_code == 200
     assert "Automatic (cheapest that can)" in response.text
-    for choice in ['value="sora-2-pro"', 'value="10"', 'value="1792x1024"', f'value="{aggregator.pk}"']:
+    for choice in ['value="sora-2-pro"', 'value="4"', 'value="10"', f'value="{aggregator.pk}"']:
         assert choice in response.text
+    assert 'value="1792x1024"' not in response.text  # a sora-2-pro size; sora-2 is chosen
     assert 'name="token"' in response.text
     assert 'hx-post="/generations/estimate/"' in response.text
     assert 'hx-disabled-elt="find button[type=submit]"' in response.text
@@ -180,3 +183,140 @@ def test_with_no_backend_enabled_the_form_says_so(client, alice):
 
     assert response.status_code == 200
     assert "No backend is enabled yet; an admin must add one." in response.text
+
+
+# --- Choices as the chosen backend allows ----------------------------------------------------------
+
+def options(html: str, name: str) -> list[str]:
+    select = re.search(rf'<select name="{name}".*?</select>', html, re.DOTALL).group(0)
+    return re.findall(r'<option value="([^"]*)"', select)
+
+
+def selected(html: str, name: str) -> str:
+    select = re.search(rf'<select name="{name}".*?</select>', html, re.DOTALL).group(0)
+    return re.search(r'<option value="([^"]*)" selected>', select).group(1)
+
+
+def test_choosing_a_backend_offers_only_what_it_makes(client, alice, official, aggregator):
+    client.force_login(alice)
+
+    response = client.post(reverse("generation_choices"), form_data(backend=aggregator.pk, seconds="4"),
+                           headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith('<div id="offer-fields"')
+    assert options(response.text, "model") == ["sora-2"]
+    assert options(response.text, "seconds") == ["10", "15"]
+    assert options(response.text, "size") == ["720x1280", "1280x720"]
+    assert selected(response.text, "seconds") == "10"  # 4 s is not made there: the nearest choice it has
+
+
+def test_the_estimate_comes_along_with_the_new_choices(client, alice, official, aggregator):
+    client.force_login(alice)
+
+    response = client.post(reverse("generation_choices"), form_data(backend=aggregator.pk, seconds="4"))
+
+    estimate = response.text.split('<aside id="estimate"')[1]
+    assert estimate.startswith(' class="panel estimate" aria-live="polite" aria-label="Cost estimate" hx-swap-oob="true"')
+    assert "your choice" in estimate and "$0.12" in estimate  # priced at 10 s, the length now chosen
+
+
+def test_automatic_offers_every_backends_choices(client, alice, official, aggregator):
+    client.force_login(alice)
+
+    response = client.post(reverse("generation_choices"), form_data(backend=""))
+
+    assert options(response.text, "model") == ["sora-2", "sora-2-pro"]
+    assert options(response.text, "seconds") == ["4", "8", "10", "12", "15"]
+    assert selected(response.text, "seconds") == "4"
+
+
+def test_the_larger_sizes_come_with_the_model_that_makes_them(client, alice, official, aggregator):
+    client.force_login(alice)
+
+    pro = client.post(reverse("generation_choices"), form_data(backend=official.pk, model="sora-2-pro",
+                                                                size="1792x1024"))
+    plain = client.post(reverse("generation_choices"), form_data(backend=official.pk, model="sora-2",
+                                                                  size="1792x1024"))
+
+    assert "1792x1024" in options(pro.text, "size") and selected(pro.text, "size") == "1792x1024"
+    assert options(plain.text, "size") == ["720x1280", "1280x720"]
+    assert selected(plain.text, "size") == "720x1280"
+    assert options(plain.text, "seconds") == ["4", "8", "12"]
+
+
+def test_a_model_the_new_backend_lacks_falls_back_to_one_it_has(client, alice, official, aggregator):
+    client.force_login(alice)
+
+    response = client.post(reverse("generation_choices"), form_data(backend=aggregator.pk, model="sora-2-pro"))
+
+    assert options(response.text, "model") == ["sora-2"]
+    assert selected(response.text, "model") == "sora-2"
+
+
+def test_the_form_is_wired_to_re_offer_choices_when_the_backend_or_model_changes(client, alice, official):
+    client.force_login(alice)
+
+    response = client.get(reverse("generation_new"))
+
+    assert response.text.count(f'hx-post="{reverse("generation_choices")}" hx-trigger="change"') == 2
+    assert 'hx-target="#offer-fields"' in response.text
+    assert "change[!target.closest('[data-offer-source]')]" in response.text  # the estimate, for the rest
+
+
+def test_a_form_prefilled_with_a_backend_offers_only_its_choices(client, alice, official, aggregator):
+    client.force_login(alice)
+
+    response = client.get(reverse("generation_new"), {"backend": aggregator.pk, "seconds": "15"})
+
+    assert options(response.text, "seconds") == ["10", "15"]
+    assert selected(response.text, "seconds") == "15"
+
+
+# --- @ autocomplete ----------------------------------------------------------------------------------
+
+def test_the_autocomplete_lists_my_characters_starting_with_what_i_typed(client, alice, bob):
+    mo = Character.objects.create(owner=alice, name="Mo the cat", handle="mo")
+    mo.avatar.save("avatar.png", ContentFile(b"\x89PNG"), save=True)
+    Character.objects.create(owner=alice, name="Moana", handle="moana")
+    Character.objects.create(owner=alice, name="Rex", handle="rex")
+    Character.objects.create(owner=bob, name="Mog", handle="mog")
+    client.force_login(alice)
+
+    response = client.get(reverse("generation_mentions"), {"q": "mo"}, headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith('<ul id="mention-listbox" class="mention-list" role="listbox"')
+    assert re.findall(r'data-handle="(\w+)"', response.text) == ["mo", "moana"]
+    assert 'role="option" aria-selected="false"' in response.text
+    assert f'src="{reverse("characters:avatar", args=[mo.pk])}"' in response.text
+    assert '<span class="avatar avatar-sm initials" aria-hidden="true">M</span>' in response.text  # Moana
+    assert "@mog" not in response.text and "@rex" not in response.text
+
+
+def test_a_bare_at_sign_lists_all_my_characters(client, alice):
+    for handle in ["ann", "bea", "cid"]:
+        Character.objects.create(owner=alice, name=handle.title(), handle=handle)
+    client.force_login(alice)
+
+    response = client.get(reverse("generation_mentions"), {"q": ""})
+
+    assert re.findall(r'data-handle="(\w+)"', response.text) == ["ann", "bea", "cid"]
+
+
+def test_nothing_matching_gives_an_empty_listbox(client, alice):
+    Character.objects.create(owner=alice, name="Rex", handle="rex")
+    client.force_login(alice)
+
+    response = client.get(reverse("generation_mentions"), {"q": "zz"})
+
+    assert 'role="option"' not in response.text
+
+
+def test_the_prompt_is_wired_for_the_autocomplete(client, alice, official):
+    client.force_login(alice)
+
+    response = client.get(reverse("generation_new"))
+
+    assert f'data-mentions-url="{reverse("generation_mentions")}"' in response.text
+    assert '<ul id="mention-listbox" class="mention-list" role="listbox" aria-label="Your characters" hidden>' in response.text

@@ -39,3 +39,21 @@ def cost(generation) -> str:
 def per_video(line) -> Decimal | None:
     """Net spend divided by videos: what makes per-second and per-request pricing comparable."""
     return line.net / line.videos if line.videos else None
+
+
+@register.filter
+def duration(value) -> str:
+    """A timedelta as people say it: "0.4 s", "12 s", "3 min 5 s", "1 h 2 min"."""
+    if value is None:
+        return ""
+    seconds = value.total_seconds()
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

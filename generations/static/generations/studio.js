@@ -1,3 +1,5 @@
+// Sora Studio's few behaviours htmx does not cover. Every page works without them.
+
 // Plain forms marked data-once disable their submit button once sent (htmx forms use hx-disabled-elt).
 // The server is idempotent anyway; this only spares a creator the second click.
 document.addEventListener("submit", (event) => {
@@ -7,3 +9,194 @@ document.addEventListener("submit", (event) => {
   // After this tick, so the clicked button's name/value still goes with the form.
   setTimeout(() => buttons.forEach((button) => { button.disabled = true; button.setAttribute("aria-busy", "true"); }));
 });
+
+// GET forms marked data-drop-empty leave unset filters out of the URL they push ("?status=failed",
+// not "?q=&status=failed&series=&…").
+document.addEventListener("htmx:configRequest", (event) => {
+  const { elt, verb, formData } = event.detail;
+  if (verb !== "get" || !elt.closest("form[data-drop-empty]") || !formData) return;
+  const empty = [...formData.entries()].filter(([, value]) => value === "").map(([key]) => key);
+  empty.forEach((key) => formData.delete(key));
+});
+
+// On a phone the secondary filters fold away (unless one is on), so the videos come first.
+document.addEventListener("DOMContentLoaded", () => {
+  if (!window.matchMedia("(max-width: 820px)").matches) return;
+  document.querySelectorAll("details[data-fold-narrow]:not([data-active])").forEach((details) => { details.open = false; });
+});
+
+// --- The tab title counts the jobs still running on this page: "(2) Gallery · Sora Studio" -------
+
+function updateRunningCount() {
+  const running = new Set([...document.querySelectorAll("[data-generation][data-active]")].map((el) => el.dataset.generation));
+  const base = document.title.replace(/^\(\d+\) /, "");
+  document.title = running.size ? `(${running.size}) ${base}` : base;
+}
+document.addEventListener("DOMContentLoaded", updateRunningCount);
+document.addEventListener("htmx:afterSettle", updateRunningCount);
+
+// --- A toast when a job ends: the poll that sees the end sends HX-Trigger {"jobFinished": {...}} ---
+
+const TOAST_SECONDS = 8;
+
+function showToast({ message, status, url }) {
+  const region = document.getElementById("toasts");
+  if (!region || !message) return;
+  const toast = document.createElement("div");
+  toast.className = `toast toast-${status || "info"}`;
+  const text = document.createElement(url && location.pathname !== url ? "a" : "span");
+  text.textContent = message;
+  if (text.tagName === "A") text.href = url;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "toast-close";
+  close.setAttribute("aria-label", "Dismiss");
+  close.textContent = "×";
+  close.addEventListener("click", () => toast.remove());
+  toast.append(text, close);
+  region.append(toast);
+  // Stay while the pointer or focus is on it; go after a while otherwise.
+  let timer;
+  const schedule = () => { timer = setTimeout(() => toast.remove(), TOAST_SECONDS * 1000); };
+  toast.addEventListener("mouseenter", () => clearTimeout(timer));
+  toast.addEventListener("focusin", () => clearTimeout(timer));
+  toast.addEventListener("mouseleave", schedule);
+  schedule();
+}
+document.addEventListener("jobFinished", (event) => showToast(event.detail || {}));
+
+// --- Gallery cards: hovering or focusing a finished card plays its muted preview ----------------
+
+const calm = window.matchMedia("(prefers-reduced-motion: reduce)");
+
+function preview(card, on) {
+  const video = card && card.querySelector("video.preview");
+  if (!video) return;
+  if (on && !calm.matches) {
+    video.hidden = false;
+    video.play().catch(() => { video.hidden = true; });
+  } else {
+    video.pause();
+    video.hidden = true;
+  }
+}
+for (const [enter, leave] of [["mouseover", "mouseout"], ["focusin", "focusout"]]) {
+  document.addEventListener(enter, (event) => {
+    const card = event.target.closest && event.target.closest(".card");
+    if (card && !card.contains(event.relatedTarget)) preview(card, true);
+  });
+  document.addEventListener(leave, (event) => {
+    const card = event.target.closest && event.target.closest(".card");
+    if (card && !card.contains(event.relatedTarget)) preview(card, false);
+  });
+}
+
+// --- @ autocomplete in the prompt: a combobox over the creator's characters ---------------------
+// The server renders the options (GET data-mentions-url?q=prefix); this only moves the highlight
+// and inserts "@handle ". ArrowUp/Down move, Enter or Tab insert, Escape closes.
+
+const MENTION_BEFORE_CARET = /(^|[^\w@])@([a-z0-9_]{0,30})$/i;
+
+function setUpMentions(box) {
+  const textarea = box.querySelector("textarea");
+  const url = box.dataset.mentionsUrl;
+  if (!textarea || !url || textarea.dataset.mentions) return;
+  textarea.dataset.mentions = "on";
+  textarea.setAttribute("role", "combobox");
+  textarea.setAttribute("aria-autocomplete", "list");
+  textarea.setAttribute("aria-controls", "mention-listbox");
+  textarea.setAttribute("aria-expanded", "false");
+  let active = -1;
+  let mention = null; // {start, end} of "@prefix" being typed
+  let asked = 0;
+
+  const listbox = () => box.querySelector("[role=listbox]");
+  const options = () => [...box.querySelectorAll("[role=option]")];
+
+  function close() {
+    const list = listbox();
+    if (list) list.hidden = true;
+    textarea.setAttribute("aria-expanded", "false");
+    textarea.removeAttribute("aria-activedescendant");
+    active = -1;
+    mention = null;
+  }
+
+  function highlight(index) {
+    const all = options();
+    if (!all.length) return;
+    active = (index + all.length) % all.length;
+    all.forEach((option, i) => option.setAttribute("aria-selected", String(i === active)));
+    textarea.setAttribute("aria-activedescendant", all[active].id);
+    all[active].scrollIntoView({ block: "nearest" });
+  }
+
+  function insert(option) {
+    if (!option || !mention) return;
+    const value = textarea.value;
+    const after = value.slice(mention.end);
+    const text = `@${option.dataset.handle}${after.startsWith(" ") ? "" : " "}`;
+    textarea.value = value.slice(0, mention.start) + text + after;
+    const caret = mention.start + text.length + (after.startsWith(" ") ? 1 : 0);
+    textarea.setSelectionRange(caret, caret);
+    close();
+    // The live estimate listens for keyup/change on the prompt: tell it the prompt changed.
+    textarea.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  async function suggest() {
+    const caret = textarea.selectionStart;
+    const match = textarea.selectionStart === textarea.selectionEnd && textarea.value.slice(0, caret).match(MENTION_BEFORE_CARET);
+    if (!match) return close();
+    const prefix = match[2];
+    const ticket = ++asked;
+    let html;
+    try {
+      const response = await fetch(`${url}?${new URLSearchParams({ q: prefix })}`, { headers: { "HX-Request": "true" } });
+      if (!response.ok) return close();
+      html = await response.text();
+    } catch {
+      return close();
+    }
+    if (ticket !== asked) return; // a later keystroke asked again
+    const fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[role=listbox]");
+    if (!fresh) return close();
+    listbox().replaceWith(fresh);
+    mention = { start: caret - prefix.length - 1, end: caret };
+    if (!options().length) return close();
+    fresh.hidden = false;
+    textarea.setAttribute("aria-expanded", "true");
+    highlight(0);
+  }
+
+  textarea.addEventListener("input", suggest);
+  textarea.addEventListener("click", suggest);
+  textarea.addEventListener("blur", () => setTimeout(close, 150));
+  textarea.addEventListener("keydown", (event) => {
+    if (textarea.getAttribute("aria-expanded") !== "true") return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      highlight(active + (event.key === "ArrowDown" ? 1 : -1));
+    } else if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey && active >= 0) {
+      event.preventDefault();
+      insert(options()[active]);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      close();
+    }
+  });
+  // mousedown, not click: keep the focus in the prompt.
+  box.addEventListener("mousedown", (event) => {
+    const option = event.target.closest("[role=option]");
+    if (!option) return;
+    event.preventDefault();
+    insert(option);
+  });
+}
+
+function setUpAll(root) {
+  root.querySelectorAll("[data-mentions-url]").forEach(setUpMentions);
+}
+document.addEventListener("DOMContentLoaded", () => setUpAll(document));
+// The new-generation form is re-rendered in place when it has errors.
+document.addEventListener("htmx:load", (event) => setUpAll(event.detail.elt));

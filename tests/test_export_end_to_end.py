@@ -1,0 +1,42 @@
+"""A series generated against the simulator over real HTTP, watched and exported with its real MP4s."""
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from generations import storyboard
+from generations.models import Scene, Series, Status
+from tests.conftest import drive
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_generated_series_plays_and_exports_its_real_videos(client, alice, official):
+    series = Series.objects.create(owner=alice, title="Lighthouse", backend=official, seconds="4", size="1280x720")
+    for position, prompt in enumerate(["A lighthouse at dawn", "The lamp turns on"]):
+        Scene.objects.create(series=series, prompt=prompt, position=position)
+
+    started, refused, skipped = storyboard.generate_all(series)
+    takes = [drive(take) for take in started]
+    assert not refused and not skipped and all(t.status == Status.COMPLETED for t in takes)
+    client.force_login(alice)
+
+    progress = client.get(reverse("series_progress", args=[series.pk]), headers={"HX-Request": "true"})
+    assert progress.status_code == 286 and "2 of 2 scenes done" in progress.text
+    watch = client.get(reverse("series_watch", args=[series.pk])).text
+    assert all(f'data-src="{reverse("generation_video", args=[t.pk])}"' in watch for t in takes)
+
+    response = client.get(reverse("series_export", args=[series.pk]))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert len(manifest["playlist"]) == 2
+    for scene, take in zip(manifest["series"]["scenes"], takes):
+        (entry,) = scene["takes"]
+        assert entry["id"] == take.pk and entry["chosen"] and entry["remote_id"].startswith("video_")
+        assert entry["cost_usd"] == "0.4"  # 4 s at $0.10/s
+        assert archive.read(entry["video"])[4:8] == b"ftyp"
+        assert archive.read(entry["thumbnail"])[:4] == b"RIFF"
+    assert manifest["total_cost_usd"] == "0.8"
