@@ -80,6 +80,9 @@ def fetch_clip(character: Character) -> None:
         raise ClipError("The clip at that URL is empty.")
     character.source_clip.save("clip.mp4", ContentFile(b"".join(chunks)), save=False)
     Character.objects.filter(pk=character.pk).update(source_clip=character.source_clip.name)
+    from characters.avatars import ensure_avatar
+
+    ensure_avatar(character)  # now that there is a clip, every page can show its face
 
 
 def register(binding_id: int) -> None:

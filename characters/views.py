@@ -18,6 +18,7 @@ from characters.forms import CharacterForm, ExtractCharacterForm
 from characters.models import BindingStatus, Character, CharacterBinding
 from generations.models import Backend, Generation, Status
 from generations.views import with_card_data
+from sora_studio import files
 from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
 
@@ -32,15 +33,6 @@ def _get_character_for_user(request: HttpRequest, pk: int) -> Character:
 
 def _get_generation_for_user(request: HttpRequest, pk: int) -> Generation:
     return get_object_or_404(Generation.objects.for_user(request.user).select_related("backend"), pk=pk)
-
-
-def _open(field_file, **kwargs) -> FileResponse:
-    if not field_file:
-        raise Http404("Not stored.")
-    try:
-        return FileResponse(field_file.open("rb"), **kwargs)
-    except FileNotFoundError:
-        raise Http404("The file is missing from storage.") from None
 
 
 @require_GET
@@ -220,7 +212,7 @@ def avatar(request: HttpRequest, pk: int) -> HttpResponse:
 def source_clip(request: HttpRequest, pk: int) -> FileResponse:
     """The stored source clip, to its owner (and staff), to check what gets registered."""
     character = _get_character_for_user(request, pk)
-    return _open(character.source_clip)
+    return files.serve(request, character.source_clip)
 
 
 @login_not_required
@@ -231,4 +223,4 @@ def clip(request: HttpRequest, token: str) -> FileResponse:
     if character is None:
         raise Http404("This link is not valid (or has expired).")
     name = character.source_clip.name
-    return _open(character.source_clip, filename=f"{character.handle}{name[name.rfind('.'):]}")
+    return files.serve(request, character.source_clip, filename=f"{character.handle}{name[name.rfind('.'):]}")

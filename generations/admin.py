@@ -5,7 +5,15 @@ from django.contrib import admin, messages
 from django.db import models
 
 from generations import lifecycle
-from generations.models import Backend, Budget, CostEntry, Generation, Price, Scene, Series
+from generations.models import (
+    Backend,
+    Budget,
+    CostEntry,
+    Generation,
+    Price,
+    Scene,
+    Series,
+)
 
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}  # Django 6's default, chosen now
 

@@ -21,7 +21,15 @@ from django.utils import timezone
 
 from characters.models import Character, CharacterBinding
 from generations import storyboard
-from generations.models import Backend, CostEntry, CostKind, Generation, Scene, Series, Status
+from generations.models import (
+    Backend,
+    CostEntry,
+    CostKind,
+    Generation,
+    Scene,
+    Series,
+    Status,
+)
 
 log = logging.getLogger(__name__)
 

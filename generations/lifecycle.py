@@ -13,6 +13,7 @@ The rules that keep work from being lost or charged twice:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import tempfile
@@ -274,7 +275,6 @@ def resolve_lost_submit(generation: Generation, cause: ProviderError | None = No
 def accept(generation: Generation, job: RemoteJob) -> None:
     """The provider took the job: remember its id, and charge now if it bills per request."""
     now = timezone.now()
-    backend = generation.backend
     with transaction.atomic():
         won = generation.transition(
             Status.SUBMITTING, Status.SUBMITTED, remote_id=job.id, submitted_at=now, lease_until=None,
@@ -411,10 +411,13 @@ def cancel(generation: Generation) -> bool:
 
 
 def retry(generation: Generation) -> Generation:
-    """The same request again, as a new job (the old one and its costs stay as they were)."""
+    """The same request again, as a new job (the old one and its costs stay as they were).
+
+    Retrying one job twice (a double-click) returns the first retry.
+    """
     return start(generation.owner, prompt=generation.prompt, model=generation.model, seconds=generation.seconds,
                  size=generation.size, backend=generation.backend if generation.backend.enabled else None,
-                 scene=generation.scene)
+                 scene=generation.scene, client_token=f"retry-of-{generation.uuid.hex}")
 
 
 def remix(generation: Generation, prompt: str) -> Generation:
@@ -423,9 +426,11 @@ def remix(generation: Generation, prompt: str) -> Generation:
         raise GenerationRefused("Only a completed video can be remixed.", "prompt")
     backend = generation.backend
     native = backend.supports_remix and backend.enabled and bool(generation.remote_id)
+    # The same remix asked twice (a double-click) returns the first one.
+    token = "remix-" + hashlib.sha256(f"{generation.uuid.hex}:{prompt.strip()}".encode()).hexdigest()[:40]
     return start(generation.owner, prompt=prompt, model=generation.model, seconds=generation.seconds,
                  size=generation.size, backend=backend if native else None, scene=generation.scene,
-                 remix_of=generation if native else None)
+                 remix_of=generation if native else None, client_token=token)
 
 
 def delete(generation: Generation) -> str:

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +21,7 @@ from characters.models import Character
 from generations import lifecycle, router
 from generations.forms import GalleryFilterForm, GenerationForm, RemixForm
 from generations.models import ACTIVE, Backend, CostEntry, CostKind, Generation, Status
+from sora_studio import files
 from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
 PAGE_SIZE = 24
@@ -50,16 +51,6 @@ def with_card_data(generations: QuerySet) -> QuerySet:
 
 def _get_generation_for_user(request: HttpRequest, pk: int) -> Generation:
     return get_object_or_404(with_card_data(Generation.objects.for_user(request.user)), pk=pk)
-
-
-def _file_response(field_file, **kwargs) -> FileResponse:
-    if not field_file:
-        raise Http404("Not stored yet.")
-    try:
-        handle = field_file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The file is missing from storage.") from None
-    return FileResponse(handle, **kwargs)
 
 
 # --- Gallery ------------------------------------------------------------------------------------
@@ -227,7 +218,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 def video(request: HttpRequest, pk: int) -> FileResponse:
     """The stored MP4, only to its owner (and staff); ?download=1 saves it."""
     generation = _get_generation_for_user(request, pk)
-    return _file_response(generation.video, as_attachment=request.GET.get("download") == "1",
+    return files.serve(request, generation.video, as_attachment=request.GET.get("download") == "1",
                           filename=f"sora-studio-{generation.pk}.mp4", content_type="video/mp4")
 
 
@@ -237,7 +228,7 @@ def thumbnail(request: HttpRequest, pk: int) -> FileResponse:
     generation = _get_generation_for_user(request, pk)
     name = generation.thumbnail.name or ""
     extension = name[name.rfind("."):] if "." in name else ".webp"
-    return _file_response(generation.thumbnail, as_attachment=request.GET.get("download") == "1",
+    return files.serve(request, generation.thumbnail, as_attachment=request.GET.get("download") == "1",
                           filename=f"sora-studio-{generation.pk}{extension}")
 
 

@@ -143,3 +143,12 @@ def test_a_character_fee_is_charged_once_when_the_character_is_created(alice, ag
 
     fee = CostEntry.objects.get(binding__character=mossy)
     assert fee.kind == "charge" and fee.amount == Decimal("0.05") and fee.price.unit == "per_character"
+
+
+def test_a_character_from_a_url_gets_an_avatar_once_its_clip_is_fetched(alice, aggregator, official):
+    source = drive(lifecycle.start(alice, prompt="A heron", model="sora-2", seconds="10", size="720x1280",
+                                   backend=aggregator))
+    heron = Character.objects.create(owner=alice, name="Heron", handle="heron", source_url=source.remote_video_url)
+    registry.bind(heron, official)
+    heron.refresh_from_db()
+    assert heron.source_clip and heron.avatar

@@ -64,3 +64,16 @@ def test_a_deleted_video_leaves_the_gallery_but_keeps_its_ledger(alice, official
 
     assert not os.path.exists(video_path)
     assert CostEntry.objects.filter(generation=generation, kind="charge").exists()
+
+
+def test_retrying_or_remixing_twice_starts_one_job(alice, official, held_tasks):
+    failed = start(alice, official, "form-3")
+    Generation.objects.filter(pk=failed.pk).update(status="failed")
+    failed.refresh_from_db()
+    assert lifecycle.retry(failed).pk == lifecycle.retry(failed).pk
+
+    Generation.objects.filter(pk=failed.pk).update(status="completed", remote_id="video_x")
+    failed.refresh_from_db()
+    first = lifecycle.remix(failed, "Now at night")
+    assert lifecycle.remix(failed, "Now at night").pk == first.pk
+    assert lifecycle.remix(failed, "Now in the rain").pk != first.pk

@@ -1,0 +1,51 @@
+"""Stored videos answer byte ranges, so players can seek (and Safari can play at all)."""
+
+import pytest
+from django.core.files.base import ContentFile
+
+from generations.models import Backend, Generation
+
+pytestmark = pytest.mark.django_db
+
+DATA = bytes(range(256)) * 40  # 10,240 bytes
+
+
+@pytest.fixture
+def video(alice):
+    backend = Backend.objects.create(name="B", protocol="task_api", base_url="http://127.0.0.1:9/v1", api_key="k")
+    g = Generation.objects.create(owner=alice, backend=backend, prompt="x", model="sora-2", seconds="10",
+                                  size="720x1280", status="completed")
+    g.video.save("video.mp4", ContentFile(DATA))
+    return g
+
+
+def body(response):
+    return b"".join(response.streaming_content)
+
+
+def test_a_whole_file_says_it_accepts_ranges(client, alice, video):
+    client.force_login(alice)
+    response = client.get(f"/generations/{video.pk}/video.mp4")
+    assert response.status_code == 200 and response["Accept-Ranges"] == "bytes" and body(response) == DATA
+
+
+@pytest.mark.parametrize("header,start,end", [("bytes=0-99", 0, 99), ("bytes=10000-", 10000, 10239),
+                                              ("bytes=-40", 10200, 10239), ("bytes=10200-99999", 10200, 10239)])
+def test_a_range_gets_206_with_exactly_those_bytes(client, alice, video, header, start, end):
+    client.force_login(alice)
+    response = client.get(f"/generations/{video.pk}/video.mp4", HTTP_RANGE=header)
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes {start}-{end}/10240"
+    assert response["Content-Type"] == "video/mp4"
+    assert body(response) == DATA[start:end + 1]
+
+
+def test_a_range_past_the_end_is_416(client, alice, video):
+    client.force_login(alice)
+    response = client.get(f"/generations/{video.pk}/video.mp4", HTTP_RANGE="bytes=99999-")
+    assert response.status_code == 416 and response["Content-Range"] == "bytes */10240"
+
+
+def test_someone_elses_video_is_404_even_by_range(client, bob, video):
+    client.force_login(bob)
+    assert client.get(f"/generations/{video.pk}/video.mp4", HTTP_RANGE="bytes=0-9").status_code == 404
