@@ -1,0 +1,53 @@
+"""The live touches, in a real browser: @ autocomplete by keyboard, the toast and the tab title."""
+
+import re
+
+import pytest
+
+from characters.models import Character, CharacterBinding
+from tests.test_browser_smoke import login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_mention_autocomplete_works_from_the_keyboard(chromium, studio, alice, bob, official, shoot):
+    for owner, handle in [(alice, "pip"), (alice, "pixel"), (alice, "rex"), (bob, "pia")]:
+        character = Character.objects.create(owner=owner, name=handle.title(), handle=handle)
+        CharacterBinding.objects.create(character=character, backend=official, remote_id=f"char_{handle}",
+                                        status="ready")
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    login(page, studio)
+    page.goto(f"{studio}/generations/new/")
+
+    page.locator("textarea[name=prompt]").press_sequentially("A walk with @pi", delay=30)
+    listbox = page.locator("#mention-listbox [role=option]")
+    listbox.first.wait_for()
+    handles = sorted(listbox.evaluate_all("options => options.map(o => o.dataset.handle)"))
+    assert handles == ["pip", "pixel"]  # bob's @pia is not offered, nor @rex
+    shoot(page, "autocomplete-open")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    assert page.locator("textarea[name=prompt]").input_value() in ("A walk with @pip ", "A walk with @pixel ")
+    assert page.locator("#mention-listbox").is_hidden()
+    page.close()
+
+
+def test_a_finished_job_shows_a_toast_and_the_title_counts_running_jobs(chromium, studio, alice, settings, shoot):
+    settings.SIMULATOR_SPEED = 3  # slow enough to see it running
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    login(page, studio)
+    page.goto(f"{studio}/generations/new/")
+    page.fill("textarea[name=prompt]", "A slow sunrise")
+    page.select_option("select[name=backend]", label="Simulated official")
+    page.locator("main button[type=submit]", has_text="Generate").click()
+    page.wait_for_url(re.compile(r".*/generations/\d+/$"))
+    page.goto(f"{studio}/")
+
+    page.wait_for_function("document.title.startsWith('(1) ')", timeout=10_000)
+    shoot(page, "running-title")
+    toast = page.locator("#toasts .toast")
+    toast.wait_for(timeout=30_000)
+    assert "A slow sunrise" in toast.inner_text() or "#" in toast.inner_text()
+    shoot(page, "toast")
+    page.wait_for_function("!document.title.startsWith('(')", timeout=5_000)
+    page.close()
