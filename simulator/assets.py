@@ -11,7 +11,6 @@ from . import render
 from .models import Job
 
 
-
 @dataclass(frozen=True)
 class Variant:
     filename: str

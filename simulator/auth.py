@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from functools import wraps
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -20,3 +21,19 @@ def owner_from(request: HttpRequest) -> str | None:
     if not any(hmac.compare_digest(key.encode(), allowed.encode()) for allowed in settings.SIMULATOR_API_KEYS):
         return None
     return owner_for(key)
+
+
+def bearer(unauthorized):
+    """Views of one protocol: answer `unauthorized()` without a valid key, else pass the owner on."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs):
+            owner = owner_from(request)
+            if owner is None:
+                return unauthorized()
+            return view(request, owner, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

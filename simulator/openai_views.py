@@ -20,11 +20,16 @@ from django.db.models import Q
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 from PIL import Image, UnidentifiedImageError
 
 from . import assets, render, timing, triggers
-from .auth import owner_from
+from .auth import bearer
 from .models import OPENAI, Character, InFlightLimit, Job
 
 SECONDS = {"4", "8", "12", "16", "20"}
@@ -215,11 +220,9 @@ def _idempotency_key(request: HttpRequest) -> str:
 @csrf_exempt
 @login_not_required
 @require_http_methods(["GET", "POST"])
-def videos(request: HttpRequest) -> HttpResponse:
+@bearer(_unauthorized)
+def videos(request: HttpRequest, owner: str) -> HttpResponse:
     """POST creates a video job; GET lists this key's jobs."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     if request.method == "POST":
         return _create(request, owner)
     return _list(request, owner)
@@ -297,11 +300,9 @@ def _list(request: HttpRequest, owner: str) -> HttpResponse:
 @csrf_exempt
 @login_not_required
 @require_http_methods(["GET", "DELETE"])
-def video(request: HttpRequest, video_id: str) -> HttpResponse:
+@bearer(_unauthorized)
+def video(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
     """GET retrieves a job (with the #flaky and #garbage misbehaviours); DELETE removes it."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     job = _get_job(owner, video_id)
     if job is None:
         return _not_found(video_id)
@@ -334,11 +335,9 @@ def _delete(job: Job) -> HttpResponse:
 @csrf_exempt
 @login_not_required
 @require_safe
-def content(request: HttpRequest, video_id: str) -> HttpResponse:
+@bearer(_unauthorized)
+def content(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
     """The MP4, WebP thumbnail or JPEG spritesheet of a completed job, rendered on first download."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     job = _get_job(owner, video_id)
     if job is None:
         return _not_found(video_id)
@@ -368,11 +367,9 @@ def content(request: HttpRequest, video_id: str) -> HttpResponse:
 @csrf_exempt
 @login_not_required
 @require_POST
-def remix(request: HttpRequest, video_id: str) -> HttpResponse:
+@bearer(_unauthorized)
+def remix(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
     """A new job from a completed one, with a new prompt and the source's model, size and length."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     source = _get_job(owner, video_id)
     if source is None:
         return _not_found(video_id)
@@ -406,11 +403,9 @@ def remix(request: HttpRequest, video_id: str) -> HttpResponse:
 @csrf_exempt
 @login_not_required
 @require_POST
-def create_character(request: HttpRequest) -> HttpResponse:
+@bearer(_unauthorized)
+def create_character(request: HttpRequest, owner: str) -> HttpResponse:
     """A character from an uploaded clip (multipart `video` + `name`)."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     name = (request.POST.get("name") or "").strip()
     if not 1 <= len(name) <= 80:
         return _error(400, "'name' must be 1 to 80 characters.", param="name", code="invalid_value")
@@ -436,11 +431,9 @@ def create_character(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @login_not_required
 @require_GET
-def character(request: HttpRequest, character_id: str) -> HttpResponse:
+@bearer(_unauthorized)
+def character(request: HttpRequest, owner: str, character_id: str) -> HttpResponse:
     """One of this key's characters."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     found = Character.objects.filter(owner=owner, protocol=OPENAI, pk=character_id).first()
     if found is None:
         return _error(404, f"Character with id '{character_id}' not found.", param="character_id", code="not_found")

@@ -20,10 +20,15 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from . import assets, render, signing, timing, triggers
-from .auth import owner_from
+from .auth import bearer
 from .models import FAILURE, TASK, Character, InFlightLimit, Job
 
 MAX_PROMPT = 32000
@@ -95,11 +100,9 @@ def _duration(data: dict[str, Any]) -> int | None:
 @csrf_exempt
 @login_not_required
 @require_POST
-def generate(request: HttpRequest) -> HttpResponse:
+@bearer(_unauthorized)
+def generate(request: HttpRequest, owner: str) -> HttpResponse:
     """Start a task from {prompt, duration}; every `@char_…` in the prompt must be this key's."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     data = _json_body(request)
     if data is None:
         return _bad_json()
@@ -143,11 +146,9 @@ def generate(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @login_not_required
 @require_GET
-def task(request: HttpRequest, task_id: str) -> HttpResponse:
+@bearer(_unauthorized)
+def task(request: HttpRequest, owner: str, task_id: str) -> HttpResponse:
     """Where a task stands, in this task's status vocabulary, with signed links once done."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     job = Job.objects.for_owner(owner, TASK).filter(pk=task_id).first()
     if job is None:
         return _error(404, f"Task '{task_id}' not found.", "task_not_found")
@@ -203,11 +204,9 @@ def task_file(request: HttpRequest, task_id: str, extension: str) -> HttpRespons
 @csrf_exempt
 @login_not_required
 @require_http_methods(["GET", "POST"])
-def characters(request: HttpRequest) -> HttpResponse:
+@bearer(_unauthorized)
+def characters(request: HttpRequest, owner: str) -> HttpResponse:
     """GET lists this key's characters; POST creates one from {video_url, name, description}."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     if request.method == "GET":
         mine = Character.objects.filter(owner=owner, protocol=TASK)
         return JsonResponse({"characters": [found.as_task() for found in mine]})
@@ -257,11 +256,9 @@ def _fetch_clip(url: str) -> tuple[int, str]:
 @csrf_exempt
 @login_not_required
 @require_POST
-def extract_character(request: HttpRequest) -> HttpResponse:
+@bearer(_unauthorized)
+def extract_character(request: HttpRequest, owner: str) -> HttpResponse:
     """A character taken from one of this key's own completed tasks: {task_id, name}."""
-    owner = owner_from(request)
-    if owner is None:
-        return _unauthorized()
     data = _json_body(request)
     if data is None:
         return _bad_json()

@@ -36,6 +36,17 @@ def sim_task_url(live_server):
     return f"{live_server.url}/simulator/task/v1"
 
 
+@pytest.fixture
+def backend():
+    """An official backend that is never called (nothing listens on the discard port)."""
+    from generations.models import Backend
+
+    backend = Backend.objects.create(name="Official", protocol="openai_videos", base_url="http://127.0.0.1:9/v1",
+                                     api_key="secret-key")
+    backend.install_default_prices()
+    return backend
+
+
 def make_backend(name, protocol, base_url, **extra):
     from generations.models import DEFAULT_CAPABILITIES, Backend
 

@@ -13,19 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from characters.models import Character, CharacterBinding
-from generations.models import Backend, CostEntry, CostKind, Generation, Scene, Series
+from generations.models import CostEntry, CostKind, Generation, Scene, Series
 
 pytestmark = pytest.mark.django_db
 
 CLIP = b"\x00\x00\x00\x18ftypmp42 rex clip"
-
-
-@pytest.fixture
-def backend():
-    backend = Backend.objects.create(name="Official", protocol="openai_videos", base_url="http://127.0.0.1:9/v1",
-                                     api_key="secret-key")
-    backend.install_default_prices()
-    return backend
 
 
 def make_take(scene, backend, *, status="completed", minutes_ago=0, charge=None, characters=()):

@@ -28,8 +28,9 @@ def test_a_backend_never_has_more_jobs_in_flight_than_its_cap(alice, official, h
     generations = [lifecycle.start(alice, prompt=f"Job {i}", model="sora-2", seconds="4", size="720x1280",
                                    backend=official) for i in range(3)]
     held_tasks.clear()
-    from generations import queue
     from django_q.tasks import async_task
+
+    from generations import queue
 
     queue.async_task = async_task  # from here on the pump hands jobs to (inline) workers
 

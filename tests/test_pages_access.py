@@ -5,18 +5,9 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from characters.models import Character
-from generations.models import Backend, Generation, Scene, Series
+from generations.models import Generation, Scene, Series
 
 pytestmark = pytest.mark.django_db
-
-
-
-@pytest.fixture
-def backend():
-    backend = Backend.objects.create(name="Official", protocol="openai_videos", base_url="http://127.0.0.1:9/v1",
-                                     api_key="k")
-    backend.install_default_prices()
-    return backend
 
 
 @pytest.fixture

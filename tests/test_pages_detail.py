@@ -13,7 +13,6 @@ from tests.conftest import drive
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def backend():
     return Backend.objects.create(name="Aggregator", protocol="task_api", base_url="http://127.0.0.1:9/v1", api_key="k")

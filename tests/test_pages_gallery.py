@@ -19,15 +19,6 @@ from generations.models import Backend, CostEntry, CostKind, Generation, Scene, 
 pytestmark = pytest.mark.django_db
 
 
-
-@pytest.fixture
-def backend():
-    backend = Backend.objects.create(name="Official", protocol="openai_videos", base_url="http://127.0.0.1:9/v1",
-                                     api_key="k")
-    backend.install_default_prices()
-    return backend
-
-
 def make(owner, backend, prompt="A lighthouse at dawn", status="queued", **extra):
     return Generation.objects.create(owner=owner, backend=backend, prompt=prompt, model="sora-2", seconds="4",
                                      size="720x1280", status=status, **extra)

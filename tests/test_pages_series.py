@@ -9,7 +9,6 @@ from generations.models import Backend, Generation, Scene, Series
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def official():
     backend = Backend.objects.create(name="Official", protocol="openai_videos", base_url="http://127.0.0.1:9/v1",

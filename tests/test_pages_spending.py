@@ -10,7 +10,6 @@ from generations.models import Backend, CostEntry, CostKind, Generation
 pytestmark = pytest.mark.django_db
 
 
-
 def make_backend(name, protocol):
     return Backend.objects.create(name=name, protocol=protocol, base_url="http://127.0.0.1:9/v1", api_key="k")
 

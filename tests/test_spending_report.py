@@ -3,7 +3,8 @@
 import csv
 import io
 import json
-from datetime import datetime, timezone as tz
+from datetime import datetime
+from datetime import timezone as tz
 from decimal import Decimal
 
 import pytest
