@@ -9,6 +9,7 @@ from django.conf import settings
 
 from characters.models import Character
 from generations.models import Backend
+from sora_studio import netguard
 
 CLIP_EXTENSIONS = {".mp4", ".webm", ".mov"}
 
@@ -65,6 +66,15 @@ class CharacterForm(HandleMixin, forms.ModelForm):
         if clip.size > limit:
             raise forms.ValidationError(f"The clip is larger than {limit // (1024 * 1024)} MB.")
         return clip
+
+    def clean_video_url(self):
+        url = self.cleaned_data["video_url"]
+        if url:
+            try:
+                netguard.check(url)
+            except netguard.UnsafeURL as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return url
 
     def clean(self):
         cleaned = super().clean()

@@ -21,6 +21,7 @@ from characters.models import BindingStatus, Character, CharacterBinding
 from generations import pricing, queue
 from generations.backends import ProviderError
 from generations.models import CostEntry, CostKind
+from sora_studio import netguard
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,14 @@ def fetch_clip(character: Character) -> None:
         return
     limit = settings.CHARACTER_CLIP_MAX_BYTES
     try:
-        with requests.get(character.source_url, stream=True, timeout=(5, 30)) as response:
+        netguard.check(character.source_url)
+    except netguard.UnsafeURL as exc:
+        raise ClipError(str(exc)) from None
+    try:
+        # No redirects: a public link must not bounce the server into its private network.
+        with requests.get(character.source_url, stream=True, timeout=(5, 30), allow_redirects=False) as response:
+            if response.is_redirect:
+                raise ClipError("The clip link redirects; give the final link instead.")
             response.raise_for_status()
             chunks, size = [], 0
             for chunk in response.iter_content(256 * 1024):

@@ -142,6 +142,9 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 60 * 1024 * 1024
+# May the server fetch creator-given URLs on private/loopback addresses? Only in development,
+# where the simulator is on loopback (see sora_studio/netguard.py).
+ALLOW_PRIVATE_FETCH = env_bool("ALLOW_PRIVATE_FETCH", DEBUG)
 CHARACTER_CLIP_MAX_BYTES = int(os.environ.get("CHARACTER_CLIP_MAX_BYTES", str(50 * 1024 * 1024)))
 
 # API keys of backends are encrypted at rest with these Fernet keys (comma-separated, newest first,

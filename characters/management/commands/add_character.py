@@ -8,6 +8,7 @@ from django_q.conf import Conf
 from characters import registry
 from characters.models import BindingStatus, Character
 from generations.models import Backend
+from sora_studio import netguard
 from sora_studio.cli import dump, get_backend, get_user
 
 
@@ -33,6 +34,10 @@ class Command(BaseCommand):
             raise CommandError("No enabled backend can hold characters.")
         character = Character(owner=user, name=opts["name"], handle=opts["handle"].lstrip("@").lower(),
                               description=opts["description"], source_url=opts["video_url"])
+        try:
+            netguard.check(opts["video_url"])
+        except netguard.UnsafeURL as exc:
+            raise CommandError(f"--video-url: {exc}") from None
         try:
             character.full_clean()
         except ValidationError as exc:
