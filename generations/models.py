@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -93,6 +94,12 @@ class Backend(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.offers and self.protocol in DEFAULT_OFFERS:
+            # Spell the protocol's usual offer out, so an admin sees (and edits) what is offered.
+            self.offers = copy.deepcopy(DEFAULT_OFFERS[self.protocol])
+        super().save(*args, **kwargs)
 
     @property
     def key(self) -> str:

@@ -101,3 +101,10 @@ def test_spending_reports_the_month_per_backend(alice, official, aggregator):
 def test_spending_refuses_a_bad_month():
     with pytest.raises(CommandError, match="YYYY-MM"):
         run("spending", month="November")
+
+
+def test_a_new_backend_spells_out_what_it_offers_for_the_admin_to_edit():
+    run("add_backend", "Official", protocol="openai_videos", base_url="https://api.example.com/v1", api_key="k")
+    offers = Backend.objects.get(name="Official").offers
+    assert offers["sora-2"]["seconds"] == ["4", "8", "12"]
+    assert "1792x1024" in offers["sora-2-pro"]["sizes"]
