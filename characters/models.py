@@ -56,10 +56,6 @@ class Character(models.Model):
     def binding_on(self, backend) -> CharacterBinding | None:
         return next((b for b in self.bindings.all() if b.backend_id == backend.pk), None)
 
-    def is_ready_on(self, backend) -> bool:
-        binding = self.binding_on(backend)
-        return binding is not None and binding.status == BindingStatus.READY
-
 
 class BindingStatus(models.TextChoices):
     PROCESSING = "processing", "Processing"

@@ -113,8 +113,6 @@ class Backend(models.Model):
     def offer(self) -> dict:
         return self.offers or DEFAULT_OFFERS[self.protocol]
 
-    def models_offered(self) -> list[str]:
-        return list(self.offer())
 
     def allows(self, model: str, seconds: str, size: str) -> str | None:
         """None if this backend can make it, else the reason it cannot."""
@@ -241,8 +239,6 @@ class Scene(models.Model):
     def __str__(self) -> str:
         return f"{self.series} #{self.position}"
 
-    def latest_take(self):
-        return self.takes.order_by("-created_at").first()
 
 
 class Status(models.TextChoices):

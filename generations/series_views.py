@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Q
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -185,9 +185,7 @@ def scene_add(request: HttpRequest, pk: int) -> HttpResponse:
         if request.htmx:
             return _render_board(request, series, scene_form=form, changed=False)
         return _render_series(request, series, scene_form=form)
-    last = series.scenes.aggregate(last=Max("position"))["last"]
-    form.instance.position = 0 if last is None else last + 1
-    scene = form.save()
+    scene = storyboard.add_scene(series, form.cleaned_data["prompt"])
     if request.htmx:
         return _render_board(request, series, notes=[f"Added scene {series.scenes.count()}."])
     return redirect(_scene_url(scene))

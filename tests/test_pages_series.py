@@ -51,7 +51,8 @@ def test_generate_all_starts_each_scene_and_reports_refusals(client, alice, offi
     client.force_login(alice)
     for prompt in ["A boat leaves the harbour", "@nobody waves from the shore", "The boat sinks"]:
         client.post(reverse("scene_add", args=[series.pk]), {"prompt": prompt})
-    assert list(series.scenes.values_list("position", flat=True)) == [0, 1, 2]
+    assert list(series.scenes.values_list("prompt", flat=True)) == [
+        "A boat leaves the harbour", "@nobody waves from the shore", "The boat sinks"]  # in the order added
 
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post(reverse("series_generate_all", args=[series.pk]), follow=True)
