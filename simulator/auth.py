@@ -37,3 +37,15 @@ def bearer(unauthorized):
         return wrapped
 
     return decorator
+
+
+def endpoint(methods: list[str], unauthorized):
+    """One simulated API endpoint: no CSRF or login (it is an API), these methods, a valid key."""
+    from django.contrib.auth.decorators import login_not_required
+    from django.views.decorators.csrf import csrf_exempt
+    from django.views.decorators.http import require_http_methods
+
+    def decorator(view):
+        return csrf_exempt(login_not_required(require_http_methods(methods)(bearer(unauthorized)(view))))
+
+    return decorator

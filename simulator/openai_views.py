@@ -13,23 +13,15 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_not_required
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Q
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import (
-    require_GET,
-    require_http_methods,
-    require_POST,
-    require_safe,
-)
 from PIL import Image, UnidentifiedImageError
 
 from . import assets, render, timing, triggers
-from .auth import bearer
+from .auth import endpoint
 from .models import OPENAI, Character, InFlightLimit, Job
 
 SECONDS = {"4", "8", "12", "16", "20"}
@@ -217,10 +209,7 @@ def _idempotency_key(request: HttpRequest) -> str:
 # --- views -----------------------------------------------------------------------------------
 
 
-@csrf_exempt
-@login_not_required
-@require_http_methods(["GET", "POST"])
-@bearer(_unauthorized)
+@endpoint(["GET", "POST"], _unauthorized)
 def videos(request: HttpRequest, owner: str) -> HttpResponse:
     """POST creates a video job; GET lists this key's jobs."""
     if request.method == "POST":
@@ -297,10 +286,7 @@ def _list(request: HttpRequest, owner: str) -> HttpResponse:
     )
 
 
-@csrf_exempt
-@login_not_required
-@require_http_methods(["GET", "DELETE"])
-@bearer(_unauthorized)
+@endpoint(["GET", "DELETE"], _unauthorized)
 def video(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
     """GET retrieves a job (with the #flaky and #garbage misbehaviours); DELETE removes it."""
     job = _get_job(owner, video_id)
@@ -332,10 +318,7 @@ def _delete(job: Job) -> HttpResponse:
     return JsonResponse({"id": video_id, "object": "video.deleted", "deleted": True})
 
 
-@csrf_exempt
-@login_not_required
-@require_safe
-@bearer(_unauthorized)
+@endpoint(["GET", "HEAD"], _unauthorized)
 def content(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
     """The MP4, WebP thumbnail or JPEG spritesheet of a completed job, rendered on first download."""
     job = _get_job(owner, video_id)
@@ -364,10 +347,7 @@ def content(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
     return FileResponse(default_storage.open(name, "rb"), content_type=assets.VARIANTS[variant].content_type)
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-@bearer(_unauthorized)
+@endpoint(["POST"], _unauthorized)
 def remix(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
     """A new job from a completed one, with a new prompt and the source's model, size and length."""
     source = _get_job(owner, video_id)
@@ -400,10 +380,7 @@ def remix(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
     return _video_response(job)
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-@bearer(_unauthorized)
+@endpoint(["POST"], _unauthorized)
 def create_character(request: HttpRequest, owner: str) -> HttpResponse:
     """A character from an uploaded clip (multipart `video` + `name`)."""
     name = (request.POST.get("name") or "").strip()
@@ -428,10 +405,7 @@ def create_character(request: HttpRequest, owner: str) -> HttpResponse:
     return JsonResponse(character.as_openai())
 
 
-@csrf_exempt
-@login_not_required
-@require_GET
-@bearer(_unauthorized)
+@endpoint(["GET"], _unauthorized)
 def character(request: HttpRequest, owner: str, character_id: str) -> HttpResponse:
     """One of this key's characters."""
     found = Character.objects.filter(owner=owner, protocol=OPENAI, pk=character_id).first()

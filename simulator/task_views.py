@@ -21,14 +21,11 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import (
-    require_GET,
-    require_http_methods,
-    require_POST,
     require_safe,
 )
 
 from . import assets, render, signing, timing, triggers
-from .auth import bearer
+from .auth import endpoint
 from .models import FAILURE, TASK, Character, InFlightLimit, Job
 
 MAX_PROMPT = 32000
@@ -97,10 +94,7 @@ def _duration(data: dict[str, Any]) -> int | None:
 # --- views -----------------------------------------------------------------------------------
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-@bearer(_unauthorized)
+@endpoint(["POST"], _unauthorized)
 def generate(request: HttpRequest, owner: str) -> HttpResponse:
     """Start a task from {prompt, duration}; every `@char_…` in the prompt must be this key's."""
     data = _json_body(request)
@@ -143,10 +137,7 @@ def generate(request: HttpRequest, owner: str) -> HttpResponse:
     return JsonResponse({"task_id": job.id, "status": status_word(job.id, job.phase().status)})
 
 
-@csrf_exempt
-@login_not_required
-@require_GET
-@bearer(_unauthorized)
+@endpoint(["GET"], _unauthorized)
 def task(request: HttpRequest, owner: str, task_id: str) -> HttpResponse:
     """Where a task stands, in this task's status vocabulary, with signed links once done."""
     job = Job.objects.for_owner(owner, TASK).filter(pk=task_id).first()
@@ -201,10 +192,7 @@ def task_file(request: HttpRequest, task_id: str, extension: str) -> HttpRespons
     return FileResponse(default_storage.open(name, "rb"), content_type=assets.VARIANTS[variant].content_type)
 
 
-@csrf_exempt
-@login_not_required
-@require_http_methods(["GET", "POST"])
-@bearer(_unauthorized)
+@endpoint(["GET", "POST"], _unauthorized)
 def characters(request: HttpRequest, owner: str) -> HttpResponse:
     """GET lists this key's characters; POST creates one from {video_url, name, description}."""
     if request.method == "GET":
@@ -253,10 +241,7 @@ def _fetch_clip(url: str) -> tuple[int, str]:
     return size, ""
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-@bearer(_unauthorized)
+@endpoint(["POST"], _unauthorized)
 def extract_character(request: HttpRequest, owner: str) -> HttpResponse:
     """A character taken from one of this key's own completed tasks: {task_id, name}."""
     data = _json_body(request)
