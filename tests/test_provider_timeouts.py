@@ -1,0 +1,60 @@
+"""A provider that accepts a create but answers too late: the job is neither lost nor sent twice."""
+
+import pytest
+
+from generations import lifecycle
+from generations.backends.openai_videos import OpenAIVideosClient
+from generations.models import CostKind, Status
+from tests.conftest import drive
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def first_create_times_out(monkeypatch):
+    """The first create waits a millisecond for the answer: the request arrives, the answer is lost."""
+    real_create = OpenAIVideosClient.create
+    calls = []
+
+    def create(self, **kwargs):
+        calls.append(kwargs["idempotency_key"])
+        if len(calls) == 1:
+            self.http.timeout = (5, 0.001)
+        return real_create(self, **kwargs)
+
+    monkeypatch.setattr(OpenAIVideosClient, "create", create)
+    return calls
+
+
+def simulator_jobs(backend, prompt):
+    videos = backend.client().http.json("GET", "videos", params={"limit": 100})["data"]
+    return [v for v in videos if v["prompt"] == prompt]
+
+
+def test_a_timed_out_create_is_resent_with_the_same_key_and_finds_the_first_job(alice, official,
+                                                                               first_create_times_out):
+    generation = drive(lifecycle.start(alice, prompt="Late answer", model="sora-2", seconds="4", size="720x1280",
+                                       backend=official))
+
+    assert generation.status == Status.COMPLETED
+    assert len(first_create_times_out) == 2 and len(set(first_create_times_out)) == 1  # same Idempotency-Key
+    assert len(simulator_jobs(official, "Late answer")) == 1  # the provider made one video
+    assert generation.cost_entries.filter(kind=CostKind.CHARGE).count() == 1
+
+
+def test_without_idempotency_a_timed_out_create_is_found_in_the_providers_list_not_resent(
+        alice, official, first_create_times_out, monkeypatch):
+    official.honours_idempotency_keys = False
+    official.save()
+    looked_up = []
+    real_find = OpenAIVideosClient.find_recent
+    monkeypatch.setattr(OpenAIVideosClient, "find_recent",
+                        lambda self, *args: looked_up.append(args) or real_find(self, *args))
+
+    generation = drive(lifecycle.start(alice, prompt="Late answer, no keys", model="sora-2", seconds="4",
+                                       size="720x1280", backend=official))
+
+    assert len(first_create_times_out) == 1, "never sent again"
+    assert len(looked_up) == 1, "the answer was lost, so the provider's list was searched"
+    assert generation.status == Status.COMPLETED
+    assert [v["id"] for v in simulator_jobs(official, "Late answer, no keys")] == [generation.remote_id]
