@@ -1,0 +1,67 @@
+"""Every page at phone width in a real browser: nothing wider than the screen, every control labelled."""
+
+import pytest
+from django.core.files.base import ContentFile
+
+from characters.models import Character, CharacterBinding
+from generations.models import CostEntry, Generation, Scene, Series
+from tests.test_browser_smoke import login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+  .filter(el => el.offsetParent !== null)
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby') && !(el.tagName === 'BUTTON' && el.innerText.trim()))
+  .map(el => el.outerHTML.slice(0, 120))"""
+
+
+@pytest.fixture
+def a_studio_with_things(alice, backend):
+    character = Character.objects.create(owner=alice, name="Rex", handle="rex", description="A brave dog")
+    CharacterBinding.objects.create(character=character, backend=backend, remote_id="char_1", status="ready")
+    series = Series.objects.create(owner=alice, title="Rex at sea, a very long series title that might overflow")
+    series.characters.add(character)
+    for i, status in enumerate(["completed", "failed", "in_progress"]):
+        scene = Scene.objects.create(series=series, prompt=f"@rex scene {i} " + "with a long prompt " * 5,
+                                     position=i)
+        generation = Generation.objects.create(owner=alice, backend=backend, scene=scene, prompt=scene.prompt,
+                                               prompt_sent=scene.prompt, model="sora-2", seconds="4",
+                                               size="720x1280", status=status, progress=40,
+                                               error_message="The simulated renderer failed." if i == 1 else "")
+        generation.characters.add(character)
+        if status == "completed":
+            generation.video.save("v.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42"))
+            CostEntry.objects.record(kind="charge", amount="0.40", backend=backend, owner=alice,
+                                     generation=generation)
+    return {"character": character, "series": series, "generation": Generation.objects.first()}
+
+
+def test_every_page_fits_a_phone_and_labels_its_controls(chromium, live_server, alice, a_studio_with_things, shoot):
+    things = a_studio_with_things
+    pages = {
+        "gallery": "/",
+        "new-video": "/generations/new/",
+        "video": f"/generations/{things['generation'].pk}/",
+        "characters": "/characters/",
+        "character": f"/characters/{things['character'].pk}/",
+        "new-character": "/characters/new/",
+        "series-list": "/series/",
+        "series": f"/series/{things['series'].pk}/",
+        "series-watch": f"/series/{things['series'].pk}/watch/",
+        "spending": "/spending/",
+    }
+    page = chromium.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    login(page, live_server.url)
+    problems = []
+    for name, path in pages.items():
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("networkidle")
+        shoot(page, f"phone-{name}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 1:
+            problems.append(f"{name}: {overflow}px wider than the screen")
+        for control in page.evaluate(UNLABELLED):
+            problems.append(f"{name}: unlabelled {control}")
+    assert not problems, "\n".join(problems)
+    page.close()
