@@ -330,8 +330,10 @@ def daily_chart(report: Month, user=None, width: int = 720, height: int = 220) -
 
 
 def version(user=None, year: int | None = None, month: int | None = None) -> str:
-    """Changes whenever the month's ledger does: the page polls with it and gets 204 when unchanged."""
+    """Changes whenever the month's ledger does: the page polls with it and gets 204 when unchanged.
+
+    The ledger is append-only (rows are never edited or deleted), so the newest id says it all.
+    """
     from django.db.models import Max
 
-    state = month_entries(user, year, month).aggregate(last=Max("pk"), n=Count("pk"))
-    return f"{state['last'] or 0}-{state['n']}"
+    return str(month_entries(user, year, month).aggregate(last=Max("pk"))["last"] or 0)
