@@ -73,6 +73,10 @@ class CharacterBinding(models.Model):
     error = models.TextField(blank=True)
     # Made from a finished task on the backend itself (task_api extract) rather than from the clip.
     extract_from_task = models.CharField(max_length=200, blank=True)
+    # While processing: when a worker should (re)try, and how many tries so far. A worker holding it
+    # pushes next_try_at ahead (its lease); a transient provider error brings it back sooner.
+    attempts = models.PositiveIntegerField(default=0)
+    next_try_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

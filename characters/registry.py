@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,6 +27,9 @@ from sora_studio import netguard
 log = logging.getLogger(__name__)
 
 CLIP_LINK_SALT = "characters.clip"
+MAX_ATTEMPTS = 5
+LEASE = timedelta(minutes=2)  # how long one try may take before another worker may take over
+FIRST_TRY_GRACE = timedelta(seconds=30)  # the task enqueued on commit normally runs well before
 CLIP_LINK_MAX_AGE = 60 * 60
 
 
@@ -35,14 +39,16 @@ class ClipError(ValueError):
 
 def bind(character: Character, backend, *, extract_from_task: str = "") -> CharacterBinding:
     """Ask `backend` to learn `character` (again, if an earlier try failed). Runs in a worker."""
+    first_try = timezone.now() + FIRST_TRY_GRACE
     binding, created = CharacterBinding.objects.get_or_create(
-        character=character, backend=backend, defaults={"extract_from_task": extract_from_task}
+        character=character, backend=backend,
+        defaults={"extract_from_task": extract_from_task, "next_try_at": first_try},
     )
     if not created:
         if binding.status != BindingStatus.FAILED:
             return binding  # ready or on its way: never register twice
-        binding.transition(BindingStatus.FAILED, BindingStatus.PROCESSING, error="",
-                           extract_from_task=extract_from_task or binding.extract_from_task)
+        binding.transition(BindingStatus.FAILED, BindingStatus.PROCESSING, error="", attempts=0,
+                           next_try_at=first_try, extract_from_task=extract_from_task or binding.extract_from_task)
     queue.register_binding_on_commit(binding.pk)
     return binding
 
@@ -98,10 +104,14 @@ def register(binding_id: int) -> None:
     binding = CharacterBinding.objects.select_related("character", "backend").filter(pk=binding_id).first()
     if binding is None or binding.status != BindingStatus.PROCESSING:
         return
-    # A short lease so two workers do not both register it; a dead worker's lease runs out.
+    # Take it by compare-and-set, so two workers never register it at once; a dead worker's lease
+    # runs out and the pump hands it out again.
     now = timezone.now()
-    if not CharacterBinding.objects.filter(pk=binding.pk, status=BindingStatus.PROCESSING, updated_at=binding.updated_at).update(updated_at=now):
+    if not CharacterBinding.objects.filter(pk=binding.pk, status=BindingStatus.PROCESSING,
+                                           next_try_at=binding.next_try_at).update(
+            next_try_at=now + LEASE, attempts=F("attempts") + 1, updated_at=now):
         return
+    binding.refresh_from_db(fields=["attempts", "next_try_at"])
     character, backend = binding.character, binding.backend
     try:
         client = backend.client()
@@ -118,10 +128,17 @@ def register(binding_id: int) -> None:
                 )
     except (ProviderError, ClipError) as exc:
         message = getattr(exc, "message", str(exc))
-        binding.transition(BindingStatus.PROCESSING, BindingStatus.FAILED, error=message)
+        if getattr(exc, "transient", False) and binding.attempts < MAX_ATTEMPTS:
+            # Down for a moment, or busy (429): try again soon, as the provider asked if it did.
+            delay = max(2 ** binding.attempts, getattr(exc, "retry_after", None) or 0)
+            CharacterBinding.objects.filter(pk=binding.pk, status=BindingStatus.PROCESSING).update(
+                next_try_at=timezone.now() + timedelta(seconds=delay), error=f"Retrying: {message}")
+            return
+        binding.transition(BindingStatus.PROCESSING, BindingStatus.FAILED, error=message, next_try_at=None)
         return
     with transaction.atomic():
-        if binding.transition(BindingStatus.PROCESSING, BindingStatus.READY, remote_id=remote_id, error=""):
+        if binding.transition(BindingStatus.PROCESSING, BindingStatus.READY, remote_id=remote_id, error="",
+                              next_try_at=None):
             fee, price = pricing.character_fee(backend)
             if fee > 0:
                 try:
@@ -133,6 +150,6 @@ def register(binding_id: int) -> None:
                     pass
 
 
-def stale_bindings(older_than: timedelta = timedelta(minutes=5)):
-    """Registrations whose worker died: the pump hands them out again."""
-    return CharacterBinding.objects.filter(status=BindingStatus.PROCESSING, updated_at__lt=timezone.now() - older_than)
+def due_bindings(now):
+    """Registrations to (re)try now: a transient error's wait is over, or a dead worker's lease ran out."""
+    return CharacterBinding.objects.filter(status=BindingStatus.PROCESSING, next_try_at__lte=now)

@@ -52,10 +52,13 @@ def tick(now=None) -> int:
         if Generation.objects.filter(pk=pk, next_poll_at=next_poll_at).update(next_poll_at=now + HANDOUT_GRACE):
             queue.enqueue("generations.tasks.advance", pk)
             handed += 1
-    from characters.registry import stale_bindings
+    from characters.models import CharacterBinding
+    from characters.registry import due_bindings
 
-    for binding_id in stale_bindings().values_list("pk", flat=True)[:BATCH]:
-        queue.enqueue("characters.tasks.register_binding", binding_id)
+    for pk, next_try_at in list(due_bindings(now).values_list("pk", "next_try_at")[:BATCH]):
+        if CharacterBinding.objects.filter(pk=pk, next_try_at=next_try_at).update(next_try_at=now + HANDOUT_GRACE):
+            queue.enqueue("characters.tasks.register_binding", pk)
+            handed += 1
     return handed
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from characters import mentions, registry
-from characters.models import BindingStatus, Character
+from characters.models import BindingStatus, Character, CharacterBinding
 from generations import lifecycle
 from generations.models import Status
 from simulator.render import look_for, render_mp4
@@ -152,3 +152,43 @@ def test_a_character_from_a_url_gets_an_avatar_once_its_clip_is_fetched(alice, a
     registry.bind(heron, official)
     heron.refresh_from_db()
     assert heron.source_clip and heron.avatar
+
+
+def test_a_registration_that_hits_a_provider_outage_is_retried_until_it_works(alice, official, clip_bytes):
+    from django.utils import timezone
+
+    from generations import pump
+
+    reachable = official.base_url
+    official.base_url = "http://127.0.0.1:9/v1"  # down for a moment
+    official.save()
+    mossy = make_character(alice, "mossy", clip_bytes)
+    registry.bind(mossy, official)
+    binding = mossy.bindings.get()
+    assert binding.status == BindingStatus.PROCESSING and binding.error.startswith("Retrying: ")
+    assert binding.attempts == 1
+
+    official.base_url = reachable  # back up
+    official.save()
+    CharacterBinding.objects.filter(pk=binding.pk).update(next_try_at=timezone.now())  # its wait is over
+    pump.tick()
+
+    binding.refresh_from_db()
+    assert binding.status == BindingStatus.READY and binding.attempts == 2 and binding.error == ""
+
+
+def test_a_registration_gives_up_after_a_few_transient_failures(alice, official, clip_bytes):
+    from django.utils import timezone
+
+    from generations import pump
+
+    official.base_url = "http://127.0.0.1:9/v1"
+    official.save()
+    mossy = make_character(alice, "mossy", clip_bytes)
+    registry.bind(mossy, official)
+    for _ in range(registry.MAX_ATTEMPTS):
+        CharacterBinding.objects.filter(character=mossy, status="processing").update(next_try_at=timezone.now())
+        pump.tick()
+    binding = mossy.bindings.get()
+    assert binding.status == BindingStatus.FAILED and "Could not reach" in binding.error
+    assert binding.attempts == registry.MAX_ATTEMPTS

@@ -108,3 +108,16 @@ def test_a_new_backend_spells_out_what_it_offers_for_the_admin_to_edit():
     offers = Backend.objects.get(name="Official").offers
     assert offers["sora-2"]["seconds"] == ["4", "8", "12"]
     assert "1792x1024" in offers["sora-2-pro"]["sizes"]
+
+
+def test_seed_demo_makes_backends_logins_and_a_ready_demo_character(live_server, settings):
+    from characters.models import Character
+
+    settings.SITE_URL = live_server.url
+    run("seed_demo", site_url=live_server.url)
+    run("seed_demo", site_url=live_server.url)  # idempotent
+
+    assert set(Backend.objects.values_list("name", flat=True)) == {"Simulated official", "Simulated aggregator"}
+    mossy = Character.objects.get(handle="mossy", owner__username="demo")
+    assert {b.status for b in mossy.bindings.all()} == {"ready"} and mossy.bindings.count() == 2
+    assert mossy.avatar

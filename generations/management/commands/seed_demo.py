@@ -7,7 +7,8 @@ from generations.models import Backend
 
 
 class Command(BaseCommand):
-    help = "Seed the two simulated backends and a demo login (idempotent). Used by `make run`."
+    help = ("Seed the two simulated backends, the demo logins and a demo character, @mossy "
+            "(idempotent). Used by `make run`.")
 
     def add_arguments(self, parser):
         parser.add_argument("--site-url", default=settings.SITE_URL)
@@ -32,3 +33,28 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
                 self.stdout.write(f"Login: {username} / {password}" + (" (admin)" if admin else " (creator)"))
+
+        self.seed_character(User.objects.get(username=opts["username"]))
+
+    def seed_character(self, owner):
+        """@mossy, from a clip the simulator renders, registered on both simulated backends once a
+        worker runs (until the web server is up, the registration is retried)."""
+        from django.core.files.base import ContentFile
+        from django.db import transaction
+
+        from characters import avatars, registry
+        from characters.models import Character
+        from simulator.render import look_for, render_mp4
+
+        if Character.objects.filter(owner=owner, handle="mossy").exists():
+            return
+        mossy = Character(owner=owner, name="Mossy", handle="mossy",
+                          description="A small, friendly robot covered in moss (a demo character).")
+        mossy.source_clip.save("clip.mp4", ContentFile(render_mp4(look_for("Mossy the robot", "1280x720", "clip"), 3)),
+                               save=False)
+        with transaction.atomic():
+            mossy.save()
+            for backend in Backend.objects.enabled().filter(supports_characters=True):
+                registry.bind(mossy, backend)
+        avatars.ensure_avatar(mossy)
+        self.stdout.write("Demo character: @mossy (registering on the simulated backends)")
