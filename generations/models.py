@@ -438,6 +438,8 @@ class CostEntryQuerySet(models.QuerySet):
             note=note,
             created_at=now,
             day=timezone.localdate(now),
+            model=generation.model if generation else "",
+            series_id=generation.scene.series_id if generation and generation.scene_id else None,
         )
 
     def refund_if_unbilled(self, generation) -> None:
@@ -476,6 +478,9 @@ class CostEntry(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # The billing day, stored: grouping by a stored, indexed day is ~60x faster than TruncDay on SQLite.
     day = models.DateField(db_index=True)
+    # What the report groups by, stored as well, so a month's report never joins the generations.
+    model = models.CharField(max_length=80, blank=True)
+    series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     objects = CostEntryQuerySet.as_manager()
 

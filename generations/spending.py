@@ -55,8 +55,8 @@ _TOTALS = {
 # Report dimension → the ledger path that names it.
 DIMENSIONS = {
     "backend": "backend__name",
-    "model": "generation__model",
-    "series": "generation__scene__series__title",
+    "model": "model",
+    "series": "series__title",
     "character": "generation__characters__handle",
     "user": "owner__username",
 }
@@ -82,7 +82,7 @@ class Line:
 def _lines(entries, path: str) -> list[Line]:
     rows = entries.values(path).annotate(**_TOTALS).order_by(path)
     return [
-        Line(row[path] if row[path] is not None else "(none)", money(row["estimated"]), money(row["charged"]),
+        Line(row[path] if row[path] not in (None, "") else "(none)", money(row["estimated"]), money(row["charged"]),
              money(row["refunded"]), row["videos"])
         for row in rows
     ]
@@ -152,7 +152,7 @@ def _roll_up(groups: list[dict], path: str) -> list[Line]:
     """Sum the cube's groups along one dimension (a loop over a few groups, never over entries)."""
     lines: dict = {}
     for group in groups:
-        label = group[path] if group[path] is not None else "(none)"
+        label = group[path] if group[path] not in (None, "") else "(none)"
         line = lines.setdefault(label, Line(label))
         line.estimated += group["estimated"]
         line.charged += group["charged"]

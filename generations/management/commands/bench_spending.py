@@ -115,7 +115,7 @@ class Command(BaseCommand):
             gen_rows.append((gen_id, f"bench-{gen_id}", user.pk, backend.pk, model, seconds, at))
             kinds = ["estimate", "charge"] + (["refund"] if i % 10 == 0 else [])
             for kind in kinds:
-                entry_rows.append((user.pk, backend.pk, gen_id, kind, str(amount), at, at.date()))
+                entry_rows.append((user.pk, backend.pk, gen_id, kind, str(amount), at, at.date(), model))
             if len(entry_rows) >= count:
                 break
         with connection.cursor() as cursor:
@@ -129,7 +129,7 @@ class Command(BaseCommand):
             )
             cursor.executemany(
                 "INSERT INTO generations_costentry (owner_id, backend_id, generation_id, kind, amount, note, "
-                "created_at, day) VALUES (%s, %s, %s, %s, %s, '', %s, %s)",
+                "created_at, day, model) VALUES (%s, %s, %s, %s, %s, '', %s, %s, %s)",
                 entry_rows[:count],
             )
         self.stdout.write(f"  filled in {time.perf_counter() - started:.1f} s")
