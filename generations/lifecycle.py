@@ -190,7 +190,7 @@ def submit(generation: Generation) -> None:
         if backend.in_flight_count() >= backend.max_in_flight:
             won = False
         else:
-            won = generation.transition(Status.QUEUED, Status.SUBMITTING)
+            won = generation.transition(Status.QUEUED, Status.SUBMITTING, submitted_at=timezone.now())
     if not won:
         _release(generation, delay=settings.GENERATION_POLL_INTERVAL * 2)
         return
@@ -264,6 +264,11 @@ def resolve_lost_submit(generation: Generation, cause: ProviderError | None = No
         job = None
     if job is not None:
         accept(generation, job)
+        return
+    sent_at = generation.submitted_at or generation.created_at
+    if (timezone.now() - sent_at).total_seconds() < settings.GENERATION_RECONCILE_SECONDS:
+        # A provider may list a job only once it has finished accepting it: look again shortly.
+        _release(generation, delay=settings.GENERATION_POLL_INTERVAL * 5)
         return
     generation.fail(
         "submit_unknown",

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "sora_studio.middleware.RejectNulCharactersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -167,6 +168,9 @@ GENERATION_POLL_INTERVAL = float(os.environ.get("GENERATION_POLL_INTERVAL", "2")
 GENERATION_MAX_POLL_INTERVAL = float(os.environ.get("GENERATION_MAX_POLL_INTERVAL", "30"))
 GENERATION_TIMEOUT = int(os.environ.get("GENERATION_TIMEOUT", str(30 * 60)))
 GENERATION_MAX_SUBMIT_ATTEMPTS = int(os.environ.get("GENERATION_MAX_SUBMIT_ATTEMPTS", "5"))
+# How long to keep looking for a job in the provider's list after a create whose answer was lost
+# (backends that do not honour idempotency keys), before ending it as submit_unknown.
+GENERATION_RECONCILE_SECONDS = int(os.environ.get("GENERATION_RECONCILE_SECONDS", "60"))
 GENERATION_LEASE_SECONDS = int(os.environ.get("GENERATION_LEASE_SECONDS", "120"))
 PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "5"))
 PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "30"))

@@ -78,3 +78,12 @@ def test_junk_in_every_field_and_query_parameter_is_answered_without_a_500(clien
             for response in (get, post):
                 if response.get("Content-Type", "").startswith("text/html") and not response.streaming:
                     assert "Traceback" not in response.content.decode(errors="replace")
+
+
+def test_a_nul_character_anywhere_is_a_400_with_a_reason(client, alice):
+    client.force_login(alice)
+    for url in ["/generations/mentions/?q=%00", "/?q=a%00b", "/spending/?month=%00"]:
+        response = client.get(url)
+        assert response.status_code == 400 and b"NUL character" in response.content
+    response = client.post("/generations/new/", {"prompt": "a\x00b", "token": "t"})
+    assert response.status_code == 400

@@ -55,6 +55,6 @@ def test_without_idempotency_a_timed_out_create_is_found_in_the_providers_list_n
                                        size="720x1280", backend=official))
 
     assert len(first_create_times_out) == 1, "never sent again"
-    assert len(looked_up) == 1, "the answer was lost, so the provider's list was searched"
+    assert looked_up, "the answer was lost, so the provider's list was searched"
     assert generation.status == Status.COMPLETED
     assert [v["id"] for v in simulator_jobs(official, "Late answer, no keys")] == [generation.remote_id]
