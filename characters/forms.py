@@ -51,7 +51,7 @@ class CharacterForm(HandleMixin, forms.ModelForm):
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
         self.owner = owner
-        capable = Backend.objects.enabled().filter(supports_characters=True)
+        capable = Backend.objects.for_characters()
         self.fields["backends"].queryset = capable
         if not self.is_bound:
             self.initial["backends"] = list(capable)

@@ -13,7 +13,7 @@ import requests
 from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -141,13 +141,9 @@ def register(binding_id: int) -> None:
                               next_try_at=None):
             fee, price = pricing.character_fee(backend)
             if fee > 0:
-                try:
-                    with transaction.atomic():
-                        CostEntry.objects.record(kind=CostKind.CHARGE, amount=fee, backend=backend,
-                                                 owner=character.owner, binding=binding, price=price,
-                                                 note=f"Character @{character.handle} created")
-                except IntegrityError:
-                    pass
+                CostEntry.objects.record_once(kind=CostKind.CHARGE, amount=fee, backend=backend, owner=character.owner,
+                                              binding=binding, price=price,
+                                              note=f"Character @{character.handle} created")
 
 
 def due_bindings(now):

@@ -76,7 +76,7 @@ def new(request: HttpRequest) -> HttpResponse:
 def _binding_rows(character: Character) -> list[dict]:
     """Every capable backend: the character's binding there, if any."""
     bindings = {b.backend_id: b for b in character.bindings.all()}
-    backends = {b.pk: b for b in Backend.objects.enabled().filter(supports_characters=True)}
+    backends = {b.pk: b for b in Backend.objects.for_characters()}
     for binding in bindings.values():
         backends.setdefault(binding.backend_id, binding.backend)
     return [{"backend": backend, "binding": bindings.get(pk)}
@@ -134,7 +134,7 @@ def register(request: HttpRequest, pk: int) -> HttpResponse:
     """Register the character on another backend from its stored clip (or try a failed one again)."""
     character = _get_character_for_user(request, pk)
     backend_pk = request.POST.get("backend", "")
-    capable = Backend.objects.enabled().filter(supports_characters=True)
+    capable = Backend.objects.for_characters()
     backend = get_object_or_404(capable, pk=int(backend_pk) if backend_pk.isdigit() else None)
     existing = character.binding_on(backend)
     error = ""

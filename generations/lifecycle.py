@@ -303,11 +303,8 @@ def _price_of(generation: Generation, seconds) -> pricing.Quote:
 
 
 def _charge(generation: Generation, amount, price, note: str) -> None:
-    try:
-        with transaction.atomic():
-            CostEntry.objects.record(kind=CostKind.CHARGE, amount=amount, backend=generation.backend,
-                                     owner=generation.owner, generation=generation, price=price, note=note)
-    except IntegrityError:
+    if CostEntry.objects.record_once(kind=CostKind.CHARGE, amount=amount, backend=generation.backend,
+                                     owner=generation.owner, generation=generation, price=price, note=note) is None:
         log.info("generation %s: already charged", generation.pk)
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -56,6 +56,10 @@ DEFAULT_CAPABILITIES = {
 class BackendQuerySet(models.QuerySet):
     def enabled(self):
         return self.filter(enabled=True)
+
+    def for_characters(self):
+        """Enabled backends that can hold characters."""
+        return self.enabled().filter(supports_characters=True)
 
 
 class Backend(models.Model):
@@ -442,14 +446,24 @@ class CostEntryQuerySet(models.QuerySet):
             series_id=generation.scene.series_id if generation and generation.scene_id else None,
         )
 
+    def record_once(self, **fields):
+        """Record an entry unless the ledger already has one of this kind for the same job or
+        binding (the unique constraints decide, so two workers racing both end up right).
+        Returns the new entry, or None if there was one already."""
+        try:
+            with transaction.atomic():
+                return self.record(**fields)
+        except IntegrityError:
+            return None
+
     def refund_if_unbilled(self, generation) -> None:
         """Refund a failed job's up-front charge where the backend does not bill failures."""
         if generation.backend.bills_failed_jobs:
             return
         charge = self.filter(generation=generation, kind=CostKind.CHARGE).first()
-        if charge is None or self.filter(generation=generation, kind=CostKind.REFUND).exists():
+        if charge is None:
             return
-        self.record(
+        self.record_once(
             kind=CostKind.REFUND,
             amount=charge.amount,
             backend=charge.backend,

@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         user = get_user(opts["user"])
         backend = get_backend(opts["backend"])
-        backends = [backend] if backend else list(Backend.objects.enabled().filter(supports_characters=True))
+        backends = [backend] if backend else list(Backend.objects.for_characters())
         if not backends:
             raise CommandError("No enabled backend can hold characters.")
         character = Character(owner=user, name=opts["name"], handle=opts["handle"].lstrip("@").lower(),

@@ -54,7 +54,7 @@ class Command(BaseCommand):
                                save=False)
         with transaction.atomic():
             mossy.save()
-            for backend in Backend.objects.enabled().filter(supports_characters=True):
+            for backend in Backend.objects.for_characters():
                 registry.bind(mossy, backend)
         avatars.ensure_avatar(mossy)
         self.stdout.write("Demo character: @mossy (registering on the simulated backends)")
