@@ -25,6 +25,7 @@ install-test: $(VENV)/.installed-test
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# seed_demo also writes a random simulator key to .env on a fresh install; honcho and settings read it.
 seed: migrate
 	$(BIN)/python manage.py seed_demo --site-url http://$(HOST):$(PORT)
 

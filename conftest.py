@@ -7,6 +7,8 @@ TEST_ENV = {
     # The simulator runs ~50x faster than real time so a job finishes in well under a second.
     "SIMULATOR_SPEED": 50.0,
     "SIMULATOR_ENABLED": True,
+    # A fixed key for the tests (an install gets a random one from seed_demo).
+    "SIMULATOR_API_KEYS": ["sim-local-key"],
     "GENERATION_POLL_INTERVAL": 0.05,
     "MEDIA_ROOT": tempfile.mkdtemp(prefix="sora-studio-media-"),
 }

@@ -5,7 +5,8 @@ openai_videos at /simulator/openai/v1 (openai_views.py), task_api at /simulator/
 (render.py, assets.py) and misbehave on request through prompt words (triggers.py):
 #fail, #moderation, #slow, #garbage, #flaky.
 
-Knobs (settings / env): SIMULATOR_SPEED, SIMULATOR_API_KEYS, SIMULATOR_MAX_IN_FLIGHT, and
+Knobs (settings / env): SIMULATOR_SPEED, SIMULATOR_API_KEYS, SIMULATOR_MAX_IN_FLIGHT,
+SIMULATOR_FETCH_ORIGINS (where character clips may be fetched from; SITE_URL's origin if empty), and
 SIMULATOR_URL_TTL (seconds download links and assets live after completion, default 3600;
 read with getattr, so only tests or a settings override set it).
 """

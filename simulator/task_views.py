@@ -12,6 +12,7 @@ import json
 import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -23,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import (
     require_safe,
 )
+from urllib3.util import parse_url
 
 from . import assets, render, signing, timing, triggers
 from .auth import endpoint
@@ -31,6 +33,7 @@ from .models import FAILURE, TASK, Character, InFlightLimit, Job
 MAX_PROMPT = 32000
 MIN_DURATION, MAX_DURATION, DEFAULT_DURATION = 1, 25, 10
 FETCH_TIMEOUT = 10
+DEFAULT_PORTS = {"http": 80, "https": 443}
 GARBAGE = "<html><body><h1>502 Bad Gateway</h1><p>gateway error</p></body></html>"
 MENTION = re.compile(r"@(char_[A-Za-z0-9]+)")
 
@@ -222,11 +225,53 @@ def characters(request: HttpRequest, owner: str) -> HttpResponse:
     return JsonResponse({"character_id": created.id})
 
 
+def _origin(scheme: str | None, host: str | None, port: int | None) -> tuple[str, str, int]:
+    scheme = (scheme or "").lower()
+    return scheme, (host or "").strip("[]").lower(), port or DEFAULT_PORTS.get(scheme, 0)
+
+
+def _fetch_origins() -> set[tuple[str, str, int]]:
+    """Where clips may come from: SIMULATOR_FETCH_ORIGINS, or else the studio's own SITE_URL."""
+    origins = set()
+    for origin in settings.SIMULATOR_FETCH_ORIGINS or [settings.SITE_URL]:
+        parsed = urlsplit(origin)
+        origins.add(_origin(parsed.scheme, parsed.hostname, parsed.port))
+    return origins
+
+
+def _origin_problem(url: str) -> str:
+    """Why the simulator will not fetch `url`, or "". A real provider fetches what it is given; the
+    simulator fetches only clip links from the configured origins, so it is nobody's open proxy."""
+    plain = "'video_url' must be a plain http(s) link."
+    # A link two parsers read differently (`http://a\\@b/`: urllib.parse says b, urllib3 says a)
+    # could pass the check as one host and be fetched from another: refuse those outright.
+    if not all("\x21" <= ch <= "\x7e" for ch in url) or "\\" in url:
+        return plain
+    try:
+        theirs, ours = parse_url(url), urlsplit(url)  # parse_url is what `requests` uses
+        readings = {_origin(theirs.scheme, theirs.host, theirs.port), _origin(ours.scheme, ours.hostname, ours.port)}
+    except ValueError:
+        return plain
+    if theirs.auth or ours.username is not None or len(readings) != 1:
+        return plain
+    if readings.pop() not in _fetch_origins():
+        return "This simulator fetches clips only from the studio's own links (see SIMULATOR_FETCH_ORIGINS)."
+    return ""
+
+
 def _fetch_clip(url: str) -> tuple[int, str]:
     """(size, problem): download the source clip like a provider would, within limits."""
+    problem = _origin_problem(url)
+    if problem:
+        return 0, problem
     limit = int(settings.CHARACTER_CLIP_MAX_BYTES)
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment: the origin checked is the one reached
     try:
-        with requests.get(url, timeout=FETCH_TIMEOUT, stream=True) as response:
+        # Never follow a redirect: it could lead anywhere, past the origin check.
+        with session.get(url, timeout=FETCH_TIMEOUT, stream=True, allow_redirects=False) as response:
+            if 300 <= response.status_code < 400:
+                return 0, f"Fetching video_url answered a redirect (HTTP {response.status_code}); it is not followed."
             if response.status_code != 200:
                 return 0, f"Fetching video_url answered HTTP {response.status_code}."
             size = 0
@@ -236,6 +281,8 @@ def _fetch_clip(url: str) -> tuple[int, str]:
                     return 0, "The clip at video_url is too large."
     except requests.RequestException as exc:
         return 0, f"Could not fetch video_url ({type(exc).__name__})."
+    finally:
+        session.close()
     if size == 0:
         return 0, "The clip at video_url is empty."
     return size, ""

@@ -11,6 +11,26 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# KEY=value lines that fill in variables not set in the environment: the same file honcho gives
+# `make run`'s processes, so a `manage.py` command run by hand sees the same configuration.
+# `manage.py seed_demo` writes the simulator's key here on a fresh install.
+ENV_FILE = BASE_DIR / ".env"
+
+
+def load_env_file(path: Path) -> None:
+    """Plain KEY=value lines and # comments; a later line wins, as in honcho; the environment wins over both."""
+    if not path.is_file():
+        return
+    values = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name and not name.startswith("#"):
+            values[name.strip()] = value.strip()
+    for name, value in values.items():
+        os.environ.setdefault(name, value)
+
+
+load_env_file(ENV_FILE)
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -183,7 +203,13 @@ PUMP_RUN_SECONDS = int(os.environ.get("PUMP_RUN_SECONDS", "30"))
 # The built-in simulated provider (both protocols), mounted at /simulator/ when enabled.
 SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", DEBUG)
 SIMULATOR_SPEED = float(os.environ.get("SIMULATOR_SPEED", "1"))
-SIMULATOR_API_KEYS = env_list("SIMULATOR_API_KEYS", "sim-local-key")
+# No key works until one is configured: `make run` (seed_demo) writes a random one to .env per
+# install, because a well-known default would let anyone who can reach the site use the simulator.
+SIMULATOR_API_KEYS = env_list("SIMULATOR_API_KEYS", "")
+# Origins (scheme://host[:port]) the simulator may fetch character clips from; empty means the
+# origin of SITE_URL, where the studio's signed clip links live. Anything else is refused, so the
+# simulator is not a fetch-anything proxy.
+SIMULATOR_FETCH_ORIGINS = env_list("SIMULATOR_FETCH_ORIGINS", "")
 SIMULATOR_MAX_IN_FLIGHT = int(os.environ.get("SIMULATOR_MAX_IN_FLIGHT", "6"))
 
 LOGGING = {

@@ -32,7 +32,8 @@ def sim_openai_url(live_server):
 
 
 @pytest.fixture
-def sim_task_url(live_server):
+def sim_task_url(live_server, settings):
+    settings.SITE_URL = live_server.url  # the origin the simulator fetches character clips from
     return f"{live_server.url}/simulator/task/v1"
 
 

@@ -110,6 +110,42 @@ def test_a_new_backend_spells_out_what_it_offers_for_the_admin_to_edit():
     assert "1792x1024" in offers["sora-2-pro"]["sizes"]
 
 
+def test_a_fresh_seed_makes_a_random_simulator_key_that_the_seeded_backends_use(live_server, settings, tmp_path):
+    import requests
+
+    settings.SITE_URL = live_server.url
+    settings.SIMULATOR_API_KEYS = []  # a fresh install: no key configured
+    settings.ENV_FILE = tmp_path / ".env"
+    out = run("seed_demo", site_url=live_server.url)
+
+    assert "Simulator API key: a new random one, kept in .env" in out and "Login: demo / demo" in out
+    lines = settings.ENV_FILE.read_text().splitlines()
+    key = dict(line.split("=", 1) for line in lines if not line.startswith("#"))["SIMULATOR_API_KEYS"]
+    assert len(key) == 48 and key != "sim-local-key"
+    assert {b.key for b in Backend.objects.all()} == {key}
+    assert settings.ENV_FILE.stat().st_mode & 0o077 == 0  # only the owner may read it
+
+    # The web process started next reads the key from .env: the seeded backends work, the old default does not.
+    settings.SIMULATOR_API_KEYS = [key]
+    aggregator = Backend.objects.get(name="Simulated aggregator")
+    assert requests.get(f"{aggregator.base_url}/sora/characters", headers={"Authorization": f"Bearer {key}"},
+                        timeout=10).status_code == 200
+    assert requests.get(f"{aggregator.base_url}/sora/characters", headers={"Authorization": "Bearer sim-local-key"},
+                        timeout=10).status_code == 401
+    run("seed_demo", site_url=live_server.url)  # the next `make run`: same key, nothing written
+    assert settings.ENV_FILE.read_text().splitlines() == lines and {b.key for b in Backend.objects.all()} == {key}
+
+
+def test_another_install_gets_another_simulator_key(settings, tmp_path):
+    settings.SIMULATOR_API_KEYS = []
+    keys = set()
+    for install in ("one", "two"):
+        settings.ENV_FILE = tmp_path / f"{install}.env"
+        run("seed_demo", site_url="http://127.0.0.1:9")
+        keys.add(Backend.objects.get(name="Simulated official").key)
+    assert len(keys) == 2
+
+
 def test_seed_demo_makes_backends_logins_and_a_ready_demo_character(live_server, settings):
     from characters.models import Character
 

@@ -10,6 +10,7 @@ import requests
 from simulator import signing
 from simulator.task_views import STATUS_VOCABULARIES, vocabulary_for
 from tests.conftest import SIM_KEY
+from tests.listener import Listener
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -123,6 +124,57 @@ def test_a_character_url_that_does_not_serve_a_clip_is_refused(sim_task_url, liv
     )
     assert refused.status_code == 400
     assert "HTTP 403" in refused.json()["error"]["message"]
+
+
+def create_character(base: str, video_url: str) -> requests.Response:
+    return requests.post(f"{base}/sora/characters", json={"video_url": video_url, "name": "Nosy"}, headers=AUTH,
+                         timeout=20)
+
+
+@pytest.fixture
+def listener():
+    listening = Listener()
+    yield listening
+    listening.close()
+
+
+def test_the_simulator_fetches_clips_only_from_the_studios_origin(sim_task_url, live_server, listener):
+    studio_port = live_server.url.rsplit(":", 1)[1]
+    for video_url in [
+        f"http://127.0.0.1:{listener.port}/clip.mp4",  # another service on this machine
+        f"http://localhost:{listener.port}/clip.mp4",
+        f"http://127.0.0.1:{listener.port}\\@127.0.0.1:{studio_port}/",  # urllib.parse sees the studio's origin
+        f"http://127.0.0.1:{studio_port}@127.0.0.1:{listener.port}/",
+        f"http://127.0.0.1:{listener.port}#@127.0.0.1:{studio_port}/",
+        f"http://127.0.0.1:{listener.port}/ http://127.0.0.1:{studio_port}/",
+    ]:
+        refused = create_character(sim_task_url, video_url)
+        assert refused.status_code == 400, video_url
+        assert refused.json()["error"]["code"] == "video_url_unusable"
+    assert "only from the studio's own links" in create_character(
+        sim_task_url, f"http://127.0.0.1:{listener.port}/clip.mp4").json()["error"]["message"]
+    assert listener.quiet()
+    assert requests.get(f"{sim_task_url}/sora/characters", headers=AUTH, timeout=10).json()["characters"] == []
+
+
+def test_the_simulator_does_not_follow_a_redirect(sim_task_url, settings, listener):
+    redirecting = Listener(reply=(f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{listener.port}/clip.mp4\r\n"
+                                  "Content-Length: 0\r\nConnection: close\r\n\r\n").encode())
+    settings.SIMULATOR_FETCH_ORIGINS = [f"http://127.0.0.1:{redirecting.port}"]
+    try:
+        refused = create_character(sim_task_url, f"http://127.0.0.1:{redirecting.port}/clip.mp4")
+    finally:
+        redirecting.close()
+    assert refused.status_code == 400
+    assert "redirect (HTTP 302); it is not followed" in refused.json()["error"]["message"]
+    assert redirecting.connections == 1 and listener.quiet()
+
+
+def test_a_configured_origin_replaces_the_studios(sim_task_url, settings, listener):
+    settings.SIMULATOR_FETCH_ORIGINS = [f"http://127.0.0.1:{listener.port}"]
+    created = create_character(sim_task_url, f"http://127.0.0.1:{listener.port}/clip.mp4")
+    assert created.status_code == 200, created.text
+    assert listener.requests[0].startswith(b"GET /clip.mp4 ")
 
 
 def test_an_unknown_character_mention_is_refused(sim_task_url):

@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -17,14 +19,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         site = opts["site_url"].rstrip("/")
-        key = settings.SIMULATOR_API_KEYS[0]
+        key = self.simulator_key()
         for name, protocol, path in [
             ("Simulated official", "openai_videos", "openai/v1"),
             ("Simulated aggregator", "task_api", "task/v1"),
         ]:
-            if not Backend.objects.filter(name=name).exists():
-                call_command("add_backend", name, protocol=protocol, base_url=f"{site}/simulator/{path}",
+            base_url = f"{site}/simulator/{path}"
+            existing = Backend.objects.filter(name=name).first()
+            if existing is None:
+                call_command("add_backend", name, protocol=protocol, base_url=base_url,
                              api_key=key, honours_idempotency_keys=True, stdout=self.stdout)
+            elif existing.base_url == base_url and existing.key != key:
+                # Seeded before installs had their own key (or the key was changed): follow it.
+                existing.api_key = key
+                existing.save(update_fields=["api_key"])
         User = get_user_model()
         for username, password, admin in [(opts["username"], opts["password"], False), ("admin", "admin", True)]:
             user, created = User.objects.get_or_create(username=username,
@@ -35,6 +43,23 @@ class Command(BaseCommand):
                 self.stdout.write(f"Login: {username} / {password}" + (" (admin)" if admin else " (creator)"))
 
         self.seed_character(User.objects.get(username=opts["username"]))
+
+    def simulator_key(self) -> str:
+        """The key the simulated backends use: the configured one, or a new random one for this install,
+        kept in the .env file that settings and honcho read (a shared default would be anyone's key)."""
+        if settings.SIMULATOR_API_KEYS:
+            return settings.SIMULATOR_API_KEYS[0]
+        key = secrets.token_hex(24)
+        path = settings.ENV_FILE
+        text = path.read_text() if path.exists() else ""
+        with path.open("a") as env_file:
+            if text and not text.endswith("\n"):
+                env_file.write("\n")
+            env_file.write(f"# The API key of the simulator for this install, written by manage.py seed_demo.\n"
+                           f"SIMULATOR_API_KEYS={key}\n")
+        path.chmod(0o600)
+        self.stdout.write(f"Simulator API key: a new random one, kept in {path.name}")
+        return key
 
     def seed_character(self, owner):
         """@mossy, from a clip the simulator renders, registered on both simulated backends once a
