@@ -87,3 +87,33 @@ def test_a_nul_character_anywhere_is_a_400_with_a_reason(client, alice):
         assert response.status_code == 400 and b"NUL character" in response.content
     response = client.post("/generations/new/", {"prompt": "a\x00b", "token": "t"})
     assert response.status_code == 400
+
+
+HUGE_ID = "9" * 20  # past a 64-bit integer: SQLite raises OverflowError if it is sent as a parameter
+
+
+def test_an_id_too_large_for_the_database_is_a_form_error(client, alice, backend, bobs_things, django_user_model):
+    client.force_login(alice)
+    offer = {"model": "sora-2", "seconds": "4", "size": "720x1280"}
+    posts = {
+        "/characters/new/": {"name": "Al", "handle": "al", "video_url": "https://example.com/a.mp4",
+                             "backends": [HUGE_ID]},
+        "/series/": {"title": "S", "characters": [HUGE_ID, "1"], "backend": HUGE_ID, **offer},
+        f"/series/{bobs_things['series'].pk}/edit/": {"title": "S", "characters": [HUGE_ID], **offer},
+        "/generations/new/": {"prompt": "x", "token": "t", "backend": HUGE_ID, **offer},
+    }
+    for url, data in posts.items():
+        response = client.post(url, data)
+        assert response.status_code in (200, 404), (url, response.status_code)
+        if response.status_code == 200:
+            assert "Select a valid choice" in response.text, url
+    gallery = client.get("/", {"series": HUGE_ID, "character": HUGE_ID, "backend": HUGE_ID})
+    assert gallery.status_code == 200 and "Select a valid choice" in gallery.text
+
+    staff = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(staff)
+    response = client.post(f"/admin/generations/series/{bobs_things['series'].pk}/change/",
+                           {"owner": bobs_things["series"].owner_id, "title": "S", "characters": [HUGE_ID],
+                            "model": "sora-2", "seconds": "4", "size": "720x1280", "scenes-TOTAL_FORMS": "0",
+                            "scenes-INITIAL_FORMS": "0"})
+    assert response.status_code == 200 and "Select a valid choice" in response.text
