@@ -57,7 +57,9 @@ def serve(request: HttpRequest, field_file, **kwargs) -> HttpResponse:
     else:  # "bytes=-500": the last 500 bytes
         start, end = max(size - _position(last), 0), size - 1
     if start >= size or start > end:
-        response.close()
+        # Close the file, not the response: HttpResponse.close() sends request_finished, which closes
+        # the request's database connection under the rest of the request.
+        handle.close()
         refused = HttpResponse(status=416)
         refused["Content-Range"] = f"bytes */{size}"
         return refused

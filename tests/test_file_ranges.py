@@ -65,3 +65,9 @@ def test_a_range_with_thousands_of_digits_is_answered_not_a_500(client, alice, v
         assert response["Content-Range"] == f"bytes {start}-{end}/10240" and body(response) == DATA[start:end + 1]
     else:
         assert response["Content-Range"] == "bytes */10240"
+
+
+def test_a_refused_range_leaves_the_database_connection_open(client, alice, video):
+    client.force_login(alice)
+    assert client.get(f"/generations/{video.pk}/video.mp4", HTTP_RANGE="bytes=99999-").status_code == 416
+    assert Generation.objects.filter(pk=video.pk).exists()  # the same connection, still usable
