@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
@@ -133,9 +135,11 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 def register(request: HttpRequest, pk: int) -> HttpResponse:
     """Register the character on another backend from its stored clip (or try a failed one again)."""
     character = _get_character_for_user(request, pk)
-    backend_pk = request.POST.get("backend", "")
-    capable = Backend.objects.for_characters()
-    backend = get_object_or_404(capable, pk=int(backend_pk) if backend_pk.isdigit() else None)
+    try:
+        # The field refuses any id the database cannot look up ("²" passes isdigit(), 5,000 digits int()).
+        backend = forms.ModelChoiceField(Backend.objects.for_characters()).clean(request.POST.get("backend"))
+    except ValidationError:
+        raise Http404("No enabled backend that holds characters has this id.") from None
     existing = character.binding_on(backend)
     error = ""
     if not (character.source_clip or character.source_url or (existing and existing.extract_from_task)):

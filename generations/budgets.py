@@ -17,6 +17,9 @@ from django.utils import timezone
 from generations.models import ACTIVE, Budget, CostEntry, CostKind, money
 
 
+NEAR_PERCENT = 80
+
+
 class BudgetExceeded(ValueError):
     pass
 
@@ -37,6 +40,22 @@ class BudgetUse:
     @property
     def percent(self) -> int:
         return int(100 * self.committed / self.budget.amount) if self.budget.amount else 100
+
+    @property
+    def shared(self) -> bool:
+        """The cap counts other creators' spending too (the studio's, or a backend's)."""
+        return self.budget.user_id is None
+
+    @property
+    def band(self) -> str:
+        """How full the cap is, in words only: what a creator is shown of a shared cap.
+
+        Neither the cap nor the room left is shown there: either one next to the other gives the
+        studio's spend away (cap - room left). Three coarse bands tell a creator what they need,
+        whether their next videos will go through, and say little about what others spent."""
+        if self.percent >= 100:
+            return "reached: new videos are refused" if self.budget.hard else "reached"
+        return "nearly reached" if self.percent >= NEAR_PERCENT else "room left"
 
 
 def _scoped(entries, budget: Budget):
@@ -78,8 +97,12 @@ def check(owner, backend, amount: Decimal) -> list[str]:
         if after <= budget.amount:
             continue
         over = money(after - budget.amount)
-        message = (f"This ${amount:.2f} video would take the monthly {'hard' if budget.hard else 'soft'} cap "
-                   f"{budget.scope} (${budget.amount:.2f}) over by ${over:.2f}.")
+        cap = f"the monthly {'hard' if budget.hard else 'soft'} cap {budget.scope}"
+        if budget.user_id is None and not owner.is_staff:
+            # The cap counts others' spending: its amount and the overshoot would give that away.
+            message = f"This ${amount:.2f} video would take {cap} over."
+        else:
+            message = f"This ${amount:.2f} video would take {cap} (${budget.amount:.2f}) over by ${over:.2f}."
         if budget.hard:
             raise BudgetExceeded(message + " Nothing was sent.")
         warnings.append(message)

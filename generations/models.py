@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+import logging
+import re
 import uuid
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
 from sora_studio.fields import EncryptedTextField, reveal
+
+log = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
@@ -46,6 +51,38 @@ DEFAULT_OFFERS = {
         "sora-2": {"seconds": ["10", "15"], "sizes": ["720x1280", "1280x720"]},
     },
 }
+
+OFFERS_EXAMPLE = '{"sora-2": {"seconds": ["4", "8"], "sizes": ["720x1280", "1280x720"]}}'
+# Seconds and sizes as Generation stores them: at most 4 and 20 characters.
+_SECONDS = re.compile(r"[1-9][0-9]{0,3}")
+_SIZE = re.compile(r"[1-9][0-9]{1,4}x[1-9][0-9]{1,4}")
+
+
+def offer_problems(offers) -> list[str]:
+    """What is wrong with an `offers` value, in words an admin can act on; [] when it is well formed.
+
+    The shape DEFAULT_OFFERS has: model → {"seconds": ["4", ...], "sizes": ["720x1280", ...]}, every
+    list non-empty, seconds as strings of whole positive seconds (the form and the router compare strings).
+    """
+    if not isinstance(offers, dict):
+        return [f"Offers must be an object of models, e.g. {OFFERS_EXAMPLE}."]
+    problems = []
+    for model, offer in offers.items():
+        name = f"{model[:40]!r}"
+        if not model.strip() or len(model) > 80:
+            problems.append(f"Model {name}: a model name is 1 to 80 characters.")
+        if not isinstance(offer, dict) or set(offer) != {"seconds", "sizes"}:
+            problems.append(f'Model {name}: give exactly "seconds" and "sizes", e.g. '
+                            '{"seconds": ["4", "8"], "sizes": ["720x1280"]}.')
+            continue
+        seconds, sizes = offer["seconds"], offer["sizes"]
+        if not (isinstance(seconds, list) and seconds
+                and all(isinstance(s, str) and _SECONDS.fullmatch(s) for s in seconds)):
+            problems.append(f'Model {name}: "seconds" is a list of whole seconds written as strings, e.g. ["4", "8"].')
+        if not (isinstance(sizes, list) and sizes and all(isinstance(s, str) and _SIZE.fullmatch(s) for s in sizes)):
+            problems.append(f'Model {name}: "sizes" is a list of WIDTHxHEIGHT strings, e.g. ["720x1280"].')
+    return problems
+
 
 DEFAULT_CAPABILITIES = {
     Protocol.OPENAI_VIDEOS: {"characters": True, "extract": False, "remix": True},
@@ -99,6 +136,12 @@ class Backend(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        super().clean()
+        # Empty means the protocol's usual offer (save() spells it out); anything else must be well formed.
+        if self.offers and (problems := offer_problems(self.offers)):
+            raise ValidationError({"offers": problems})
+
     def save(self, *args, **kwargs):
         if not self.offers and self.protocol in DEFAULT_OFFERS:
             # Spell the protocol's usual offer out, so an admin sees (and edits) what is offered.
@@ -115,11 +158,26 @@ class Backend(models.Model):
         return "••••••••" if self.api_key else "(none)"
 
     def offer(self) -> dict:
-        return self.offers or DEFAULT_OFFERS[self.protocol]
+        """Model → allowed seconds and sizes. Offers stored malformed (saved before validation, or
+        around it) offer nothing, so one bad backend cannot break the form, series or estimates."""
+        offers = self.offers or DEFAULT_OFFERS.get(self.protocol, {})
+        if problems := offer_problems(offers):
+            if not getattr(self, "_offer_problem_logged", False):
+                log.warning("Backend %s (#%s) offers nothing until an admin fixes its offers: %s",
+                            self.name, self.pk, " ".join(problems))
+                self._offer_problem_logged = True
+            return {}
+        return offers
 
+    @property
+    def offer_problem(self) -> str:
+        """Why this backend offers nothing, for staff; "" when its offers are well formed."""
+        return " ".join(offer_problems(self.offers or DEFAULT_OFFERS.get(self.protocol, {})))
 
     def allows(self, model: str, seconds: str, size: str) -> str | None:
         """None if this backend can make it, else the reason it cannot."""
+        if not self.offer():
+            return f"{self.name} offers nothing until an admin fixes its offers."
         offer = self.offer().get(model)
         if offer is None:
             return f"{self.name} does not offer model {model!r} (it offers {', '.join(self.offer())})."
@@ -188,6 +246,11 @@ class Price(models.Model):
     class Meta:
         ordering = ["backend", "unit", "model", "size", "-effective_from"]
         indexes = [models.Index(fields=["backend", "unit", "effective_from"])]
+
+    def clean(self):
+        super().clean()
+        if self.amount is not None and self.amount < 0:
+            raise ValidationError({"amount": "A price cannot be negative."})
 
     def __str__(self) -> str:
         scope = " ".join(filter(None, [self.model or "any model", self.size]))
@@ -550,6 +613,11 @@ class Budget(models.Model):
 
     class Meta:
         ordering = ["user", "backend", "-hard"]
+
+    def clean(self):
+        super().clean()
+        if self.amount is not None and self.amount < 0:
+            raise ValidationError({"amount": "A budget cannot be negative."})
 
     def __str__(self) -> str:
         return f"{'Hard' if self.hard else 'Soft'} cap {self.scope}: ${self.amount}/month"

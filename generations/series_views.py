@@ -15,7 +15,7 @@ from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 from generations import export, lifecycle, storyboard
 from generations.forms import SceneForm, SeriesForm
 from generations.models import Backend, Generation, Scene, Series, Status
-from generations.views import with_card_data
+from generations.views import note_malformed_offers, with_card_data
 from sora_studio.htmx import partial_wanted, vary_on_htmx
 
 # Sent after anything that adds, removes or starts scenes: the progress bar refreshes (and
@@ -62,8 +62,10 @@ def _backends() -> list[Backend]:
 @require_http_methods(["GET", "POST"])
 def series_list(request: HttpRequest) -> HttpResponse:
     """The creator's series, and a form to start one."""
+    backends = _backends()
+    note_malformed_offers(request, backends)
     form = SeriesForm(request.POST or None, instance=Series(owner=request.user), owner=request.user,
-                      backends=_backends())
+                      backends=backends)
     if request.method == "POST" and form.is_valid():
         series = form.save()
         return redirect("series_detail", pk=series.pk)
@@ -76,7 +78,9 @@ def series_list(request: HttpRequest) -> HttpResponse:
 def series_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a series' title, description, characters and defaults (takes already made keep theirs)."""
     series = _get_series_for_user(request, pk)
-    form = SeriesForm(request.POST or None, instance=series, owner=series.owner, backends=_backends())
+    backends = _backends()
+    note_malformed_offers(request, backends)
+    form = SeriesForm(request.POST or None, instance=series, owner=series.owner, backends=backends)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Series saved. New takes use these defaults.")

@@ -310,6 +310,16 @@ def _prefill_query(generation: Generation) -> str:
                       "seconds": generation.seconds, "size": generation.size})
 
 
+def note_malformed_offers(request: HttpRequest, backends: list[Backend]) -> None:
+    """Tell staff why a backend is missing from the choices (creators see "offers nothing" in the estimate)."""
+    if not request.user.is_staff or partial_wanted(request):
+        return
+    for backend in backends:
+        if problem := backend.offer_problem:
+            messages.warning(request, f"{backend.name} offers nothing: its offers are malformed. {problem} "
+                                      "Fix them in the admin (Backends).")
+
+
 def _prefill(params) -> dict:
     initial = {name: params[name] for name in PREFILL_FIELDS if params.get(name)}
     if not str(initial.get("backend", "")).isdigit():
@@ -364,6 +374,7 @@ def _estimate(user, data) -> Estimate:
 def new(request: HttpRequest) -> HttpResponse:
     """The form: prompt with @mentions, backend (or automatic), model, length, size, live estimate."""
     backends = list(Backend.objects.enabled())
+    note_malformed_offers(request, backends)
     if request.method == "POST":
         form = GenerationForm(request.POST, backends=backends)
         if form.is_valid():

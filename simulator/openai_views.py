@@ -143,10 +143,18 @@ def _prompt(data: dict[str, Any]) -> str:
 
 
 def _seconds(data: dict[str, Any]) -> int:
-    value = str(data.get("seconds") or "4")
+    raw = data.get("seconds")
+    # Absent means the default; anything else must be one of the values (false, 0 and "" are not 4,
+    # and 1e400 arrives as a float infinity).
+    if raw is None:
+        value = "4"
+    elif isinstance(raw, (str, int)) and not isinstance(raw, bool):
+        value = str(raw)
+    else:
+        value = json.dumps(raw)
     if value not in SECONDS:
         allowed = ", ".join(f"'{s}'" for s in sorted(SECONDS, key=int))
-        raise InvalidRequest(f"Invalid value: '{value}'. Supported values are: {allowed}.", "seconds")
+        raise InvalidRequest(f"Invalid value: '{value[:40]}'. Supported values are: {allowed}.", "seconds")
     return int(value)
 
 

@@ -84,12 +84,18 @@ def _name(data: dict[str, Any]) -> str | None:
 
 
 def _duration(data: dict[str, Any]) -> int | None:
+    """Whole seconds as a number (10, 10.0) or a string ("10"); None for anything else.
+
+    JSON's `true` is an int to Python and `1e400` a float infinity (int() of it raises
+    OverflowError): both are refused before any conversion."""
     value = data.get("duration", DEFAULT_DURATION)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if isinstance(value, float) and not value.is_integer():  # also NaN and ±infinity
+        return None
     try:
         duration = int(value)
-    except (TypeError, ValueError):
-        return None
-    if isinstance(value, float) and value != duration:
+    except ValueError:
         return None
     return duration if MIN_DURATION <= duration <= MAX_DURATION else None
 

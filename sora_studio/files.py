@@ -16,6 +16,14 @@ from django.http import (
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 256 * 1024
+# Larger than any file we store. A position with more digits means "past the end"; int() would
+# refuse one of more than 4,300 digits with a ValueError (Python's guard against slow conversions).
+BEYOND = 10**18
+
+
+def _position(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 19 else BEYOND
 
 
 def _chunks(handle, start: int, length: int):
@@ -45,11 +53,13 @@ def serve(request: HttpRequest, field_file, **kwargs) -> HttpResponse:
         return response
     first, last = match.groups()
     if first:
-        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+        start, end = _position(first), min(_position(last) if last else size - 1, size - 1)
     else:  # "bytes=-500": the last 500 bytes
-        start, end = max(size - int(last), 0), size - 1
+        start, end = max(size - _position(last), 0), size - 1
     if start >= size or start > end:
-        response.close()
+        # Close the file, not the response: HttpResponse.close() sends request_finished, which closes
+        # the request's database connection under the rest of the request.
+        handle.close()
         refused = HttpResponse(status=416)
         refused["Content-Range"] = f"bytes */{size}"
         return refused

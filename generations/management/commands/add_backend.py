@@ -1,7 +1,11 @@
+import json
+
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import URLValidator
 from django.db import transaction
 
-from generations.models import DEFAULT_CAPABILITIES, Backend, Protocol, Tier
+from generations.models import DEFAULT_CAPABILITIES, OFFERS_EXAMPLE, Backend, Protocol, Tier
 
 
 class Command(BaseCommand):
@@ -15,11 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--tier", choices=Tier.values)
         parser.add_argument("--max-in-flight", type=int, default=4)
         parser.add_argument("--honours-idempotency-keys", action="store_true")
+        parser.add_argument("--offers", help=f"Models offered, as JSON (default: the protocol's): {OFFERS_EXAMPLE}")
 
     def handle(self, *args, **opts):
-        from django.core.exceptions import ValidationError
-        from django.core.validators import URLValidator
-
         try:
             URLValidator(schemes=["http", "https"])(opts["base_url"])
         except ValidationError:
@@ -27,16 +29,28 @@ class Command(BaseCommand):
         protocol = opts["protocol"]
         tier = opts["tier"] or (Tier.OFFICIAL if protocol == Protocol.OPENAI_VIDEOS else Tier.AGGREGATOR)
         caps = DEFAULT_CAPABILITIES[protocol]
+        backend = Backend.objects.filter(name=opts["name"]).first()
+        created = backend is None
+        backend = backend or Backend(name=opts["name"])
+        for field, value in {
+            "protocol": protocol, "base_url": opts["base_url"].rstrip("/"), "api_key": opts["api_key"],
+            "tier": tier, "max_in_flight": opts["max_in_flight"],
+            "supports_characters": caps["characters"], "supports_extract": caps["extract"],
+            "supports_remix": caps["remix"], "honours_idempotency_keys": opts["honours_idempotency_keys"],
+        }.items():
+            setattr(backend, field, value)
+        if opts["offers"] is not None:
+            try:
+                backend.offers = json.loads(opts["offers"])
+            except ValueError as exc:
+                raise CommandError(f"--offers is not JSON ({exc}); e.g. {OFFERS_EXAMPLE}") from None
+        # The same checks as the admin's form, so the two cannot disagree about what may be saved.
+        try:
+            backend.full_clean()
+        except ValidationError as exc:
+            raise CommandError(" ".join(f"{field}: {' '.join(errors)}"
+                                        for field, errors in exc.message_dict.items())) from None
         with transaction.atomic():
-            backend, created = Backend.objects.update_or_create(
-                name=opts["name"],
-                defaults={
-                    "protocol": protocol, "base_url": opts["base_url"].rstrip("/"), "api_key": opts["api_key"],
-                    "tier": tier, "max_in_flight": opts["max_in_flight"],
-                    "supports_characters": caps["characters"], "supports_extract": caps["extract"],
-                    "supports_remix": caps["remix"],
-                    "honours_idempotency_keys": opts["honours_idempotency_keys"],
-                },
-            )
+            backend.save()
             backend.install_default_prices()
         self.stdout.write(f"{'Added' if created else 'Updated'} backend {backend.name} ({backend.protocol}).")
