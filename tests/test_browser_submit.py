@@ -141,3 +141,23 @@ def test_typing_a_prompt_and_clicking_generate_at_once_opens_the_new_video(chrom
     assert estimates, "no estimate went out with the clicks: the test did not race the estimate and the submit"
     assert max(took) < CLICK_ANSWERS_WITHIN, f"seconds from click to the video's page: {took}"
     page.close()
+
+
+def test_an_estimate_that_never_answers_does_not_hold_up_the_submit(chromium, make_run, carol):
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    login(page, make_run, "carol", "carol-password")
+    held = []
+    page.route("**/generations/estimate/", lambda route: held.append(route))  # it leaves; no answer comes
+    page.goto(f"{make_run}/generations/new/")
+
+    page.fill("textarea[name=prompt]", "A stalled estimate")
+    clicked = time.monotonic()
+    page.click("main button[type=submit]")
+    page.wait_for_url(DETAIL, wait_until="commit", timeout=15_000)
+    took = time.monotonic() - clicked
+
+    assert held, "the click did not send the estimate"
+    made = Generation.objects.get(prompt="A stalled estimate")
+    assert page.url == f"{make_run}/generations/{made.pk}/"
+    assert took < CLICK_ANSWERS_WITHIN, f"{took:.3f} s from click to the video's page"
+    page.close()
