@@ -5,6 +5,7 @@ Check out, `make run`, and it works: SQLite, the ORM broker and the embedded sim
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -198,3 +199,32 @@ LOGGING = {
         "django-q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},
     },
 }
+
+# --- Login throttling (django-axes) -----------------------------------------------------------------
+# Failed log-ins are counted per account and per client address (every login form, /admin/login/ too:
+# the count lives behind authenticate()). An account is locked after LOGIN_FAILURE_LIMIT failures, an
+# address after LOGIN_ADDRESS_FAILURE_LIMIT (higher: people behind one office NAT share it), each for
+# LOGIN_COOLOFF_MINUTES after its last counted failure. See sora_studio/login_throttle.py.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes asks: it turns a lock-out into the 429 page
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out attempt before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
+LOGIN_COOLOFF_MINUTES = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15"))
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0: the client address is the
+# connecting address (REMOTE_ADDR) and X-Forwarded-For is ignored, since anyone can send it.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_HANDLER = "sora_studio.login_throttle.LoginThrottle"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # LoginThrottle gives each its own limit, in this order
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+# Attempts made while locked out are refused without being counted, so a lock-out ends when it said it
+# would (and the Retry-After we send is true) even if the form is sent again meanwhile.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "sora_studio.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "sora_studio.login_throttle.lockout_response"
+AXES_VERBOSE = False
