@@ -228,3 +228,45 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "sora_studio.login_throttle.client_address"
 AXES_LOCKOUT_CALLABLE = "sora_studio.login_throttle.lockout_response"
 AXES_VERBOSE = False
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # failures and lock-outs, not every successful log-in
+
+# --- Production headers and request size ----------------------------------------------------------
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files. No inline
+# <script>, on*= handler or style= attribute in our templates, and htmx runs with allowEval off and
+# its indicator styles in studio.css (the htmx-config <meta> in base.html), so neither 'unsafe-inline'
+# nor 'unsafe-eval' is needed.
+INSTALLED_APPS += ["csp"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # data: for the empty favicon
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# HTTPS. Off by default so `make run` works on http://127.0.0.1; production sets them (see README).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+# Only sub-domains of this host (sub.studio.example.com), never its siblings: safe to default on.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    # check --deploy asks for preload (security.W021). Preloading commits the whole registrable domain to
+    # HTTPS in browsers' built-in lists, which a studio on someone's sub-domain cannot decide for them:
+    # an operator opts in with SECURE_HSTS_PRELOAD=true.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a TLS-terminating proxy, the header it sets to "https" (e.g. HTTP_X_FORWARDED_PROTO). The proxy
+# must overwrite that header on every request, or a client could claim HTTPS itself.
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"].strip(), "https")
+# The largest request body accepted, checked against Content-Length before any of it is read (413);
+# Django itself never caps a multipart upload. A character clip plus the form around it.
+MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", str(CHARACTER_CLIP_MAX_BYTES + 1024 * 1024)))
+MIDDLEWARE.insert(0, "sora_studio.middleware.RequestSizeLimitMiddleware")
