@@ -1,6 +1,8 @@
 """Request hygiene shared by every page."""
 
-from django.http import HttpRequest, HttpResponseBadRequest
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.template.defaultfilters import filesizeformat
 
 
 class RejectNulCharactersMiddleware:
@@ -18,3 +20,39 @@ class RejectNulCharactersMiddleware:
     @staticmethod
     def _has_nul(params) -> bool:
         return any("\x00" in key or any("\x00" in value for value in values) for key, values in params.lists())
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a body larger than MAX_REQUEST_BYTES from its Content-Length, before reading any of it.
+
+    Django caps urlencoded and JSON bodies (DATA_UPLOAD_MAX_MEMORY_SIZE) but not multipart files:
+    FILE_UPLOAD_MAX_MEMORY_SIZE only decides when an upload spills to disk, so a 10 GB "clip" would be
+    read to the end before a form could say it is too big. Under WSGI, Django reads at most
+    Content-Length bytes of a body and nothing of a body without one (chunked), so checking the
+    header bounds what is read; a chunked body is refused (411) rather than silently seen as empty.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return self._refuse(411, "Length required: send the request with a Content-Length header.")
+        try:
+            length = int(declared or 0)
+        except ValueError:
+            return self._refuse(400, "Bad request: Content-Length is not a number.")
+        limit = settings.MAX_REQUEST_BYTES
+        if length > limit:
+            sizes = f"{filesizeformat(length)} sent, {filesizeformat(limit)} at most"
+            return self._refuse(413, f"Request too large: {sizes}.")
+        return self.get_response(request)
+
+    @staticmethod
+    def _refuse(status: int, message: str) -> HttpResponse:
+        response = HttpResponse(message, status=status, content_type="text/plain")
+        # So the client can read the answer while the server still waits for (or drains) the body.
+        # ("Connection: close" is hop-by-hop: WSGI leaves it to the server.)
+        response["Content-Length"] = str(len(response.content))
+        return response

@@ -5,6 +5,7 @@ Check out, `make run`, and it works: SQLite, the ORM broker and the embedded sim
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -224,3 +225,74 @@ LOGGING = {
         "django-q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},
     },
 }
+
+# --- Login throttling (django-axes) -----------------------------------------------------------------
+# Failed log-ins are counted per account and per client address (every login form, /admin/login/ too:
+# the count lives behind authenticate()). An account is locked after LOGIN_FAILURE_LIMIT failures, an
+# address after LOGIN_ADDRESS_FAILURE_LIMIT (higher: people behind one office NAT share it), each for
+# LOGIN_COOLOFF_MINUTES after its last counted failure. See sora_studio/login_throttle.py.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes asks: it turns a lock-out into the 429 page
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out attempt before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
+LOGIN_COOLOFF_MINUTES = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15"))
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0: the client address is the
+# connecting address (REMOTE_ADDR) and X-Forwarded-For is ignored, since anyone can send it.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_HANDLER = "sora_studio.login_throttle.LoginThrottle"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # LoginThrottle gives each its own limit, in this order
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+# Attempts made while locked out are refused without being counted, so a lock-out ends when it said it
+# would (and the Retry-After we send is true) even if the form is sent again meanwhile.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "sora_studio.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "sora_studio.login_throttle.lockout_response"
+AXES_VERBOSE = False
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # failures and lock-outs, not every successful log-in
+
+# --- Production headers and request size ----------------------------------------------------------
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files. No inline
+# <script>, on*= handler or style= attribute in our templates, and htmx runs with allowEval off and
+# its indicator styles in studio.css (the htmx-config <meta> in base.html), so neither 'unsafe-inline'
+# nor 'unsafe-eval' is needed.
+INSTALLED_APPS += ["csp"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # data: for the empty favicon
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# HTTPS. Off by default so `make run` works on http://127.0.0.1; production sets them (see README).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+# Only sub-domains of this host (sub.studio.example.com), never its siblings: safe to default on.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    # check --deploy asks for preload (security.W021). Preloading commits the whole registrable domain to
+    # HTTPS in browsers' built-in lists, which a studio on someone's sub-domain cannot decide for them:
+    # an operator opts in with SECURE_HSTS_PRELOAD=true.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a TLS-terminating proxy, the header it sets to "https" (e.g. HTTP_X_FORWARDED_PROTO). The proxy
+# must overwrite that header on every request, or a client could claim HTTPS itself.
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"].strip(), "https")
+# The largest request body accepted, checked against Content-Length before any of it is read (413);
+# Django itself never caps a multipart upload. A character clip plus the form around it.
+MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", str(CHARACTER_CLIP_MAX_BYTES + 1024 * 1024)))
+MIDDLEWARE.insert(0, "sora_studio.middleware.RequestSizeLimitMiddleware")

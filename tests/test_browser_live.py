@@ -43,11 +43,11 @@ def test_a_finished_job_shows_a_toast_and_the_title_counts_running_jobs(chromium
     page.wait_for_url(re.compile(r".*/generations/\d+/$"))
     page.goto(f"{studio}/")
 
-    page.wait_for_function("document.title.startsWith('(1) ')", timeout=10_000)
+    page.wait_for_function("() => document.title.startsWith('(1) ')", timeout=10_000)
     shoot(page, "running-title")
     toast = page.locator("#toasts .toast")
     toast.wait_for(timeout=30_000)
     assert "A slow sunrise" in toast.inner_text() or "#" in toast.inner_text()
     shoot(page, "toast")
-    page.wait_for_function("!document.title.startsWith('(')", timeout=5_000)
+    page.wait_for_function("() => !document.title.startsWith('(')", timeout=5_000)
     page.close()

@@ -27,9 +27,9 @@ def test_a_creator_generates_a_video_and_plays_it_without_reloading(chromium, st
     shoot(page, "running")
 
     page.locator("video").wait_for(timeout=30_000)  # the live panel swaps the player in, no reload
-    page.wait_for_function("document.querySelector('video').readyState >= 1", timeout=15_000)
+    page.wait_for_function("() => document.querySelector('video').readyState >= 1", timeout=15_000)
     page.evaluate("document.querySelector('video').muted = true; document.querySelector('video').play()")
-    page.wait_for_function("document.querySelector('video').currentTime > 0.2", timeout=15_000)
+    page.wait_for_function("() => document.querySelector('video').currentTime > 0.2", timeout=15_000)
     shoot(page, "playing")
     assert "$0.40" in page.content()
     page.close()

@@ -58,16 +58,16 @@ def test_a_series_from_character_to_export(chromium, studio, alice, shoot, tmp_p
 
     # Generate all: every take card turns completed, and the series progress says so, no reload.
     page.locator("#generate-all").click()
-    page.wait_for_function("document.querySelectorAll('#scene-board [data-status=completed]').length >= 3",
+    page.wait_for_function("() => document.querySelectorAll('#scene-board [data-status=completed]').length >= 3",
                            timeout=60_000)
-    page.wait_for_function("document.getElementById('series-progress').value == 100", timeout=15_000)
+    page.wait_for_function("() => document.getElementById('series-progress').value == 100", timeout=15_000)
     shoot(page, "series-generated")
 
     # Watch: the chosen takes play as one playlist.
     page.goto(page.url + "watch/")
-    page.wait_for_function("document.getElementById('series-player').readyState >= 2", timeout=15_000)
+    page.wait_for_function("() => document.getElementById('series-player').readyState >= 2", timeout=15_000)
     page.evaluate("const v = document.getElementById('series-player'); v.muted = true; v.play()")
-    page.wait_for_function("document.getElementById('series-player').currentTime > 0.3", timeout=15_000)
+    page.wait_for_function("() => document.getElementById('series-player').currentTime > 0.3", timeout=15_000)
     shoot(page, "watching")
 
     # Export the series and read its manifest.

@@ -260,7 +260,9 @@ def test_the_form_is_wired_to_re_offer_choices_when_the_backend_or_model_changes
 
     assert response.text.count(f'hx-post="{reverse("generation_choices")}" hx-trigger="change"') == 2
     assert 'hx-target="#offer-fields"' in response.text
-    assert "change[!target.closest('[data-offer-source]')]" in response.text  # the estimate, for the rest
+    # The estimate, for the rest: studio.js sends `estimate` on a change outside [data-offer-source].
+    assert 'data-estimate hx-post="/generations/estimate/"' in response.text
+    assert 'hx-trigger="estimate, keyup changed delay:400ms from:#id_prompt"' in response.text
 
 
 def test_a_form_prefilled_with_a_backend_offers_only_its_choices(client, alice, official, aggregator):

@@ -56,6 +56,13 @@
     if (target && !target.disabled) target.focus();
   });
 
+  // Escape while editing a scene in place puts it back as it was (the <li> asks on `cancelEdit`;
+  // a key filter in hx-trigger would need htmx's eval, which the Content-Security-Policy does not allow).
+  document.addEventListener("keyup", (event) => {
+    const editing = event.key === "Escape" && event.target.closest && event.target.closest(".scene-item.editing");
+    if (editing) htmx.trigger(editing, "cancelEdit");
+  });
+
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUpPlaylist);
   else setUpPlaylist();
 })();

@@ -19,6 +19,14 @@ document.addEventListener("htmx:configRequest", (event) => {
   empty.forEach((key) => formData.delete(key));
 });
 
+// The live estimate on the new-video form re-prices on any change in its box except the backend and
+// model pickers, which re-offer their choices first (and their answer carries the estimate). A filter
+// in hx-trigger would need htmx's eval, which the Content-Security-Policy does not allow.
+document.addEventListener("change", (event) => {
+  const box = event.target.closest && event.target.closest("[data-estimate]");
+  if (box && !event.target.closest("[data-offer-source]")) htmx.trigger(box, "estimate");
+});
+
 // On a phone the secondary filters fold away (unless one is on), so the videos come first.
 document.addEventListener("DOMContentLoaded", () => {
   if (!window.matchMedia("(max-width: 820px)").matches) return;
