@@ -93,8 +93,8 @@ def _warm_up(page, base):
     previews, the spending page polling, the estimate and the choices re-offered, the autocomplete."""
     _generate(page, base, "A heron at dawn")
     page.locator("video").wait_for(timeout=30_000)
-    page.evaluate("const v = document.querySelector('video'); v.muted = true; v.play()")
-    page.wait_for_function("document.querySelector('video').currentTime > 0.2", timeout=15_000)
+    page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
+    page.wait_for_function("() => document.querySelector('video').currentTime > 0.2", timeout=15_000)
     _generate(page, base, "A heron at dusk")
     page.goto(f"{base}/")
     for card in page.locator(".card").all():

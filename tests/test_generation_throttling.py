@@ -42,6 +42,9 @@ def test_a_backend_never_has_more_jobs_in_flight_than_its_cap(alice, official, h
 
 def test_a_provider_429_pauses_the_backend_and_every_job_still_completes(alice, official, settings):
     settings.SIMULATOR_MAX_IN_FLIGHT = 1  # the provider's own cap is lower than ours (4)
+    # Each job lasts 1 s (at the suite's usual speed, 0.18 s): long enough that the next create meets
+    # the first job still running, and so a 429, even when a busy machine starts the three slowly.
+    settings.SIMULATOR_SPEED = 9
     generations = [lifecycle.start(alice, prompt=f"Busy {i}", model="sora-2", seconds="4", size="720x1280",
                                    backend=official) for i in range(3)]
 

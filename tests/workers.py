@@ -26,6 +26,8 @@ def worker_env(settings, **extra) -> dict:
         "DATABASE_URL": database_url(connection.settings_dict),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "SECRET_KEY": settings.SECRET_KEY,
+        # The simulator served by a web subprocess must accept the key the test backends use.
+        "SIMULATOR_API_KEYS": ",".join(settings.SIMULATOR_API_KEYS),
         "Q_SYNC": "0",
         "Q_WORKERS": "2",
         "GENERATION_POLL_INTERVAL": "0.3",
