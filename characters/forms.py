@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 
 from characters.models import Character
-from generations.models import Backend
+from generations.providers.models import Backend
 from sora_studio import netguard
 
 CLIP_EXTENSIONS = {".mp4", ".webm", ".mov"}

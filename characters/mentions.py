@@ -1,7 +1,8 @@
 """`@handle` mentions: find them in a prompt, resolve them, and write them as each protocol wants.
 
-task_api backends take `@<remote character id>` inside the prompt. openai_videos backends take
-`characters: [{"id": ...}]` (two at most) and expect the character's name in the prompt text.
+How a character travels is the protocol's to say (its spec's `write_mention`, `sends_character_ids`
+and `max_characters`): as its remote id inside the prompt, or as its name in the prompt with the
+remote ids sent beside it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 from characters.models import HANDLE_PATTERN, Character
+from generations.providers.base import Mention
 
 MENTION_RE = re.compile(rf"(?<![\w@])@({HANDLE_PATTERN})(?![\w])", re.IGNORECASE)
-OPENAI_MAX_CHARACTERS = 2
 
 
 def find_handles(prompt: str) -> list[str]:
@@ -27,7 +28,7 @@ class MentionError(ValueError):
 @dataclass
 class Rendered:
     prompt: str
-    character_ids: list[str]  # remote ids to send as `characters` (openai_videos only)
+    character_ids: list[str]  # remote ids to send beside the prompt, where the protocol takes them
 
 
 def resolve(owner, prompt: str) -> list[Character]:
@@ -54,22 +55,17 @@ def check_ready(characters: list[Character], backend) -> None:
             not_ready.append(f"@{character.handle} is {binding.get_status_display().lower()} on {backend.name}")
     if not_ready:
         raise MentionError("; ".join(not_ready) + ".")
-    if backend.protocol == "openai_videos" and len(characters) > OPENAI_MAX_CHARACTERS:
-        raise MentionError(f"{backend.name} takes at most {OPENAI_MAX_CHARACTERS} characters per video.")
+    limit = backend.spec.max_characters
+    if limit is not None and len(characters) > limit:
+        raise MentionError(f"{backend.name} takes at most {limit} characters per video.")
 
 
 def render(prompt: str, characters: list[Character], backend) -> Rendered:
     """The prompt as this backend must receive it."""
-    by_handle = {c.handle: c for c in characters}
-    if not by_handle:
+    if not characters:
         return Rendered(prompt, [])
-
-    if backend.protocol == "task_api":
-        def replace(match):
-            return f"@{by_handle[match.group(1).lower()].binding_on(backend).remote_id}"
-        return Rendered(MENTION_RE.sub(replace, prompt), [])
-
-    def replace(match):
-        return by_handle[match.group(1).lower()].name
-    ids = [c.binding_on(backend).remote_id for c in characters]
-    return Rendered(MENTION_RE.sub(replace, prompt), ids)
+    spec = backend.spec
+    known = {c.handle: Mention(name=c.name, remote_id=c.binding_on(backend).remote_id) for c in characters}
+    text = MENTION_RE.sub(lambda match: spec.write_mention(known[match.group(1).lower()]), prompt)
+    ids = [known[c.handle].remote_id for c in characters] if spec.sends_character_ids else []
+    return Rendered(text, ids)

@@ -18,10 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from characters.models import BindingStatus, Character, CharacterBinding
-from generations import pricing, queue
-from generations.backends import ProviderError
-from generations.models import CostEntry, CostKind
-from sora_studio import netguard
+from generations.billing import pricing
+from generations.billing.models import CostEntry, CostKind
+from generations.providers.base import ProviderError
+from sora_studio import netguard, queue
 
 log = logging.getLogger(__name__)
 

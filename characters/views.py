@@ -18,8 +18,9 @@ from django_htmx.http import HTMX_STOP_POLLING
 from characters import avatars, registry
 from characters.forms import CharacterForm, ExtractCharacterForm
 from characters.models import BindingStatus, Character, CharacterBinding
-from generations.models import Backend, Generation, Status
-from generations.views import with_card_data
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
+from generations.states import Status
 from sora_studio import files
 from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
@@ -120,7 +121,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         response = _render_bindings(request, character, polled=True)
     else:
         rows = _binding_rows(character)
-        generations = with_card_data(Generation.objects.for_user(request.user).filter(characters=character))[:24]
+        generations = Generation.objects.for_user(request.user).filter(characters=character).with_card_data()[:24]
         context = {
             "character": character,
             "rows": rows,

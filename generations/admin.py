@@ -4,16 +4,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 
-from generations import lifecycle
-from generations.models import (
-    Backend,
-    Budget,
-    CostEntry,
-    Generation,
-    Price,
-    Scene,
-    Series,
-)
+from generations.billing.models import Budget, CostEntry
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation
+from generations.providers.models import Backend, Price
+from generations.storyboards.models import Scene, Series
 
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}  # Django 6's default, chosen now
 
@@ -186,6 +181,6 @@ class BudgetAdmin(admin.ModelAdmin):
 
     @admin.display(description="Committed this month")
     def committed_this_month(self, budget):
-        from generations.budgets import committed
+        from generations.billing.budgets import committed
 
         return f"${committed(budget):.2f}"

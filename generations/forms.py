@@ -7,7 +7,9 @@ import uuid
 from django import forms
 
 from characters.models import Character
-from generations.models import Backend, Scene, Series, Status
+from generations.providers.models import Backend
+from generations.states import Status
+from generations.storyboards.models import Scene, Series
 
 AUTOMATIC = "Automatic (cheapest that can)"
 
@@ -190,10 +192,10 @@ class SeriesForm(OfferFieldsMixin, forms.ModelForm):
         if not (model and seconds and size):
             return cleaned
         backend = cleaned.get("backend")
-        refusals = [b.allows(model, seconds, size) for b in ([backend] if backend else self._backends)]
+        refusals = [b.refusal(model, seconds, size) for b in ([backend] if backend else self._backends)]
         if refusals and all(refusals):
             # Every candidate refuses: say why next to the backend choice, before any scene is generated.
-            self.add_error("backend" if backend else "seconds", " ".join(refusals))
+            self.add_error("backend" if backend else "seconds", " ".join(map(str, refusals)))
         return cleaned
 
 

@@ -3,7 +3,8 @@
 from django.conf import settings
 from django_q.conf import Conf
 
-from generations import lifecycle, pump, queue
+from generations.jobs import lifecycle, pump
+from sora_studio import queue
 
 
 def advance(generation_id: int) -> None:

@@ -1,7 +1,7 @@
 # Not namespaced: LOGIN_REDIRECT_URL and the nav name these pages plainly ("gallery").
 from django.urls import include, path
 
-from generations import spending_views, views
+from generations import views
 
 urlpatterns = [
     path("", views.gallery, name="gallery"),
@@ -17,6 +17,6 @@ urlpatterns = [
     path("generations/<int:pk>/retry/", views.retry, name="generation_retry"),
     path("generations/<int:pk>/remix/", views.remix, name="generation_remix"),
     path("generations/<int:pk>/delete/", views.delete, name="generation_delete"),
-    path("spending/", spending_views.spending_page, name="spending"),
-    path("", include("generations.series_urls")),
+    path("", include("generations.billing.urls")),
+    path("", include("generations.storyboards.urls")),
 ]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,9 +18,12 @@ from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 from characters import mentions
 from characters.forms import ExtractCharacterForm
 from characters.models import Character
-from generations import lifecycle, router
 from generations.forms import GalleryFilterForm, GenerationForm, RemixForm
-from generations.models import ACTIVE, Backend, CostEntry, CostKind, Generation, Status
+from generations.jobs import lifecycle, router
+from generations.jobs.models import Generation
+from generations.providers.models import Backend, Refusal
+from generations.providers.notices import note_malformed_offers
+from generations.states import ACTIVE, Status
 from sora_studio import files
 from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
@@ -32,25 +35,8 @@ MENTION_SUGGESTIONS = 8
 
 # --- Helpers -----------------------------------------------------------------------------------
 
-def with_card_data(generations: QuerySet) -> QuerySet:
-    """What a card shows, in a constant number of queries: backend, characters, and the ledger.
-
-    The ledger holds at most one entry of each kind per generation (a database constraint), so
-    each amount is a one-row subquery rather than a join that would multiply rows.
-    """
-    def amount(kind: str) -> Subquery:
-        entries = CostEntry.objects.filter(generation=OuterRef("pk"), kind=kind).order_by().values("amount")[:1]
-        return Subquery(entries, output_field=DecimalField(max_digits=14, decimal_places=6))
-
-    return generations.select_related("backend", "owner").prefetch_related("characters").annotate(
-        charge_amount=amount(CostKind.CHARGE),
-        refund_amount=amount(CostKind.REFUND),
-        estimate_amount=amount(CostKind.ESTIMATE),
-    )
-
-
 def _get_generation_for_user(request: HttpRequest, pk: int) -> Generation:
-    return get_object_or_404(with_card_data(Generation.objects.for_user(request.user)), pk=pk)
+    return get_object_or_404(Generation.objects.for_user(request.user).with_card_data(), pk=pk)
 
 
 # --- Gallery ------------------------------------------------------------------------------------
@@ -115,7 +101,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
     cursor = request.GET.get("after", "")
     if cursor:
         generations = _after_cursor(generations, cursor)
-    cards = list(with_card_data(generations).order_by("-created_at", "-pk")[: PAGE_SIZE + 1])
+    cards = list(generations.with_card_data().order_by("-created_at", "-pk")[: PAGE_SIZE + 1])
     has_more = len(cards) > PAGE_SIZE
     cards = cards[:PAGE_SIZE]
     context = {
@@ -310,16 +296,6 @@ def _prefill_query(generation: Generation) -> str:
                       "seconds": generation.seconds, "size": generation.size})
 
 
-def note_malformed_offers(request: HttpRequest, backends: list[Backend]) -> None:
-    """Tell staff why a backend is missing from the choices (creators see "offers nothing" in the estimate)."""
-    if not request.user.is_staff or partial_wanted(request):
-        return
-    for backend in backends:
-        if problem := backend.offer_problem:
-            messages.warning(request, f"{backend.name} offers nothing: its offers are malformed. {problem} "
-                                      "Fix them in the admin (Backends).")
-
-
 def _prefill(params) -> dict:
     initial = {name: params[name] for name in PREFILL_FIELDS if params.get(name)}
     if not str(initial.get("backend", "")).isdigit():
@@ -352,15 +328,15 @@ def _estimate(user, data) -> Estimate:
     except mentions.MentionError as exc:
         estimate.mention_error, characters = str(exc), []
     chosen_pk = str(data.get("backend") or "")
-    for backend in Backend.objects.enabled().prefetch_related("prices"):
-        result = router.assess(backend, characters, model, seconds, size)
-        if isinstance(result, str):
-            estimate.rows.append(EstimateRow(backend, None, result, chosen=str(backend.pk) == chosen_pk))
+    results = router.candidates(characters, model, seconds, size)
+    for result in results:
+        if isinstance(result, Refusal):
+            estimate.rows.append(EstimateRow(result.backend, None, str(result), chosen=str(result.backend.pk) == chosen_pk))
         else:
-            estimate.rows.append(EstimateRow(backend, result, chosen=str(backend.pk) == chosen_pk))
+            estimate.rows.append(EstimateRow(result.backend, result, chosen=str(result.backend.pk) == chosen_pk))
     if not chosen_pk:
         try:
-            best = router.choose(characters, model, seconds, size)
+            best = router.best(results, characters)
         except router.NoBackend:
             estimate.summary = "No enabled backend can make this video as set."
         else:

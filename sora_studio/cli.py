@@ -14,7 +14,7 @@ def get_user(username: str):
 
 
 def get_backend(name: str | None):
-    from generations.models import Backend
+    from generations.providers.models import Backend
 
     if not name:
         return None

@@ -49,16 +49,14 @@ def backend():
 
 
 def make_backend(name, protocol, base_url, **extra):
-    from generations.models import DEFAULT_CAPABILITIES, Backend
+    from generations.providers.models import Backend
 
-    caps = DEFAULT_CAPABILITIES[protocol]
-    fields = {
-        "supports_characters": caps["characters"], "supports_extract": caps["extract"],
-        "supports_remix": caps["remix"], "honours_idempotency_keys": True, "max_in_flight": 4,
-        "tier": "official" if protocol == "openai_videos" else "aggregator",
-    }
-    fields.update(extra)
-    backend = Backend.objects.create(name=name, protocol=protocol, base_url=base_url, api_key=SIM_KEY, **fields)
+    backend = Backend(name=name, protocol=protocol, base_url=base_url, api_key=SIM_KEY, honours_idempotency_keys=True,
+                      max_in_flight=4)
+    backend.adopt_protocol_defaults()
+    for field, value in extra.items():
+        setattr(backend, field, value)
+    backend.save()
     backend.install_default_prices()
     return backend
 
@@ -79,7 +77,7 @@ def drive(generation, timeout=15.0):
     """Play the pump until the job ends, the way qcluster would (tasks run inline in tests)."""
     import time
 
-    from generations import pump
+    from generations.jobs import pump
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,7 +93,7 @@ def drive(generation, timeout=15.0):
 @pytest.fixture
 def held_tasks(monkeypatch):
     """Hold back every task instead of running it: what was enqueued, as (func, args)."""
-    from generations import queue
+    from sora_studio import queue
 
     held = []
     monkeypatch.setattr(queue, "async_task", lambda func, *args: held.append((func, args)))

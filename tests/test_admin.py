@@ -3,7 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from generations.models import Backend, CostEntry, CostKind
+from generations.billing.models import CostEntry, CostKind
+from generations.providers.models import Backend
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from generations.models import Backend, Budget, Price
+from generations.billing.models import Budget
+from generations.providers.models import Backend, Price
 from tests.test_admin import change_data
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
 
-from generations.models import Backend
+from generations.providers.models import Backend
 from sora_studio.fields import DecryptionError, Sealed
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def test_saving_again_does_not_encrypt_twice():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_job_on_a_backend_whose_key_cannot_be_read_fails_with_that_reason(alice, official, settings):
-    from generations import lifecycle
+    from generations.jobs import lifecycle
     from tests.conftest import drive
 
     settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode()]

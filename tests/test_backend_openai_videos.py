@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from generations.backends import ProviderError
-from generations.backends.openai_videos import parse_video
+from generations.providers.base import ProviderError
+from generations.providers.openai_videos.client import parse_video
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

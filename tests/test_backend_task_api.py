@@ -6,8 +6,8 @@ import time
 import pytest
 import requests
 
-from generations.backends import ProviderError
-from generations.backends.task_api import normalise_status
+from generations.providers.base import ProviderError
+from generations.providers.task_api.client import normalise_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

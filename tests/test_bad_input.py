@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from characters.models import Character
-from generations.models import Generation, Scene, Series
+from generations.jobs.models import Generation
+from generations.storyboards.models import Scene, Series
 
 pytestmark = pytest.mark.django_db
 

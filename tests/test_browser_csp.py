@@ -6,7 +6,7 @@ import re
 import pytest
 
 from characters.models import Character, CharacterBinding
-from generations.models import Scene, Series
+from generations.storyboards.models import Scene, Series
 from tests.test_browser_smoke import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -4,7 +4,9 @@ import pytest
 from django.core.files.base import ContentFile
 
 from characters.models import Character, CharacterBinding
-from generations.models import CostEntry, Generation, Scene, Series
+from generations.billing.models import CostEntry
+from generations.jobs.models import Generation
+from generations.storyboards.models import Scene, Series
 from tests.test_browser_smoke import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import User
 
-from generations.models import Generation
+from generations.jobs.models import Generation
 from tests import workers
 from tests.conftest import make_backend
 from tests.test_browser_smoke import login

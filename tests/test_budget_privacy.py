@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from generations import lifecycle
-from generations.models import Budget, CostKind
+from generations.billing.models import Budget, CostKind
+from generations.jobs import lifecycle
 from tests.test_pages_spending import job, ledger  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db

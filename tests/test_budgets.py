@@ -6,8 +6,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from generations import budgets, lifecycle
-from generations.models import Budget, CostEntry, Generation
+from generations.billing import budgets
+from generations.billing.models import Budget, CostEntry
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

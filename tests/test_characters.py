@@ -5,8 +5,8 @@ from django.core.files.base import ContentFile
 
 from characters import mentions, registry
 from characters.models import BindingStatus, Character, CharacterBinding
-from generations import lifecycle
-from generations.models import Status
+from generations.jobs import lifecycle
+from generations.states import Status
 from simulator.render import look_for, render_mp4
 from tests.conftest import drive
 
@@ -157,7 +157,7 @@ def test_a_character_from_a_url_gets_an_avatar_once_its_clip_is_fetched(alice, a
 def test_a_registration_that_hits_a_provider_outage_is_retried_until_it_works(alice, official, clip_bytes):
     from django.utils import timezone
 
-    from generations import pump
+    from generations.jobs import pump
 
     reachable = official.base_url
     official.base_url = "http://127.0.0.1:9/v1"  # down for a moment
@@ -180,7 +180,7 @@ def test_a_registration_that_hits_a_provider_outage_is_retried_until_it_works(al
 def test_a_registration_gives_up_after_a_few_transient_failures(alice, official, clip_bytes):
     from django.utils import timezone
 
-    from generations import pump
+    from generations.jobs import pump
 
     official.base_url = "http://127.0.0.1:9/v1"
     official.save()

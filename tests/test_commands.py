@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from generations.models import Backend, Price
+from generations.providers.models import Backend, Price
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,9 @@ import threading
 import pytest
 from django.db import connection
 
-from generations import lifecycle
-from generations.models import CostEntry, Generation
+from generations.billing.models import CostEntry
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from characters.models import Character, CharacterBinding
-from generations.models import CostEntry, CostKind, Generation, Scene, Series
+from generations.billing.models import CostEntry, CostKind
+from generations.jobs.models import Generation
+from generations.storyboards.models import Scene, Series
 
 pytestmark = pytest.mark.django_db
 

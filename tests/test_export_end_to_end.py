@@ -7,8 +7,9 @@ import zipfile
 import pytest
 from django.urls import reverse
 
-from generations import storyboard
-from generations.models import Scene, Series, Status
+from generations.states import Status
+from generations.storyboards import board
+from generations.storyboards.models import Scene, Series
 from tests.conftest import drive
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +20,7 @@ def test_a_generated_series_plays_and_exports_its_real_videos(client, alice, off
     for position, prompt in enumerate(["A lighthouse at dawn", "The lamp turns on"]):
         Scene.objects.create(series=series, prompt=prompt, position=position)
 
-    started, refused, skipped = storyboard.generate_all(series)
+    started, refused, skipped = board.generate_all(series)
     takes = [drive(take) for take in started]
     assert not refused and not skipped and all(t.status == Status.COMPLETED for t in takes)
     client.force_login(alice)

@@ -3,7 +3,8 @@
 import pytest
 from django.core.files.base import ContentFile
 
-from generations.models import Backend, Generation
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from generations import lifecycle
-from generations.models import CostKind, Generation, Status
+from generations.billing.models import CostKind
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation
+from generations.states import Status
 from tests.conftest import drive
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,7 +107,7 @@ def test_a_worker_that_dies_after_storing_the_video_is_finished_by_the_next(alic
 
 def test_a_worker_that_dies_while_submitting_never_sends_twice(alice, official, monkeypatch):
     calls = []
-    from generations.backends.openai_videos import OpenAIVideosClient
+    from generations.providers.openai_videos.client import OpenAIVideosClient
 
     real_create = OpenAIVideosClient.create
 
@@ -135,7 +137,7 @@ def test_a_worker_that_dies_while_submitting_never_sends_twice(alice, official, 
 def test_without_idempotency_keys_a_lost_create_is_reconciled_not_resent(alice, official, monkeypatch):
     official.honours_idempotency_keys = False
     official.save()
-    from generations.backends.openai_videos import OpenAIVideosClient
+    from generations.providers.openai_videos.client import OpenAIVideosClient
 
     real_create = OpenAIVideosClient.create
     sent = []

@@ -5,8 +5,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from generations import lifecycle, pump
-from generations.models import CostKind, Generation, Status
+from generations.billing.models import CostKind
+from generations.jobs import lifecycle, pump
+from generations.jobs.models import Generation
+from generations.states import Status
 from tests.conftest import drive
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,8 +7,10 @@ import imageio_ffmpeg
 import pytest
 from django.db.models import ProtectedError
 
-from generations import lifecycle
-from generations.models import CostEntry, CostKind, Generation, Status
+from generations.billing.models import CostEntry, CostKind
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation
+from generations.states import Status
 from tests.conftest import drive
 
 pytestmark = pytest.mark.django_db(transaction=True)

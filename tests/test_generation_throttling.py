@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from generations import lifecycle, pump
-from generations.models import Generation, Status
+from generations.jobs import lifecycle, pump
+from generations.jobs.models import Generation
+from generations.states import Status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +31,7 @@ def test_a_backend_never_has_more_jobs_in_flight_than_its_cap(alice, official, h
     held_tasks.clear()
     from django_q.tasks import async_task
 
-    from generations import queue
+    from sora_studio import queue
 
     queue.async_task = async_task  # from here on the pump hands jobs to (inline) workers
 

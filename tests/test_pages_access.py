@@ -5,7 +5,8 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from characters.models import Character
-from generations.models import Generation, Scene, Series
+from generations.jobs.models import Generation
+from generations.storyboards.models import Scene, Series
 
 pytestmark = pytest.mark.django_db
 

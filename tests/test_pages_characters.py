@@ -9,7 +9,8 @@ from django.urls import reverse
 
 from characters import registry
 from characters.models import Character, CharacterBinding
-from generations.models import Backend, Generation
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
 
 pytestmark = pytest.mark.django_db
 

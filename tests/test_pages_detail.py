@@ -6,8 +6,10 @@ import pytest
 from django.urls import reverse
 
 from characters.models import Character
-from generations import lifecycle
-from generations.models import Backend, CostEntry, CostKind, Generation, GenerationEvent
+from generations.billing.models import CostEntry, CostKind
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation, GenerationEvent
+from generations.providers.models import Backend
 from tests.conftest import drive
 
 pytestmark = pytest.mark.django_db

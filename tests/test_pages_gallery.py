@@ -14,7 +14,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from characters.models import Character
-from generations.models import Backend, CostEntry, CostKind, Generation, Scene, Series
+from generations.billing.models import CostEntry, CostKind
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
+from generations.storyboards.models import Scene, Series
 
 pytestmark = pytest.mark.django_db
 

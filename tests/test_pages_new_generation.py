@@ -8,7 +8,9 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from characters.models import Character, CharacterBinding
-from generations.models import Backend, CostKind, Generation
+from generations.billing.models import CostKind
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
 
 pytestmark = pytest.mark.django_db
 

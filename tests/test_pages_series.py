@@ -4,7 +4,9 @@ import pytest
 from django.urls import reverse
 
 from characters.models import Character
-from generations.models import Backend, Generation, Scene, Series
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
+from generations.storyboards.models import Scene, Series
 
 pytestmark = pytest.mark.django_db
 

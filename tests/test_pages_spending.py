@@ -5,7 +5,9 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from generations.models import Backend, CostEntry, CostKind, Generation
+from generations.billing.models import CostEntry, CostKind
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
 
 pytestmark = pytest.mark.django_db
 

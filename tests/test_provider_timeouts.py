@@ -2,9 +2,10 @@
 
 import pytest
 
-from generations import lifecycle
-from generations.backends.openai_videos import OpenAIVideosClient
-from generations.models import CostKind, Status
+from generations.billing.models import CostKind
+from generations.jobs import lifecycle
+from generations.providers.openai_videos.client import OpenAIVideosClient
+from generations.states import Status
 from tests.conftest import drive
 
 pytestmark = pytest.mark.django_db(transaction=True)

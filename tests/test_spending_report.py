@@ -10,8 +10,11 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from generations import pricing, spending
-from generations.models import Backend, CostEntry, CostKind, Generation, Scene, Series
+from generations.billing import pricing, spending
+from generations.billing.models import CostEntry, CostKind
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
+from generations.storyboards.models import Scene, Series
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from generations import lifecycle
-from generations.models import CostKind, Generation, Status
+from generations.billing.models import CostKind
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation
+from generations.states import Status
 from tests import workers
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -2,6 +2,8 @@
 
 from django import template
 
+from generations.billing import money
+
 register = template.Library()
 
 
@@ -14,8 +16,4 @@ def get_item(mapping, key):
 @register.filter
 def dollars(value) -> str:
     """$6,000.00: grouped, for totals and projections people compare at a glance."""
-    from decimal import Decimal
-
-    if value is None or value == "":
-        return "—"
-    return f"${Decimal(value):,.2f}"
+    return money.usd(value, grouped=True)

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django import template
 
-from generations.models import CENT
+from generations.billing import money
 
 register = template.Library()
 
@@ -12,9 +12,7 @@ register = template.Library()
 @register.filter
 def usd(value) -> str:
     """Decimal dollars as "$0.40"; the ledger keeps six places, people read two."""
-    if value is None or value == "":
-        return "—"
-    return f"${Decimal(value).quantize(CENT)}"
+    return money.usd(value)
 
 
 @register.simple_tag

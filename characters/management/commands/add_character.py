@@ -7,7 +7,7 @@ from django_q.conf import Conf
 
 from characters import registry
 from characters.models import BindingStatus, Character
-from generations.models import Backend
+from generations.providers.models import Backend
 from sora_studio import netguard
 from sora_studio.cli import dump, get_backend, get_user
 

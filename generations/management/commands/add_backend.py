@@ -5,7 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import URLValidator
 from django.db import transaction
 
-from generations.models import DEFAULT_CAPABILITIES, OFFERS_EXAMPLE, Backend, Protocol, Tier
+from generations.providers import registry
+from generations.providers.models import Backend, Tier
+from generations.providers.offers import OFFERS_EXAMPLE
 
 
 class Command(BaseCommand):
@@ -13,7 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name")
-        parser.add_argument("--protocol", required=True, choices=Protocol.values)
+        parser.add_argument("--protocol", required=True, choices=list(registry.PROTOCOLS))
         parser.add_argument("--base-url", required=True)
         parser.add_argument("--api-key", required=True)
         parser.add_argument("--tier", choices=Tier.values)
@@ -26,19 +28,18 @@ class Command(BaseCommand):
             URLValidator(schemes=["http", "https"])(opts["base_url"])
         except ValidationError:
             raise CommandError(f"--base-url {opts['base_url']!r} is not an http(s) URL.") from None
-        protocol = opts["protocol"]
-        tier = opts["tier"] or (Tier.OFFICIAL if protocol == Protocol.OPENAI_VIDEOS else Tier.AGGREGATOR)
-        caps = DEFAULT_CAPABILITIES[protocol]
         backend = Backend.objects.filter(name=opts["name"]).first()
         created = backend is None
         backend = backend or Backend(name=opts["name"])
+        backend.protocol = opts["protocol"]
+        backend.adopt_protocol_defaults()
         for field, value in {
-            "protocol": protocol, "base_url": opts["base_url"].rstrip("/"), "api_key": opts["api_key"],
-            "tier": tier, "max_in_flight": opts["max_in_flight"],
-            "supports_characters": caps["characters"], "supports_extract": caps["extract"],
-            "supports_remix": caps["remix"], "honours_idempotency_keys": opts["honours_idempotency_keys"],
+            "base_url": opts["base_url"].rstrip("/"), "api_key": opts["api_key"], "max_in_flight": opts["max_in_flight"],
+            "honours_idempotency_keys": opts["honours_idempotency_keys"],
         }.items():
             setattr(backend, field, value)
+        if opts["tier"]:
+            backend.tier = opts["tier"]
         if opts["offers"] is not None:
             try:
                 backend.offers = json.loads(opts["offers"])

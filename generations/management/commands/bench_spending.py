@@ -14,8 +14,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from generations import spending
-from generations.models import Backend, CostEntry, Generation
+from generations.billing import pricing, spending
+from generations.billing.models import CostEntry
+from generations.jobs.models import Generation
+from generations.providers import registry
+from generations.providers.models import Backend
 
 MONTH = (2026, 11)
 
@@ -93,11 +96,14 @@ class Command(BaseCommand):
         User = get_user_model()
         users = [User.objects.get_or_create(username=f"bench-{i}")[0] for i in range(20)]
         backends = []
-        for name, protocol in [("Bench official", "openai_videos"), ("Bench aggregator", "task_api")]:
-            backend, _ = Backend.objects.get_or_create(name=name, defaults={
-                "protocol": protocol, "base_url": "http://127.0.0.1:9/v1", "api_key": "bench"})
+        for spec in registry.specs():
+            backend, _ = Backend.objects.get_or_create(name=f"Bench {spec.name}", defaults={
+                "protocol": spec.name, "base_url": "http://127.0.0.1:9/v1", "api_key": "bench"})
             backend.install_default_prices()
             backends.append(backend)
+        # Every video this backend offers at its first size, with its price: what a month of real use holds.
+        menus = {b.pk: [(model, seconds, pricing.quote(b, model, seconds, offer["sizes"][0]).amount)
+                        for model, offer in b.offer().items() for seconds in offer["seconds"]] for b in backends}
         # Three entries per video (estimate, charge, and a refund for one in ten): a video per 2.1 rows.
         videos = count // 2 + 1
         first = datetime(2026, 9, 1, tzinfo=tz.utc)
@@ -105,11 +111,9 @@ class Command(BaseCommand):
         gen_rows, entry_rows = [], []
         next_id = (Generation.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         for i in range(videos):
-            backend = backends[i % 2]
+            backend = backends[i % len(backends)]
             user = users[rng.randrange(len(users))]
-            model = "sora-2" if backend.protocol == "task_api" or rng.random() < 0.7 else "sora-2-pro"
-            seconds = rng.choice(["4", "8", "12"]) if backend.protocol == "openai_videos" else "10"
-            amount = Decimal("0.12") if backend.protocol == "task_api" else Decimal("0.10") * int(seconds)
+            model, seconds, amount = rng.choice(menus[backend.pk])
             at = first + timedelta(seconds=rng.random() * span)
             gen_id = next_id + i
             gen_rows.append((gen_id, f"bench-{gen_id}", user.pk, backend.pk, model, seconds, at))

@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from generations import lifecycle, pump
-from generations.models import Status
+from generations.jobs import lifecycle, pump
+from generations.states import Status
 from sora_studio.cli import dump, get_backend, get_user
 
 

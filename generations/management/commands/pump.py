@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from generations import pump
+from generations.jobs import pump
 
 
 class Command(BaseCommand):

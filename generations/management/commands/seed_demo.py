@@ -5,11 +5,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from generations.models import Backend
+from generations.providers import registry
+from generations.providers.models import Backend
 
 
 class Command(BaseCommand):
-    help = ("Seed the two simulated backends, the demo logins and a demo character, @mossy "
+    help = ("Seed the simulated backends, the demo logins and a demo character, @mossy "
             "(idempotent). Used by `make run`.")
 
     def add_arguments(self, parser):
@@ -20,11 +21,10 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         site = opts["site_url"].rstrip("/")
         key = self.simulator_key()
-        for name, protocol, path in [
-            ("Simulated official", "openai_videos", "openai/v1"),
-            ("Simulated aggregator", "task_api", "task/v1"),
-        ]:
-            base_url = f"{site}/simulator/{path}"
+        for spec in registry.specs():
+            if not spec.simulator_path:
+                continue
+            name, protocol, base_url = spec.simulator_backend, spec.name, f"{site}/simulator/{spec.simulator_path}"
             existing = Backend.objects.filter(name=name).first()
             if existing is None:
                 call_command("add_backend", name, protocol=protocol, base_url=base_url,

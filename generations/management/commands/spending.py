@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from generations.spending import month_entries, month_report, parse_month, write_csv
+from generations.billing.spending import month_entries, month_report, parse_month, write_csv
 from sora_studio.cli import dump, get_user
 
 

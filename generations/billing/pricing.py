@@ -1,31 +1,12 @@
-"""Prices: the defaults per protocol and what a job costs under a backend's price table."""
+"""What a job costs under a backend's price table (each protocol's default prices live in its package)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
-from generations.models import Backend, Price, PriceUnit, Protocol, money
-
-# PRODUCT.md: sora-2 $0.10/s; sora-2-pro $0.30/s at 720p, $0.50/s at 1024x1792 and 1792x1024;
-# aggregators about $0.12 per video whatever its length, character creation free.
-_DEFAULTS = {
-    Protocol.OPENAI_VIDEOS: [
-        {"model": "sora-2", "size": "", "unit": PriceUnit.PER_SECOND, "amount": Decimal("0.10")},
-        {"model": "sora-2-pro", "size": "", "unit": PriceUnit.PER_SECOND, "amount": Decimal("0.30")},
-        {"model": "sora-2-pro", "size": "1024x1792", "unit": PriceUnit.PER_SECOND, "amount": Decimal("0.50")},
-        {"model": "sora-2-pro", "size": "1792x1024", "unit": PriceUnit.PER_SECOND, "amount": Decimal("0.50")},
-        {"model": "", "size": "", "unit": PriceUnit.PER_CHARACTER, "amount": Decimal("0")},
-    ],
-    Protocol.TASK_API: [
-        {"model": "", "size": "", "unit": PriceUnit.PER_REQUEST, "amount": Decimal("0.12")},
-        {"model": "", "size": "", "unit": PriceUnit.PER_CHARACTER, "amount": Decimal("0")},
-    ],
-}
-
-
-def default_prices(protocol: str) -> list[dict]:
-    return [dict(row) for row in _DEFAULTS[protocol]]
+from generations.billing.money import money, usd
+from generations.providers.models import Backend, Price, PriceUnit
 
 
 class NoPrice(Exception):
@@ -41,13 +22,13 @@ class Quote:
 
     @property
     def describe(self) -> str:
-        return f"${self.amount:.2f} ({rate(self.price)})"
+        return f"{usd(self.amount)} ({rate(self.price)})"
 
 
 def rate(price: Price) -> str:
     """A price row as people write it: $0.10/s, $0.12/video, $0.00/character."""
     unit = {PriceUnit.PER_SECOND: "s", PriceUnit.PER_REQUEST: "video", PriceUnit.PER_CHARACTER: "character"}
-    return f"${price.amount:.2f}/{unit[price.unit]}"
+    return f"{usd(price.amount)}/{unit[price.unit]}"
 
 
 def quote(backend: Backend, model: str, seconds: str | int, size: str, at=None) -> Quote:

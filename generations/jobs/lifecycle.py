@@ -26,17 +26,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from characters import mentions
-from generations import budgets, pricing, queue, router
-from generations.backends import COMPLETED, FAILED, ProviderError, RemoteJob
-from generations.models import (
-    ACTIVE,
-    Backend,
-    CostEntry,
-    CostKind,
-    Generation,
-    GenerationEvent,
-    Status,
-)
+from generations.billing import budgets, pricing
+from generations.billing.models import CostEntry, CostKind
+from generations.jobs import router
+from generations.jobs.models import Generation, GenerationEvent
+from generations.providers.base import COMPLETED, FAILED, ProviderError, RemoteJob
+from generations.providers.models import Backend
+from generations.states import ACTIVE, Status
+from sora_studio import queue
 
 log = logging.getLogger(__name__)
 
@@ -443,7 +440,7 @@ def delete(generation: Generation) -> str:
     if generation.is_active and generation.status != Status.QUEUED:
         raise GenerationRefused("Wait until the job ends (or cancel it while queued) before deleting it.")
     note = ""
-    if generation.remote_id and generation.backend.protocol == "openai_videos":
+    if generation.remote_id and generation.backend.deletes_remotely:
         try:
             generation.backend.client().delete(generation.remote_id)
             note = f"Also deleted on {generation.backend.name}."

@@ -20,25 +20,18 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from characters.models import Character, CharacterBinding
-from generations import storyboard
-from generations.models import (
-    Backend,
-    CostEntry,
-    CostKind,
-    Generation,
-    Scene,
-    Series,
-    Status,
-)
+from generations.billing.models import CostEntry, CostKind
+from generations.billing.money import exact
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
+from generations.states import Status
+from generations.storyboards import board
+from generations.storyboards.models import Scene, Series
 
 log = logging.getLogger(__name__)
 
 MANIFEST_VERSION = 2
 ZIP64_FROM = 2**31 - 1
-
-
-def _usd(value: Decimal) -> str:
-    return f"{Decimal(value).quantize(Decimal('0.000001')).normalize():f}"
 
 
 def _extension(name: str, default: str) -> str:
@@ -84,9 +77,9 @@ def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_
         "created_at": generation.created_at.isoformat(),
         "completed_at": generation.completed_at.isoformat() if generation.completed_at else None,
         "error": generation.error_message or None,
-        "cost_usd": _usd(_net(entries)),
+        "cost_usd": exact(_net(entries)),
         "cost_entries": [
-            {"kind": e.kind, "amount_usd": _usd(e.amount), "at": e.created_at.isoformat(), "note": e.note}
+            {"kind": e.kind, "amount_usd": exact(e.amount), "at": e.created_at.isoformat(), "note": e.note}
             for e in entries
         ],
         "video": None,
@@ -112,7 +105,7 @@ def _character_entry(character: Character) -> tuple[dict, list[_File]]:
         "avatar": None,
         "bindings": [
             {"backend": b.backend.name, "protocol": b.backend.protocol, "status": b.status,
-             "remote_id": b.remote_id, "error": b.error or None, "cost_usd": _usd(_net(list(b.cost_entries.all())))}
+             "remote_id": b.remote_id, "error": b.error or None, "cost_usd": exact(_net(list(b.cost_entries.all())))}
             for b in character.bindings.all()
         ],
     }
@@ -200,7 +193,7 @@ def _write(manifest: dict, files: list[_File]):
 
 def series_zip(series: Series):
     """A temporary file holding the series' zip: each scene's takes, the characters, the manifest."""
-    scenes = storyboard.scenes_with_takes(series, _generations(Generation.objects.all()))
+    scenes = board.scenes_with_takes(series, _generations(Generation.objects.all()))
     files: list[_File] = []
     take_entries: dict[int, dict] = {}
     playlist = []
@@ -221,7 +214,7 @@ def series_zip(series: Series):
         "exported_at": timezone.now().isoformat(),
         "series": _series_entry(series, scenes, lambda take: take_entries[take.pk]),
         "playlist": playlist,
-        "total_cost_usd": _usd(sum((Decimal(e["cost_usd"]) for e in take_entries.values()), Decimal(0))),
+        "total_cost_usd": exact(sum((Decimal(e["cost_usd"]) for e in take_entries.values()), Decimal(0))),
         "backends": _backends(all_takes),
         "characters": character_entries,
     }
@@ -242,7 +235,7 @@ def everything_zip(user):
     by_id = {e["id"]: e for e in entries}
     for series in Series.objects.filter(owner=user).select_related("backend").prefetch_related("characters") \
             .order_by("created_at", "pk"):
-        scenes = storyboard.scenes_with_takes(series, Generation.objects.filter(owner=user).only(
+        scenes = board.scenes_with_takes(series, Generation.objects.filter(owner=user).only(
             "pk", "scene_id", "status", "created_at", "deleted_at", "video"))
         series_entries.append(_series_entry(series, scenes, lambda take: take.pk))
         for scene in scenes:
@@ -254,7 +247,7 @@ def everything_zip(user):
         "version": MANIFEST_VERSION,
         "exported_at": timezone.now().isoformat(),
         "owner": user.get_username(),
-        "total_cost_usd": _usd(sum((Decimal(e["cost_usd"]) for e in entries), Decimal(0))),
+        "total_cost_usd": exact(sum((Decimal(e["cost_usd"]) for e in entries), Decimal(0))),
         "backends": _backends(generations),
         "characters": character_entries,
         "series": series_entries,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from generations.backends import (
+from generations.providers.base import (
     COMPLETED,
     FAILED,
     QUEUED,
@@ -16,7 +16,7 @@ from generations.backends import (
     ProviderError,
     RemoteJob,
 )
-from generations.backends.http import HTTPClient
+from generations.providers.http import HTTPClient
 
 _STATUS = {"queued": QUEUED, "in_progress": RUNNING, "completed": COMPLETED, "failed": FAILED}
 

@@ -14,14 +14,10 @@ from decimal import Decimal
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from generations.models import Backend, CostEntry, CostKind, money
-from generations.pricing import NoPrice, quote
-
-CENTS = Decimal("0.01")
-
-
-def usd(value: Decimal) -> str:
-    return f"{Decimal(value).quantize(CENTS)}"
+from generations.billing.models import CostEntry, CostKind
+from generations.billing.money import cents, money
+from generations.billing.pricing import NoPrice, quote
+from generations.providers.models import Backend
 
 
 def parse_month(value: str | None) -> tuple[int, int]:
@@ -75,8 +71,8 @@ class Line:
         return money(self.charged - self.refunded)
 
     def as_json(self, key: str) -> dict:
-        return {key: self.label, "estimated_usd": usd(self.estimated), "charged_usd": usd(self.charged),
-                "refunded_usd": usd(self.refunded), "net_usd": usd(self.net), "videos": self.videos}
+        return {key: self.label, "estimated_usd": cents(self.estimated), "charged_usd": cents(self.charged),
+                "refunded_usd": cents(self.refunded), "net_usd": cents(self.net), "videos": self.videos}
 
 
 def _lines(entries, path: str) -> list[Line]:
@@ -119,10 +115,10 @@ class Month:
     def as_json(self) -> dict:
         data = {
             "month": self.label,
-            "estimated_usd": usd(self.total.estimated),
-            "charged_usd": usd(self.total.charged),
-            "refunded_usd": usd(self.total.refunded),
-            "net_usd": usd(self.total.net),
+            "estimated_usd": cents(self.total.estimated),
+            "charged_usd": cents(self.total.charged),
+            "refunded_usd": cents(self.total.refunded),
+            "net_usd": cents(self.total.net),
             "videos": self.total.videos,
             "backends": [line.as_json("backend") for line in self.by["backend"]],
         }
@@ -347,7 +343,7 @@ def daily_chart(report: Month, user=None, width: int = 720, height: int = 220) -
             h = float(value) * scale
             y -= h
             bars.append(Bar(round(left + index * slot + slot * 0.15, 1), round(y, 1), round(slot * 0.7, 1),
-                            round(h, 1), colour[name], f"{line.label} · {name}: {usd(value)}"))
+                            round(h, 1), colour[name], f"{line.label} · {name}: {cents(value)}"))
     gridlines = []
     if top > 0:
         for step in range(5):

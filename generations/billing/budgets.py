@@ -14,8 +14,9 @@ from decimal import Decimal
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from generations.models import ACTIVE, Budget, CostEntry, CostKind, money
-
+from generations.billing.models import Budget, CostEntry, CostKind
+from generations.billing.money import money
+from generations.states import ACTIVE
 
 NEAR_PERCENT = 80
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from characters.mentions import MentionError, check_ready
-from generations.models import Backend, Tier
-from generations.pricing import NoPrice, Quote, quote
+from generations.billing.pricing import NoPrice, Quote, quote
+from generations.providers.models import Backend, Refusal, Tier
 
 
 class NoBackend(ValueError):
@@ -24,22 +24,21 @@ class Route:
     reason: str
 
 
-def assess(backend: Backend, characters, model: str, seconds: str, size: str) -> Route | str:
+def assess(backend: Backend, characters, model: str, seconds: str, size: str) -> Route | Refusal:
     """A Route if `backend` can make this video, else the reason it cannot."""
     if not backend.enabled:
-        return f"{backend.name} is disabled."
-    refusal = backend.allows(model, seconds, size)
-    if refusal:
+        return Refusal(backend, f"{backend.name} is disabled.")
+    if refusal := backend.refusal(model, seconds, size):
         return refusal
     try:
         check_ready(characters, backend)
         price = quote(backend, model, seconds, size)
     except (MentionError, NoPrice) as exc:
-        return str(exc)
+        return Refusal(backend, str(exc))
     return Route(backend, price, f"chosen: {backend.name}")
 
 
-def candidates(characters, model: str, seconds: str, size: str) -> list[Route | str]:
+def candidates(characters, model: str, seconds: str, size: str) -> list[Route | Refusal]:
     backends = Backend.objects.enabled().prefetch_related("prices")
     return [assess(b, characters, model, seconds, size) for b in backends]
 
@@ -48,17 +47,21 @@ def choose(characters, model: str, seconds: str, size: str, backend: Backend | N
     """Route one video. Raises NoBackend with a reason a creator can act on."""
     if backend is not None:
         result = assess(backend, characters, model, seconds, size)
-        if isinstance(result, str):
-            raise NoBackend(result)
+        if isinstance(result, Refusal):
+            raise NoBackend(str(result))
         return Route(result.backend, result.quote, f"chosen by you: {backend.name}")
-    results = candidates(characters, model, seconds, size)
+    return best(candidates(characters, model, seconds, size), characters)
+
+
+def best(results: list[Route | Refusal], characters) -> Route:
+    """The cheapest of the candidates that can (official on a tie). Raises NoBackend saying why none can."""
     routes = [r for r in results if isinstance(r, Route)]
     if not routes:
-        reasons = " ".join(r for r in results if isinstance(r, str)) or "No backend is enabled."
+        reasons = " ".join(str(r) for r in results if isinstance(r, Refusal)) or "No backend is enabled."
         raise NoBackend(f"No backend can make this video. {reasons}")
     routes.sort(key=lambda r: (r.quote.amount, r.backend.tier != Tier.OFFICIAL, r.backend.name))
-    best = routes[0]
+    chosen = routes[0]
     why = "cheapest" if len(routes) > 1 else "the only one able"
     if characters:
         why += " with " + ", ".join(f"@{c.handle}" for c in characters) + " ready"
-    return Route(best.backend, best.quote, f"automatic: {best.backend.name}, {why} ({best.quote.describe})")
+    return Route(chosen.backend, chosen.quote, f"automatic: {chosen.backend.name}, {why} ({chosen.quote.describe})")

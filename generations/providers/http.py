@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from generations.backends import ProviderError
+from generations.providers.base import ProviderError
 from sora_studio.fields import DecryptionError
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,10 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from generations import queue
-from generations.models import IN_FLIGHT, Backend, Generation, PumpLease, Status
+from generations.jobs.models import Generation, PumpLease
+from generations.providers.models import Backend
+from generations.states import IN_FLIGHT, Status
+from sora_studio import queue
 
 log = logging.getLogger(__name__)
 

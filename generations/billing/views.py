@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from generations import budgets, spending
+from generations.billing import budgets, spending
 from sora_studio.htmx import partial_wanted, vary_on_htmx
 
 DEFAULT_PROJECTION = (500, 10)  # the seed's example: 500 ten-second videos a month

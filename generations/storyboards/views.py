@@ -12,10 +12,14 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
-from generations import export, lifecycle, storyboard
 from generations.forms import SceneForm, SeriesForm
-from generations.models import Backend, Generation, Scene, Series, Status
-from generations.views import note_malformed_offers, with_card_data
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
+from generations.providers.notices import note_malformed_offers
+from generations.states import Status
+from generations.storyboards import board, export
+from generations.storyboards.models import Scene, Series
 from sora_studio.htmx import partial_wanted, vary_on_htmx
 
 # Sent after anything that adds, removes or starts scenes: the progress bar refreshes (and
@@ -39,14 +43,14 @@ def _scene_url(scene: Scene) -> str:
 
 
 def _scenes_with_takes(series: Series) -> list[Scene]:
-    return storyboard.scenes_with_takes(series, with_card_data(Generation.objects.all()))
+    return board.scenes_with_takes(series, Generation.objects.with_card_data())
 
 
 def _with_takes(scene: Scene) -> Scene:
     """One scene ready for its partial: its takes (newest first), its take, and its number in the series."""
-    takes = with_card_data(scene.takes.filter(deleted_at__isnull=True)).order_by("-created_at", "-pk")
+    takes = scene.takes.filter(deleted_at__isnull=True).with_card_data().order_by("-created_at", "-pk")
     scene.take_list = list(takes)
-    scene.take = storyboard.take_for(scene, scene.take_list)
+    scene.take = board.take_for(scene, scene.take_list)
     before = Q(position__lt=scene.position) | Q(position=scene.position, pk__lt=scene.pk)
     scene.number = scene.series.scenes.filter(before).count() + 1
     scene.is_last = not scene.series.scenes.exclude(pk=scene.pk).exclude(before).exists()
@@ -108,7 +112,7 @@ def _render_series(request: HttpRequest, series: Series, scene_form: SceneForm |
         "series": series,
         "scenes": _scenes_with_takes(series),
         "scene_form": scene_form or SceneForm(),
-        "progress": storyboard.progress(series),
+        "progress": board.progress(series),
         "characters": series.characters.all(),
     }
     return render(request, "generations/series_detail.html", context)
@@ -126,7 +130,7 @@ def series_progress(request: HttpRequest, pk: int) -> HttpResponse:
     series = _get_series_for_user(request, pk)
     if not partial_wanted(request):
         return vary_on_htmx(redirect("series_detail", pk=series.pk))
-    progress = storyboard.progress(series)
+    progress = board.progress(series)
     status = 200 if progress["running"] else HTMX_STOP_POLLING
     response = render(request, "generations/series_detail.html#progress",
                       {"series": series, "progress": progress}, status=status)
@@ -157,7 +161,7 @@ def _plural(count: int, word: str) -> str:
 def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
     """Start a take of every scene that has none running or done; report each refusal by its scene."""
     series = _get_series_for_user(request, pk)
-    started, refused, skipped = storyboard.generate_all(series)
+    started, refused, skipped = board.generate_all(series)
     started_note = f"Started {_plural(len(started), 'scene')}." if started else ""
     skipped_note = (f"Skipped {_plural(len(skipped), 'scene')} already running or done "
                     "(use a scene's Regenerate to make another take).") if skipped else ""
@@ -189,7 +193,7 @@ def scene_add(request: HttpRequest, pk: int) -> HttpResponse:
         if request.htmx:
             return _render_board(request, series, scene_form=form, changed=False)
         return _render_series(request, series, scene_form=form)
-    scene = storyboard.add_scene(series, form.cleaned_data["prompt"])
+    scene = board.add_scene(series, form.cleaned_data["prompt"])
     if request.htmx:
         return _render_board(request, series, notes=[f"Added scene {series.scenes.count()}."])
     return redirect(_scene_url(scene))
@@ -255,7 +259,7 @@ def scene_move(request: HttpRequest, pk: int) -> HttpResponse:
     offset = {"up": -1, "down": 1}.get(request.POST.get("direction", ""))
     if offset is None:
         return HttpResponseBadRequest("Move a scene up or down.")
-    storyboard.move(scene, offset)
+    board.move(scene, offset)
     if request.htmx:
         number = _with_takes(Scene.objects.select_related("series").get(pk=scene.pk)).number
         return _render_board(request, scene.series, notes=[f"Scene moved to position {number}."], changed=False)
@@ -268,7 +272,7 @@ def scene_generate(request: HttpRequest, pk: int) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     error, notice = "", ""
     try:
-        generation = storyboard.generate_scene(scene)
+        generation = board.generate_scene(scene)
     except lifecycle.GenerationRefused as exc:
         error = str(exc)
     else:
@@ -294,7 +298,7 @@ def scene_choose_take(request: HttpRequest, pk: int, take_pk: int) -> HttpRespon
     if take.status != Status.COMPLETED:
         error = "Only a completed take can be the scene's take."
     else:
-        storyboard.choose_take(scene, take)
+        board.choose_take(scene, take)
     if request.htmx:
         return _render_scene(request, scene, error=error)
     if error:
@@ -308,7 +312,7 @@ def scene_choose_take(request: HttpRequest, pk: int, take_pk: int) -> HttpRespon
 def series_watch(request: HttpRequest, pk: int) -> HttpResponse:
     """The scenes' takes in order, as one playlist."""
     series = _get_series_for_user(request, pk)
-    items = storyboard.playlist(series)
+    items = board.playlist(series)
     playable = [(scene, take) for scene, take in items if take]
     return render(request, "generations/series_watch.html",
                   {"series": series, "items": items, "playable": playable, "first": playable[0] if playable else None})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from generations.backends import (
+from generations.providers.base import (
     COMPLETED,
     FAILED,
     QUEUED,
@@ -15,7 +15,7 @@ from generations.backends import (
     ProviderError,
     RemoteJob,
 )
-from generations.backends.http import HTTPClient
+from generations.providers.http import HTTPClient
 
 # Seen in the wild; each provider picks its own words for the same four states.
 STATUS_SYNONYMS = {

@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import Prefetch
 
-from generations import lifecycle
-from generations.models import ACTIVE, Generation, Scene, Series, Status
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation
+from generations.states import ACTIVE, Status
+from generations.storyboards.models import Scene, Series
 
 
 def generate_scene(scene: Scene) -> Generation:

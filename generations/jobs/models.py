@@ -1,0 +1,183 @@
+"""Generations: one video job each, its timeline, and the pump's lease."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Self
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import DecimalField, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from generations.billing.models import CostEntry, CostKind
+from generations.providers.models import Backend
+from generations.states import ACTIVE, IN_FLIGHT, TERMINAL, Status
+
+
+class GenerationQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """What `user` may see: their own jobs (staff: everyone's), without deleted ones."""
+        visible = self.filter(deleted_at__isnull=True)
+        return visible if user.is_staff else visible.filter(owner=user)
+
+    def active(self):
+        return self.filter(status__in=ACTIVE)
+
+    def in_flight(self):
+        """Holding one of the backend's concurrency slots: being submitted or running there."""
+        return self.filter(status__in=[Status.SUBMITTING, *IN_FLIGHT])
+
+    def due(self, now=None):
+        return self.active().filter(next_poll_at__lte=now or timezone.now())
+
+    def with_card_data(self) -> Self:
+        """What a card shows, in a constant number of queries: backend, characters, and the ledger.
+
+        The ledger holds at most one entry of each kind per generation (a database constraint), so
+        each amount is a one-row subquery rather than a join that would multiply rows.
+        """
+        def amount(kind: str) -> Subquery:
+            entries = CostEntry.objects.filter(generation=OuterRef("pk"), kind=kind).order_by().values("amount")[:1]
+            return Subquery(entries, output_field=DecimalField(max_digits=14, decimal_places=6))
+
+        return self.select_related("backend", "owner").prefetch_related("characters").annotate(
+            charge_amount=amount(CostKind.CHARGE),
+            refund_amount=amount(CostKind.REFUND),
+            estimate_amount=amount(CostKind.ESTIMATE),
+        )
+
+
+def _asset_path(instance, filename, kind):
+    return f"generations/{instance.owner_id}/{instance.uuid}/{kind}{filename[filename.rfind('.'):]}"
+
+
+def upload_video(instance, filename):
+    return _asset_path(instance, filename, "video")
+
+
+def upload_thumbnail(instance, filename):
+    return _asset_path(instance, filename, "thumbnail")
+
+
+class Generation(models.Model):
+    """One video job, from the form to the stored MP4. Every state change is compare-and-set."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
+    scene = models.ForeignKey("generations.Scene", null=True, blank=True, on_delete=models.SET_NULL, related_name="takes")
+    backend = models.ForeignKey(Backend, on_delete=models.PROTECT, related_name="generations")
+    characters = models.ManyToManyField("characters.Character", blank=True, related_name="generations")
+    remix_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="remixes")
+
+    prompt = models.TextField(max_length=32000, help_text="As the creator wrote it, with @handles.")
+    prompt_sent = models.TextField(blank=True, help_text="As sent to the backend.")
+    characters_sent = models.JSONField(default=list, blank=True)
+    model = models.CharField(max_length=80)
+    seconds = models.CharField(max_length=4)
+    size = models.CharField(max_length=20)
+    routing_reason = models.CharField(max_length=300, blank=True)
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    remote_id = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=64, unique=True, default="")
+    # The form's one-time token: a double-click or a re-sent form finds this job instead of a twin.
+    client_token = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0, help_text="Submit attempts.")
+    poll_errors = models.PositiveIntegerField(default=0, help_text="Consecutive failed polls.")
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    remote_video_url = models.URLField(max_length=2000, blank=True)
+    error_code = models.CharField(max_length=80, blank=True)
+    error_message = models.TextField(blank=True)
+
+    video = models.FileField(upload_to=upload_video, blank=True)
+    thumbnail = models.FileField(upload_to=upload_thumbnail, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Deleting hides the job and removes its files; the row stays so the ledger keeps its meaning.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GenerationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "next_poll_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "client_token"], condition=~Q(client_token=""),
+                                    name="one_generation_per_client_token"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.prompt[:40]}"
+
+    def save(self, *args, **kwargs):
+        if not self.idempotency_key:
+            self.idempotency_key = f"sora-studio-{self.uuid.hex}"
+        super().save(*args, **kwargs)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def deadline(self):
+        return self.created_at + timedelta(seconds=settings.GENERATION_TIMEOUT)
+
+    def transition(self, old: str | list[str], new: str, **fields) -> bool:
+        """Compare-and-set: move to `new` only if still in `old`. True if this call won."""
+        olds = [old] if isinstance(old, str) else list(old)
+        fields.setdefault("updated_at", timezone.now())
+        won = Generation.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields) == 1
+        if won:
+            GenerationEvent.objects.create(generation_id=self.pk, status=new, note=fields.get("error_message", "")[:300])
+            self.status = new
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return won
+
+    def fail(self, code: str, message: str, *, status: str = Status.FAILED) -> bool:
+        """End the job with a reason and refund what was charged up front. Safe to call twice."""
+        with transaction.atomic():
+            won = self.transition(
+                ACTIVE, status, error_code=code[:80], error_message=message, next_poll_at=None, lease_until=None
+            )
+            if won:
+                CostEntry.objects.refund_if_unbilled(self)
+        return won
+
+    def charged(self) -> Decimal:
+        return self.cost_entries.net()
+
+
+class GenerationEvent(models.Model):
+    """The timeline of a job: one row per state it entered (written by the winning transition)."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=20, choices=Status.choices)
+    at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["generation", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.generation_id} {self.status} at {self.at:%H:%M:%S}"
+
+
+class PumpLease(models.Model):
+    """Who runs the pump now: one row per pump name, taken by compare-and-set, renewed each tick."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(default=timezone.now)

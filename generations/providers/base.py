@@ -1,0 +1,93 @@
+"""What every protocol package shares: the error, the normalised job, and the spec a protocol declares.
+
+Every failure surfaces as `ProviderError`, which says whether trying again later can help
+(`transient`), how long the provider asked us to wait (`retry_after`), and, for creates, whether
+the request may have reached the provider (`maybe_sent`): a create whose answer was lost is never
+blindly re-sent, because that could start (and bill) the same video twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+class ProviderError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "provider_error",
+        status: int | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.transient = transient
+        self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429
+
+
+# Normalised job states. task_api providers use many synonyms for the same few states.
+QUEUED, RUNNING, COMPLETED, FAILED = "queued", "in_progress", "completed", "failed"
+
+
+@dataclass
+class RemoteJob:
+    id: str
+    status: str
+    progress: int = 0
+    error_code: str = ""
+    error_message: str = ""
+    seconds: str = ""
+    video_url: str = ""
+    thumbnail_url: str = ""
+    poll_after: float | None = None  # seconds, from the provider's hint
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A character as one backend knows it, for writing a prompt that mentions it."""
+
+    name: str
+    remote_id: str
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """All a protocol is, apart from its client: what it offers and costs by default, what it can
+    do, and how a character travels to it. One per protocol package, listed in the registry."""
+
+    name: str  # the `protocol` value stored on a Backend and given to `add_backend --protocol`
+    label: str
+    client: str  # dotted path of the client class, imported when a backend first talks to the provider
+    default_tier: str  # "official" or "aggregator"
+    # model -> {"seconds": [...], "sizes": [...]}: what a new backend offers until an admin edits it
+    default_offers: dict
+    # price rows installed on a new backend: {"model", "size", "unit", "amount"}
+    default_prices: tuple[dict, ...]
+    characters: bool  # can hold characters
+    extract: bool  # can make a character from one of its own tasks
+    remix: bool  # has a native remix of a finished video
+    deletes_remotely: bool  # deleting a video here also deletes it on the provider
+    max_characters: int | None  # per video; None = no limit of the protocol's own
+    # How a mentioned character is written into the prompt this protocol receives...
+    write_mention: Callable[[Mention], str]
+    # ...and whether the characters' remote ids also go along in the request.
+    sends_character_ids: bool
+    # Where the built-in simulator speaks this protocol, under /simulator/, and the seeded backend's name.
+    simulator_path: str = ""
+    simulator_backend: str = ""
+
+    def default_price_rows(self) -> list[dict]:
+        return [dict(row, amount=Decimal(row["amount"])) for row in self.default_prices]

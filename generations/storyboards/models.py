@@ -1,0 +1,58 @@
+"""Storyboards: a series of ordered scenes around the same characters, with shared defaults."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from generations.providers.models import Backend
+
+
+class SeriesQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self if user.is_staff else self.filter(owner=user)
+
+
+class Series(models.Model):
+    """A storyboard: ordered scenes around the same characters, with shared defaults."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="series")
+    title = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    characters = models.ManyToManyField("characters.Character", blank=True, related_name="series")
+    backend = models.ForeignKey(Backend, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.CharField(max_length=80, default="sora-2")
+    seconds = models.CharField(max_length=4, default="4")
+    size = models.CharField(max_length=20, default="720x1280")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SeriesQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class SceneQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self if user.is_staff else self.filter(series__owner=user)
+
+
+class Scene(models.Model):
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="scenes")
+    position = models.PositiveIntegerField(default=0)
+    prompt = models.TextField(max_length=32000)
+    chosen_take = models.ForeignKey(
+        "generations.Generation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = SceneQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["series", "position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.series} #{self.position}"
