@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from generations.billing import pricing, spending
+from generations.billing import pricing
 from generations.billing.models import CostEntry, CostKind
+from generations.billing.reports import elsewhere, month, projection
 from generations.jobs.models import Generation
 from generations.providers.models import Backend
 from generations.storyboards.models import Scene, Series
@@ -55,7 +56,7 @@ def test_report_totals_agree_with_the_ledger_to_the_cent(alice, bob, backends):
     video(alice, agg, seconds="10", refund=True)                              # 0.12 - 0.12
     video(bob, agg, seconds="15")                                             # someone else's
 
-    report = spending.month_report(alice, 2026, 11)
+    report = month.month_report(alice, 2026, 11)
 
     assert report.total.charged == Decimal("7.04")
     assert report.total.refunded == Decimal("0.12")
@@ -76,13 +77,13 @@ def test_staff_see_everyone_by_user(alice, bob, backends):
     official, agg = backends
     video(alice, official)
     video(bob, agg, seconds="10")
-    report = spending.month_report(None, 2026, 11, staff_view=True)
+    report = month.month_report(None, 2026, 11, staff_view=True)
     assert {line.label: line.net for line in report.by["user"]} == {"alice": Decimal("0.40"), "bob": Decimal("0.12")}
-    assert "user" not in spending.month_report(alice, 2026, 11).by
+    assert "user" not in month.month_report(alice, 2026, 11).by
 
 
 def test_the_projection_reproduces_the_seeds_table(backends):
-    rows = {(r.backend.name, r.model, r.size): r for r in spending.projection(500, 10)}
+    rows = {(r.backend.name, r.model, r.size): r for r in projection.projection(500, 10)}
     sora2 = rows[("Official", "sora-2", "720x1280")]
     pro_tall = rows[("Official", "sora-2-pro", "1024x1792")]
     per_request = rows[("Aggregator", "sora-2", "720x1280")]
@@ -96,7 +97,7 @@ def test_the_month_is_repriced_on_every_other_backend(alice, backends):
     for _ in range(3):
         video(alice, official, seconds="8")  # 3 x $0.80 = $2.40 actually spent
 
-    actual, rows = spending.elsewhere(alice, 2026, 11)
+    actual, rows = elsewhere.elsewhere(alice, 2026, 11)
 
     assert actual == Decimal("2.40")
     by_name = {r.backend.name: r for r in rows}
@@ -110,7 +111,7 @@ def test_a_price_change_never_rewrites_past_costs(alice, backends):
     video(alice, official)
     official.prices.create(model="sora-2", unit="per_second", amount=Decimal("0.20"),
                            effective_from=datetime(2026, 11, 15, tzinfo=tz.utc))
-    assert spending.month_report(alice, 2026, 11).net == Decimal("0.40")
+    assert month.month_report(alice, 2026, 11).net == Decimal("0.40")
     assert pricing.quote(official, "sora-2", "4", "720x1280").amount == Decimal("0.80")
     assert pricing.quote(official, "sora-2", "4", "720x1280", at=NOV).amount == Decimal("0.40")
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from generations.billing.models import Budget, CostEntry, CostKind
+from generations.billing.models import Budget, CostEntry, CostKind, net
 from generations.billing.money import money
 from generations.states import ACTIVE
 
@@ -72,12 +72,11 @@ def committed(budget: Budget, year: int | None = None, month: int | None = None)
     entries = _scoped(CostEntry.objects.in_month(year or today.year, month or today.month), budget)
     charged = CostEntry.objects.filter(generation=OuterRef("generation"), kind=CostKind.CHARGE)
     totals = entries.aggregate(
-        charges=Sum("amount", filter=Q(kind=CostKind.CHARGE), default=0),
-        refunds=Sum("amount", filter=Q(kind=CostKind.REFUND), default=0),
+        spent=net(),
         pending=Sum("amount", filter=Q(kind=CostKind.ESTIMATE, generation__status__in=ACTIVE) & ~Exists(charged),
                     default=0),
     )
-    return money(totals["charges"] - totals["refunds"] + totals["pending"])
+    return money(totals["spent"] + totals["pending"])
 
 
 def usage(owner=None, backend=None) -> list[BudgetUse]:

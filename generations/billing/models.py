@@ -27,6 +27,12 @@ def net() -> CombinedExpression:
             - Sum("amount", filter=Q(kind=CostKind.REFUND), default=0))
 
 
+def net_of(entries) -> Decimal:
+    """Charges minus refunds of entries already loaded (a prefetched list): the same rule as `net()`."""
+    signs = {CostKind.CHARGE: 1, CostKind.REFUND: -1}
+    return money(sum((signs.get(e.kind, 0) * e.amount for e in entries), Decimal(0)))
+
+
 class CostEntryQuerySet(models.QuerySet):
     def net(self) -> Decimal:
         """Charges minus refunds of these entries."""

@@ -6,7 +6,12 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from generations.billing import budgets, spending
+from generations.billing import budgets
+from generations.billing.reports.chart import daily_chart
+from generations.billing.reports.csv import csv_lines
+from generations.billing.reports.elsewhere import elsewhere
+from generations.billing.reports.month import month_entries, month_report, parse_month, shift_month, version
+from generations.billing.reports.projection import projection
 from sora_studio.htmx import partial_wanted, vary_on_htmx
 
 DEFAULT_PROJECTION = (500, 10)  # the seed's example: 500 ten-second videos a month
@@ -14,10 +19,10 @@ DEFAULT_PROJECTION = (500, 10)  # the seed's example: 500 ten-second videos a mo
 
 def _month(request: HttpRequest) -> tuple[int, int, str]:
     try:
-        year, month = spending.parse_month(request.GET.get("month"))
+        year, month = parse_month(request.GET.get("month"))
         return year, month, ""
     except ValueError as exc:
-        year, month = spending.parse_month(None)
+        year, month = parse_month(None)
         return year, month, str(exc)
 
 
@@ -41,26 +46,26 @@ def spending_page(request: HttpRequest) -> HttpResponse:
     year, month, error = _month(request)
     staff = request.user.is_staff
     scope = None if staff else request.user
-    current = spending.version(scope, year, month)
+    current = version(scope, year, month)
     if partial_wanted(request) and request.GET.get("version") == current:
         return vary_on_htmx(HttpResponse(status=204))  # nothing new: htmx keeps what it shows
 
-    report = spending.month_report(scope, year, month, staff_view=staff)
+    report = month_report(scope, year, month, staff_view=staff)
     videos, seconds, projection_error = _projection_input(request)
-    actual, elsewhere = spending.elsewhere(scope, year, month)
+    actual, repriced = elsewhere(scope, year, month)
     context = {
         "report": report,
-        "chart": spending.daily_chart(report, scope),
-        "elsewhere": elsewhere,
+        "chart": daily_chart(report, scope),
+        "elsewhere": repriced,
         "actual": actual,
-        "projection": spending.projection(videos, seconds),
+        "projection": projection(videos, seconds),
         "projection_videos": videos,
         "projection_seconds": seconds,
         "projection_error": projection_error,
         "budgets": budgets.usage(owner=None if staff else request.user),
         "error": error,
-        "previous": "%04d-%02d" % spending.shift_month(year, month, -1),
-        "next": "%04d-%02d" % spending.shift_month(year, month, 1),
+        "previous": "%04d-%02d" % shift_month(year, month, -1),
+        "next": "%04d-%02d" % shift_month(year, month, 1),
         "everyone": staff,
         "version": current,
         "dimensions": [("model", "Model"), ("series", "Series"), ("character", "Character")]
@@ -73,8 +78,8 @@ def spending_page(request: HttpRequest) -> HttpResponse:
 def spending_csv(request: HttpRequest) -> StreamingHttpResponse:
     """Every ledger entry of the month as CSV, streamed."""
     year, month, _ = _month(request)
-    entries = spending.month_entries(None if request.user.is_staff else request.user, year, month)
+    entries = month_entries(None if request.user.is_staff else request.user, year, month)
 
-    response = StreamingHttpResponse(spending.csv_lines(entries), content_type="text/csv")
+    response = StreamingHttpResponse(csv_lines(entries), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="sora-studio-spending-{year:04d}-{month:02d}.csv"'
     return response

@@ -20,7 +20,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from characters.models import Character, CharacterBinding
-from generations.billing.models import CostEntry, CostKind
+from generations.billing.models import CostEntry, net_of
 from generations.billing.money import exact
 from generations.jobs.models import Generation
 from generations.providers.models import Backend
@@ -51,12 +51,6 @@ class _File:
         self.entry[self.key] = self.name
 
 
-def _net(entries: list[CostEntry]) -> Decimal:
-    charged = sum((e.amount for e in entries if e.kind == CostKind.CHARGE), Decimal(0))
-    refunded = sum((e.amount for e in entries if e.kind == CostKind.REFUND), Decimal(0))
-    return charged - refunded
-
-
 def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_File]]:
     entries = list(generation.cost_entries.all())  # prefetched, oldest first
     entry = {
@@ -77,7 +71,7 @@ def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_
         "created_at": generation.created_at.isoformat(),
         "completed_at": generation.completed_at.isoformat() if generation.completed_at else None,
         "error": generation.error_message or None,
-        "cost_usd": exact(_net(entries)),
+        "cost_usd": exact(net_of(entries)),
         "cost_entries": [
             {"kind": e.kind, "amount_usd": exact(e.amount), "at": e.created_at.isoformat(), "note": e.note}
             for e in entries
@@ -105,7 +99,7 @@ def _character_entry(character: Character) -> tuple[dict, list[_File]]:
         "avatar": None,
         "bindings": [
             {"backend": b.backend.name, "protocol": b.backend.protocol, "status": b.status,
-             "remote_id": b.remote_id, "error": b.error or None, "cost_usd": exact(_net(list(b.cost_entries.all())))}
+             "remote_id": b.remote_id, "error": b.error or None, "cost_usd": exact(net_of(b.cost_entries.all()))}
             for b in character.bindings.all()
         ],
     }

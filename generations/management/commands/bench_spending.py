@@ -14,8 +14,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from generations.billing import pricing, spending
+from generations.billing import pricing
 from generations.billing.models import CostEntry
+from generations.billing.reports import month as report_month
 from generations.jobs.models import Generation
 from generations.providers import registry
 from generations.providers.models import Backend
@@ -53,10 +54,10 @@ class Command(BaseCommand):
             self.measure(label, user, year, month, opts["repeat"])
 
     def measure(self, label, user, year, month, repeat):
-        entries = spending.month_entries(user, year, month)
+        entries = report_month.month_entries(user, year, month)
         self.stdout.write(f"\n{label}: {entries.count():,} entries in {year}-{month:02d}")
-        report_time, report = timed(lambda: spending.month_report(user, year, month, staff_view=user is None), repeat)
-        orm_time, lines = timed(lambda: spending._lines(spending.month_entries(user, year, month), "backend__name"),
+        report_time, report = timed(lambda: report_month.month_report(user, year, month, staff_view=user is None), repeat)
+        orm_time, lines = timed(lambda: report_month._lines(report_month.month_entries(user, year, month), "backend__name"),
                                 repeat)
         sql_time, sql_rows = timed(lambda: self.hand_sql(user.pk if user else None, year, month), repeat)
         sql_net = {name: Decimal(str(charged)) - Decimal(str(refunded)) for name, charged, refunded in sql_rows}

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from generations.billing.spending import month_entries, month_report, parse_month, write_csv
+from generations.billing.reports.csv import write_csv
+from generations.billing.reports.month import month_entries, month_report, parse_month
 from sora_studio.cli import dump, get_user
 
 

@@ -1,0 +1,1 @@
+"""The spending report, one module per part: month, elsewhere, projection, csv, chart."""
