@@ -7,68 +7,10 @@ import uuid
 from django import forms
 
 from characters.models import Character
+from generations.providers.forms import AUTOMATIC, OfferFieldsMixin, narrowed_offer, offer_choices, pairs, pick
 from generations.providers.models import Backend
 from generations.states import Status
-from generations.storyboards.models import Scene, Series
-
-AUTOMATIC = "Automatic (cheapest that can)"
-
-
-def offer_choices(backends: list[Backend]) -> tuple[list[str], list[str], list[str]]:
-    """Models, seconds and sizes offered by any of `backends` (the router refuses bad combinations)."""
-    models: dict[str, None] = {}
-    seconds: set[str] = set()
-    sizes: dict[str, None] = {}
-    for backend in backends:
-        for model, offer in backend.offer().items():
-            models.setdefault(model)
-            seconds.update(str(s) for s in offer.get("seconds", []))
-            sizes.update(dict.fromkeys(offer.get("sizes", [])))
-    return list(models), _ordered_seconds(seconds), list(sizes)
-
-
-def _ordered_seconds(seconds: set[str]) -> list[str]:
-    return sorted(seconds, key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
-
-
-def narrowed_offer(backends: list[Backend], model: str = "") -> tuple[list[str], list[str], list[str]]:
-    """What to offer once a backend (or "automatic": all of them) and a model are chosen.
-
-    Models: any the candidates offer. Seconds and sizes: those of `model` where it is offered, so
-    sora-2-pro's larger sizes appear only with sora-2-pro.
-    """
-    models, seconds, sizes = offer_choices(backends)
-    offers = [backend.offer()[model] for backend in backends if model in backend.offer()]
-    if not offers:
-        return models, seconds, sizes
-    seconds = _ordered_seconds({str(s) for offer in offers for s in offer.get("seconds", [])})
-    sizes = list(dict.fromkeys(size for offer in offers for size in offer.get("sizes", [])))
-    return models, seconds, sizes
-
-
-def _pick(value: str, values: list[str], preferred: str) -> str:
-    if value in values:
-        return value
-    return preferred if preferred in values else (values[0] if values else "")
-
-
-def _pairs(values: list[str], suffix: str = "") -> list[tuple[str, str]]:
-    return [(v, f"{v}{suffix}") for v in values]
-
-
-class OfferFieldsMixin:
-    """Model, seconds and size as selects over the union of the enabled backends' offers."""
-
-    def _set_offer_choices(self, backends: list[Backend]) -> None:
-        models, seconds, sizes = offer_choices(backends)
-        self.fields["backend"].queryset = Backend.objects.filter(pk__in=[b.pk for b in backends])
-        self.fields["model"].choices = _pairs(models)
-        self.fields["seconds"].choices = _pairs(seconds, " s")
-        self.fields["size"].choices = _pairs(sizes)
-        for name, values, preferred in [("model", models, "sora-2"), ("seconds", seconds, "4"),
-                                        ("size", sizes, "720x1280")]:
-            if values and not self.initial.get(name):
-                self.initial[name] = preferred if preferred in values else values[0]
+from generations.storyboards.models import Series
 
 
 class GenerationForm(OfferFieldsMixin, forms.Form):
@@ -98,15 +40,15 @@ class GenerationForm(OfferFieldsMixin, forms.Form):
         chosen = values.get("backend") or ""
         chosen = str(getattr(chosen, "pk", chosen))
         candidates = [b for b in backends if str(b.pk) == chosen] or backends
-        model = _pick(values.get("model") or "", offer_choices(candidates)[0], "sora-2")
+        model = pick(values.get("model") or "", offer_choices(candidates)[0], "sora-2")
         models, seconds, sizes = narrowed_offer(candidates, model)
-        self.fields["model"].widget.choices = _pairs(models)
-        self.fields["seconds"].widget.choices = _pairs(seconds, " s")
-        self.fields["size"].widget.choices = _pairs(sizes)
+        self.fields["model"].widget.choices = pairs(models)
+        self.fields["seconds"].widget.choices = pairs(seconds, " s")
+        self.fields["size"].widget.choices = pairs(sizes)
         if not self.is_bound:
             self.initial["model"] = model
-            self.initial["seconds"] = _pick(str(self.initial.get("seconds") or ""), seconds, "4")
-            self.initial["size"] = _pick(self.initial.get("size") or "", sizes, "720x1280")
+            self.initial["seconds"] = pick(str(self.initial.get("seconds") or ""), seconds, "4")
+            self.initial["size"] = pick(self.initial.get("size") or "", sizes, "720x1280")
 
 
 class RemixForm(forms.Form):
@@ -162,46 +104,3 @@ class GalleryFilterForm(forms.Form):
         """The filters that validated and are set."""
         data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
         return {name: value for name, value in data.items() if value not in (None, "")}
-
-
-class SeriesForm(OfferFieldsMixin, forms.ModelForm):
-    model = forms.ChoiceField()
-    seconds = forms.ChoiceField(label="Length")
-    size = forms.ChoiceField()
-
-    class Meta:
-        model = Series
-        fields = ["title", "description", "characters", "backend", "model", "seconds", "size"]
-        widgets = {
-            "description": forms.Textarea(attrs={"rows": 3}),
-            "characters": forms.CheckboxSelectMultiple,
-        }
-        labels = {"backend": "Default backend"}
-
-    def __init__(self, *args, owner, backends: list[Backend], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["characters"].queryset = Character.objects.owned_by(owner)
-        self.fields["characters"].help_text = "Mention them in scene prompts with @handle."
-        self.fields["backend"].empty_label = AUTOMATIC
-        self._set_offer_choices(backends)
-        self._backends = backends
-
-    def clean(self):
-        cleaned = super().clean()
-        model, seconds, size = cleaned.get("model"), cleaned.get("seconds"), cleaned.get("size")
-        if not (model and seconds and size):
-            return cleaned
-        backend = cleaned.get("backend")
-        refusals = [b.refusal(model, seconds, size) for b in ([backend] if backend else self._backends)]
-        if refusals and all(refusals):
-            # Every candidate refuses: say why next to the backend choice, before any scene is generated.
-            self.add_error("backend" if backend else "seconds", " ".join(map(str, refusals)))
-        return cleaned
-
-
-class SceneForm(forms.ModelForm):
-    class Meta:
-        model = Scene
-        fields = ["prompt"]
-        widgets = {"prompt": forms.Textarea(attrs={"rows": 3, "placeholder": "@handle walks into the lighthouse"})}
-        labels = {"prompt": "New scene"}

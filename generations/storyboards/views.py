@@ -12,13 +12,13 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
-from generations.forms import SceneForm, SeriesForm
 from generations.jobs import lifecycle
 from generations.jobs.models import Generation
 from generations.providers.models import Backend
 from generations.providers.notices import note_malformed_offers
 from generations.states import Status
 from generations.storyboards import board, export
+from generations.storyboards.forms import SceneForm, SeriesForm
 from generations.storyboards.models import Scene, Series
 from sora_studio.htmx import partial_wanted, vary_on_htmx
 

@@ -1,0 +1,53 @@
+"""A series' settings and a scene's prompt."""
+
+from __future__ import annotations
+
+from django import forms
+
+from characters.models import Character
+from generations.providers.forms import AUTOMATIC, OfferFieldsMixin
+from generations.providers.models import Backend
+from generations.storyboards.models import Scene, Series
+
+
+class SeriesForm(OfferFieldsMixin, forms.ModelForm):
+    model = forms.ChoiceField()
+    seconds = forms.ChoiceField(label="Length")
+    size = forms.ChoiceField()
+
+    class Meta:
+        model = Series
+        fields = ["title", "description", "characters", "backend", "model", "seconds", "size"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "characters": forms.CheckboxSelectMultiple,
+        }
+        labels = {"backend": "Default backend"}
+
+    def __init__(self, *args, owner, backends: list[Backend], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["characters"].queryset = Character.objects.owned_by(owner)
+        self.fields["characters"].help_text = "Mention them in scene prompts with @handle."
+        self.fields["backend"].empty_label = AUTOMATIC
+        self._set_offer_choices(backends)
+        self._backends = backends
+
+    def clean(self):
+        cleaned = super().clean()
+        model, seconds, size = cleaned.get("model"), cleaned.get("seconds"), cleaned.get("size")
+        if not (model and seconds and size):
+            return cleaned
+        backend = cleaned.get("backend")
+        refusals = [b.refusal(model, seconds, size) for b in ([backend] if backend else self._backends)]
+        if refusals and all(refusals):
+            # Every candidate refuses: say why next to the backend choice, before any scene is generated.
+            self.add_error("backend" if backend else "seconds", " ".join(map(str, refusals)))
+        return cleaned
+
+
+class SceneForm(forms.ModelForm):
+    class Meta:
+        model = Scene
+        fields = ["prompt"]
+        widgets = {"prompt": forms.Textarea(attrs={"rows": 3, "placeholder": "@handle walks into the lighthouse"})}
+        labels = {"prompt": "New scene"}
