@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test migrate seed web worker bench clean
+.PHONY: run test lint format install install-test migrate seed web worker bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,20 @@ run: seed
 	@echo "Sora Studio on http://$(HOST):$(PORT)/  (login: demo / demo, admin: admin / admin). Ctrl-C stops."
 	WEB_HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start
 
-## Install what the tests need and run the whole suite
-test: install-test
+## Install what the tests need and run the whole suite (after the lint, format and layer checks)
+test: install-test lint
 	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null || (echo "Missing migrations: run manage.py makemigrations" && exit 1)
 	$(BIN)/pytest
+
+## Lint, formatting and the import contracts (pyproject.toml); `make format` fixes what can be fixed
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: install-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 ## Benchmarks on a throw-away database (BENCH_DATABASE_URL to run them on PostgreSQL)
 BENCH_DATABASE_URL ?= sqlite:///$(CURDIR)/.bench/bench.sqlite3
