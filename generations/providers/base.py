@@ -64,6 +64,19 @@ class Mention:
 
 
 @dataclass(frozen=True)
+class ReferenceImage:
+    """A still that carries a character (or a start frame) to a protocol that takes images."""
+
+    name: str
+    content: bytes
+    content_type: str = "image/png"
+
+
+NATIVE_ID = "native id"  # the provider registers the character and the prompt refers to its id
+REFERENCE_IMAGES = "reference images"  # the character's stills go along with every video
+
+
+@dataclass(frozen=True)
 class ProtocolSpec:
     """All a protocol is, apart from its client: what it offers and costs by default, what it can
     do, and how a character travels to it. One per protocol package, listed in the registry."""
@@ -85,6 +98,9 @@ class ProtocolSpec:
     write_mention: Callable[[Mention], str]
     # ...and whether the characters' remote ids also go along in the request.
     sends_character_ids: bool
+    # How a character reaches this protocol: NATIVE_ID or REFERENCE_IMAGES (and how many images at most).
+    travel: str = NATIVE_ID
+    max_reference_images: int = 0
     # Where the built-in simulator speaks this protocol, under /simulator/, and the seeded backend's name.
     simulator_path: str = ""
     simulator_backend: str = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import IO
 from urllib.parse import urlsplit
 
@@ -16,6 +17,10 @@ from sora_studio.fields import DecryptionError
 log = logging.getLogger(__name__)
 
 USER_AGENT = "SoraStudio/1.0"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -35,7 +40,7 @@ class HTTPClient:
     Nothing here logs headers or bodies.
     """
 
-    def __init__(self, backend):
+    def __init__(self, backend, auth: Callable[[str], dict[str, str]] = bearer):
         self.backend = backend
         self.base_url = backend.base_url.rstrip("/")
         self.session = requests.Session()
@@ -44,7 +49,9 @@ class HTTPClient:
             key = backend.key
         except DecryptionError as exc:
             raise ProviderError(str(exc), code="api_key_unreadable") from None
-        self.session.headers["Authorization"] = f"Bearer {key}"
+        # How this protocol presents its key (Bearer, x-goog-api-key, Key …), plus any version header.
+        self.auth_headers = auth(key)
+        self.session.headers.update(self.auth_headers)
         self.timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
 
     def url(self, path: str) -> str:
@@ -55,7 +62,7 @@ class HTTPClient:
         url = path if path.startswith(("http://", "https://")) else self.url(path)
         if not _same_origin(url, self.base_url):
             # A download link on a CDN or another host: the key is for this backend only.
-            kwargs["headers"] = {**kwargs.get("headers", {}), "Authorization": None}
+            kwargs["headers"] = {**kwargs.get("headers", {}), **dict.fromkeys(self.auth_headers)}
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.ConnectTimeout as exc:
