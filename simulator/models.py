@@ -18,7 +18,14 @@ from .triggers import Triggers, from_text
 
 OPENAI = "openai"
 TASK = "task"
-PROTOCOLS = [(OPENAI, "openai_videos"), (TASK, "task_api")]
+VEO = "veo"
+RUNWAY = "runway"
+FAL = "fal"
+REPLICATE = "replicate"
+PROTOCOLS = [(OPENAI, "openai_videos"), (TASK, "task_api"), (VEO, "gemini_veo"), (RUNWAY, "runway"),
+             (FAL, "fal_queue"), (REPLICATE, "replicate")]
+# What a job's id starts with on each protocol (Veo's operation name carries it as its last part).
+ID_PREFIX = {OPENAI: "video", TASK: "task", VEO: "op", RUNWAY: "task", FAL: "req", REPLICATE: "pred"}
 
 
 def owner_for(api_key: str) -> str:
@@ -75,7 +82,7 @@ class JobManager(models.Manager["Job"]):
             existing = mine.filter(idempotency_key=idempotency_key).first()
             if existing:
                 return existing, False
-        prefix = "video" if protocol == OPENAI else "task"
+        prefix = ID_PREFIX[protocol]
         now = timezone.now()
         duration = timing.duration_for(seconds, slow=triggers.slow)
         limit = int(settings.SIMULATOR_MAX_IN_FLIGHT)
@@ -118,6 +125,10 @@ class Job(models.Model):
     input_reference = models.CharField(
         max_length=500, blank=True, default="", help_text="What was sent as input_reference (a name or URL)."
     )
+    # What the client sent beside the prompt, as the protocol names it (model arguments, image names...),
+    # and the names of the images it sent (reference images, a first frame): echoed in status answers.
+    request = models.JSONField(default=dict, blank=True)
+    images = models.JSONField(default=list, blank=True)
     triggers = models.CharField(max_length=100, blank=True, default="")
     flaky_pending = models.BooleanField(default=False)
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
