@@ -157,3 +157,19 @@ def test_seed_demo_makes_backends_logins_and_a_ready_demo_character(live_server,
     mossy = Character.objects.get(handle="mossy", owner__username="demo")
     assert {b.status for b in mossy.bindings.all()} == {"ready"} and mossy.bindings.count() == 2
     assert mossy.avatar
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("flag, unit", [("price_per_second", "per_second"), ("price_per_request", "per_request")])
+def test_add_backend_writes_the_first_price_row_from_a_flag(flag, unit):
+    call_command("add_backend", "Priced", protocol="task_api", base_url="http://127.0.0.1:9/v1", api_key="k",
+                 **{flag: Decimal("0.07")}, stdout=StringIO())
+    backend = Backend.objects.get(name="Priced")
+    assert backend.prices.filter(unit=unit, amount=Decimal("0.07"), model="", size="").exists()
+
+
+@pytest.mark.django_db
+def test_add_backend_refuses_a_negative_price_with_one_line():
+    with pytest.raises(CommandError, match="non-negative"):
+        call_command("add_backend", "Priced", protocol="task_api", base_url="http://127.0.0.1:9/v1", api_key="k",
+                     price_per_second=Decimal("-1"), stdout=StringIO())

@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -6,7 +7,7 @@ from django.core.validators import URLValidator
 from django.db import transaction
 
 from generations.providers import registry
-from generations.providers.models import Backend, Tier
+from generations.providers.models import Backend, Price, PriceUnit, Tier
 from generations.providers.offers import OFFERS_EXAMPLE
 
 
@@ -22,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--max-in-flight", type=int, default=4)
         parser.add_argument("--honours-idempotency-keys", action="store_true")
         parser.add_argument("--offers", help=f"Models offered, as JSON (default: the protocol's): {OFFERS_EXAMPLE}")
+        price = parser.add_mutually_exclusive_group()
+        price.add_argument("--price-per-second", type=Decimal, metavar="USD",
+                           help="Price every model at this rate per second of video (a new price row).")
+        price.add_argument("--price-per-request", type=Decimal, metavar="USD",
+                           help="Price every video at this amount, whatever its length (a new price row).")
 
     def handle(self, *args, **opts):
         try:
@@ -51,7 +57,25 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(" ".join(f"{field}: {' '.join(errors)}"
                                         for field, errors in exc.message_dict.items())) from None
+        price = self.price_row(backend, opts)
         with transaction.atomic():
             backend.save()
             backend.install_default_prices()
+            if price is not None:
+                price.backend = backend
+                price.save()
         self.stdout.write(f"{'Added' if created else 'Updated'} backend {backend.name} ({backend.protocol}).")
+        if not backend.prices.filter(unit__in=[PriceUnit.PER_SECOND, PriceUnit.PER_REQUEST]).exists():
+            self.stdout.write(f"{backend.name} has no price yet: nothing is routed to it until one is added "
+                              "(--price-per-second or --price-per-request, or the admin).")
+
+    def price_row(self, backend: Backend, opts) -> Price | None:
+        """The row the price flags ask for, checked like the admin checks it; None without a flag."""
+        for unit, amount in [(PriceUnit.PER_SECOND, opts["price_per_second"]),
+                             (PriceUnit.PER_REQUEST, opts["price_per_request"])]:
+            if amount is None:
+                continue
+            if not amount.is_finite() or amount < 0 or amount >= 10**6:
+                raise CommandError(f"The price must be a non-negative amount in USD, not {amount}.")
+            return Price(unit=unit, amount=amount)
+        return None

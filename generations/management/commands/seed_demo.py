@@ -1,4 +1,5 @@
 import secrets
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -7,6 +8,8 @@ from django.core.management.base import BaseCommand
 
 from generations.providers import registry
 from generations.providers.models import Backend
+
+DEMO_PRICE_PER_SECOND = Decimal("0.10")
 
 
 class Command(BaseCommand):
@@ -27,8 +30,11 @@ class Command(BaseCommand):
             name, protocol, base_url = spec.simulator_backend, spec.name, f"{site}/simulator/{spec.simulator_path}"
             existing = Backend.objects.filter(name=name).first()
             if existing is None:
+                # A protocol without a public price list gets a demo price, so the simulated backend can be routed to.
+                priced = any(row["unit"] in ("per_second", "per_request") for row in spec.default_prices)
+                extra = {} if priced else {"price_per_second": DEMO_PRICE_PER_SECOND}
                 call_command("add_backend", name, protocol=protocol, base_url=base_url,
-                             api_key=key, honours_idempotency_keys=True, stdout=self.stdout)
+                             api_key=key, honours_idempotency_keys=True, stdout=self.stdout, **extra)
             elif existing.base_url == base_url and existing.key != key:
                 # Seeded before installs had their own key (or the key was changed): follow it.
                 existing.api_key = key
