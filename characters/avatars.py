@@ -27,7 +27,7 @@ FAILED_FOR = 60 * 60
 
 
 @contextmanager
-def _local_path(field_file):
+def local_path(field_file):
     """A path ffmpeg can read: the file itself on disk storage, else a temporary copy."""
     try:
         yield field_file.path
@@ -50,7 +50,7 @@ def first_frame(field_file) -> bytes | None:
         "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "4", "pipe:1",
     ]
     try:
-        with _local_path(field_file) as path:
+        with local_path(field_file) as path:
             command[command.index("INPUT")] = path
             result = subprocess.run(command, capture_output=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -96,3 +96,29 @@ class CharacterBinding(models.Model):
             for name, value in fields.items():
                 setattr(self, name, value)
         return won
+
+
+def _still_path(instance, filename):
+    return f"characters/{instance.character.owner_id}/{instance.character.handle}/still-{instance.position}.jpg"
+
+
+class StillSource(models.TextChoices):
+    CLIP = "clip", "Taken from the clip"
+    UPLOAD = "upload", "Uploaded"
+
+
+class CharacterStill(models.Model):
+    """One of up to three stills of a character: what carries it to backends that take reference images."""
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="stills")
+    position = models.PositiveSmallIntegerField()
+    image = models.FileField(upload_to=_still_path)
+    source = models.CharField(max_length=10, choices=StillSource.choices, default=StillSource.CLIP)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["character", "position"]
+        constraints = [models.UniqueConstraint(fields=["character", "position"], name="one_still_per_position")]
+
+    def __str__(self) -> str:
+        return f"{self.character} still {self.position}"

@@ -17,10 +17,11 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from characters import clips, stills
 from characters.models import BindingStatus, Character, CharacterBinding
 from generations.billing import pricing
 from generations.billing.models import CostEntry, CostKind
-from generations.providers.base import ProviderError
+from generations.providers.base import REFERENCE_IMAGES, ProviderError
 from sora_studio import netguard, queue
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,25 @@ def bind(character: Character, backend, *, extract_from_task: str = "") -> Chara
             return binding  # ready or on its way: never register twice
         binding.transition(BindingStatus.FAILED, BindingStatus.PROCESSING, error="", attempts=0,
                            next_try_at=first_try, extract_from_task=extract_from_task or binding.extract_from_task)
+    if travels_by_images(backend) and stills.take_from_clip(character):
+        # Nothing to register: the stills go along with every video. Ready at once.
+        binding.transition(BindingStatus.PROCESSING, BindingStatus.READY, remote_id="", error="", next_try_at=None)
+        return binding
     queue.register_binding_on_commit(binding.pk)
     return binding
+
+
+def travels_by_images(backend) -> bool:
+    return backend.spec.travel == REFERENCE_IMAGES
+
+
+def how_it_travels(character: Character, backend) -> str:
+    """What a creator reads per backend: the native id it has there, or the stills that go along."""
+    if travels_by_images(backend):
+        count = min(character.stills.count(), backend.spec.max_reference_images)
+        return f"as {count} reference image{'s' if count != 1 else ''}, with its name in the prompt"
+    binding = character.binding_on(backend)
+    return f"as its id {binding.remote_id}" if binding and binding.remote_id else "as its id, once registered"
 
 
 def clip_link(character: Character) -> str:
@@ -102,14 +120,21 @@ def register(binding_id: int) -> None:
         client = backend.client()
         if binding.extract_from_task:
             remote_id = client.extract_character(binding.extract_from_task, character.name)
+        elif travels_by_images(backend):
+            fetch_clip(character)
+            if not stills.take_from_clip(character):
+                raise ClipError("No stills could be taken from this character's clip; upload stills or another clip.")
+            remote_id = ""
         else:
             fetch_clip(character)
             if not character.source_clip:
                 raise ClipError("This character has no source clip.")
-            with character.source_clip.open("rb") as clip:
+            with clips.for_registration(character.source_clip, backend.spec.clip_seconds) as clip:
                 remote_id = client.create_character(
                     name=character.name, description=character.description, clip=clip,
-                    clip_url=clip_link(character),
+                    # A clip given by a public link is passed on as that link: a provider cannot
+                    # reach this studio's own address from outside. Uploads go as a signed link.
+                    clip_url=character.source_url or clip_link(character),
                 )
     except (ProviderError, ClipError) as exc:
         message = getattr(exc, "message", str(exc))

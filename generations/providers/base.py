@@ -101,6 +101,8 @@ class ProtocolSpec:
     # How a character reaches this protocol: NATIVE_ID or REFERENCE_IMAGES (and how many images at most).
     travel: str = NATIVE_ID
     max_reference_images: int = 0
+    # The clip length (shortest, longest seconds) the provider registers a character from; longer ones are cut.
+    clip_seconds: tuple[int, int] | None = None
     # Where the built-in simulator speaks this protocol, under /simulator/, and the seeded backend's name.
     simulator_path: str = ""
     simulator_backend: str = ""

@@ -30,6 +30,7 @@ SPEC = ProtocolSpec(
     max_characters=2,
     write_mention=lambda mention: mention.name,
     sends_character_ids=True,
+    clip_seconds=(2, 4),
     simulator_path="openai/v1",
     simulator_backend="Simulated official",
 )

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import IO
 
 from generations.providers.base import (
@@ -14,6 +15,7 @@ from generations.providers.base import (
     QUEUED,
     RUNNING,
     ProviderError,
+    ReferenceImage,
     RemoteJob,
 )
 from generations.providers.http import HTTPClient
@@ -59,7 +61,8 @@ class OpenAIVideosClient:
         self.http = HTTPClient(backend)
 
     def create(self, *, prompt: str, model: str, seconds: str, size: str, characters: list[str],
-               idempotency_key: str) -> RemoteJob:
+               idempotency_key: str, images: Sequence[ReferenceImage] = ()) -> RemoteJob:
+        # Characters travel by native id here, so `images` (reference stills) are not sent.
         body = {"prompt": prompt, "model": model, "seconds": str(seconds), "size": size}
         if characters:
             body["characters"] = [{"id": remote_id} for remote_id in characters]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import IO
 
 from generations.providers.base import (
@@ -13,6 +14,7 @@ from generations.providers.base import (
     QUEUED,
     RUNNING,
     ProviderError,
+    ReferenceImage,
     RemoteJob,
 )
 from generations.providers.http import HTTPClient
@@ -50,7 +52,8 @@ class TaskAPIClient:
         self.http = HTTPClient(backend)
 
     def create(self, *, prompt: str, model: str, seconds: str, size: str, characters: list[str],
-               idempotency_key: str) -> RemoteJob:
+               idempotency_key: str, images: Sequence[ReferenceImage] = ()) -> RemoteJob:
+        # Characters travel by native id here, so `images` (reference stills) are not sent.
         # Characters travel inside the prompt as @char_id mentions; model and size are the provider's.
         data = self.http.json("POST", "sora/generate", json={"prompt": prompt, "duration": int(seconds)},
                               headers={"Idempotency-Key": idempotency_key}, is_create=True)
