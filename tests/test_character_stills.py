@@ -1,0 +1,62 @@
+"""A character's stills (frames of its clip) and the clip cut to the length a protocol registers from."""
+
+import imageio_ffmpeg
+import pytest
+from django.core.files.base import ContentFile
+
+from characters import clips, stills
+from characters.models import Character, StillSource
+from simulator.render import look_for, render_mp4
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def character(alice):
+    character = Character(owner=alice, name="Mossy", handle="mossy")
+    character.source_clip.save("clip.mp4", ContentFile(render_mp4(look_for("a mossy robot", "1280x720", "clip"), 6)),
+                               save=False)
+    character.save()
+    return character
+
+
+def test_three_stills_are_taken_from_the_clip_once(character):
+    assert stills.take_from_clip(character) == 3
+    assert stills.take_from_clip(character) == 3  # again: nothing new
+    taken = list(character.stills.all())
+    assert [s.position for s in taken] == [1, 2, 3] and {s.source for s in taken} == {StillSource.CLIP}
+    for still in taken:
+        with still.image.open("rb") as image:
+            assert image.read(3) == b"\xff\xd8\xff"  # a JPEG
+
+
+def test_an_uploaded_still_replaces_the_one_in_its_place(character):
+    stills.take_from_clip(character)
+    stills.replace(character, 2, stills.frame_at(character.source_clip.path, 0.5))
+    assert character.stills.get(position=2).source == StillSource.UPLOAD
+    assert character.stills.count() == 3
+
+
+def test_a_character_without_a_clip_has_no_stills(alice):
+    assert stills.take_from_clip(Character.objects.create(owner=alice, name="Nobody", handle="nobody")) == 0
+
+
+def test_reference_images_share_the_limit_among_the_characters(character, alice):
+    other = Character(owner=alice, name="Rex", handle="rex")
+    other.source_clip.save("clip.mp4", ContentFile(render_mp4(look_for("a dog", "1280x720", "clip"), 4)), save=False)
+    other.save()
+    stills.take_from_clip(character)
+    stills.take_from_clip(other)
+    images = stills.reference_images([character, other], 3)
+    assert [image.name for image in images] == ["mossy-1.jpg", "rex-1.jpg", "mossy-2.jpg"]
+    assert all(image.content.startswith(b"\xff\xd8") and image.content_type == "image/jpeg" for image in images)
+
+
+def test_a_clip_longer_than_the_protocol_takes_is_cut(character, tmp_path):
+    with clips.for_registration(character.source_clip, (2, 4)) as clip:
+        target = tmp_path / "cut.mp4"
+        target.write_bytes(clip.read())
+    _frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(target))
+    assert 3.5 <= seconds <= 4.2
+    with clips.for_registration(character.source_clip, None) as clip:
+        assert clip.read() == character.source_clip.open("rb").read()
