@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from django import forms
 from django.conf import settings
+from PIL import Image
 
 from characters.models import Character
 from generations.providers.models import Backend
@@ -97,3 +99,32 @@ class ExtractCharacterForm(HandleMixin, forms.ModelForm):
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
         self.owner = owner
+
+
+class StillForm(forms.Form):
+    """An uploaded still for one of the three places: sniffed, capped and decoded before it is kept."""
+
+    position = forms.TypedChoiceField(choices=[(1, "1"), (2, "2"), (3, "3")], coerce=int)
+    image = forms.FileField(help_text="A JPEG, PNG or WebP of the character, at most 10 MB.")
+
+    MAX_BYTES = 10 * 1024 * 1024
+
+    def clean_image(self) -> bytes:
+        upload = self.cleaned_data["image"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError("That image is larger than 10 MB.")
+        data = upload.read()
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in ("JPEG", "PNG", "WEBP"):
+                    raise forms.ValidationError("Upload a JPEG, PNG or WebP image.")
+                if image.width * image.height > 40_000_000:
+                    raise forms.ValidationError("That image has too many pixels (40 megapixels at most).")
+                image.load()  # decode it all: a truncated or booby-trapped file fails here, not at a provider
+                converted = image.convert("RGB")
+        except (OSError, Image.DecompressionBombError, SyntaxError, ValueError):
+            raise forms.ValidationError("That file is not an image that can be read.") from None
+        converted.thumbnail((1024, 1024))
+        out = io.BytesIO()
+        converted.save(out, format="JPEG", quality=90)
+        return out.getvalue()

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from characters import avatars, registry
-from characters.forms import CharacterForm, ExtractCharacterForm
+from characters import avatars, registry, stills
+from characters.forms import CharacterForm, ExtractCharacterForm, StillForm
 from characters.models import BindingStatus, Character, CharacterBinding
 from generations.jobs.models import Generation
 from generations.providers.models import Backend
@@ -68,6 +68,7 @@ def new(request: HttpRequest) -> HttpResponse:
             # An uploaded clip is here already: its first frame becomes the avatar now. A clip given
             # by URL is fetched by the worker; the avatar view makes that one when first asked.
             avatars.ensure_avatar(character)
+            stills.take_from_clip(character)
             if form.cleaned_data["backends"]:
                 messages.success(request, f"@{character.handle} is being registered.")
             else:
@@ -82,7 +83,7 @@ def _binding_rows(character: Character) -> list[dict]:
     backends = {b.pk: b for b in Backend.objects.for_characters()}
     for binding in bindings.values():
         backends.setdefault(binding.backend_id, binding.backend)
-    return [{"backend": backend, "binding": bindings.get(pk)}
+    return [{"backend": backend, "binding": bindings.get(pk), "travel": registry.how_it_travels(character, backend)}
             for pk, backend in sorted(backends.items(), key=lambda item: item[1].name)]
 
 
@@ -211,6 +212,30 @@ def avatar(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(avatars.initials_svg(character), content_type="image/svg+xml")
     response["Cache-Control"] = "no-cache"
     return response
+
+
+@require_GET
+def still(request: HttpRequest, pk: int, position: int) -> FileResponse:
+    """One of the character's stills, to its owner (and staff)."""
+    character = _get_character_for_user(request, pk)
+    still = character.stills.filter(position=position).first()
+    if still is None:
+        raise Http404("No still in that place.")
+    return files.serve(request, still.image, content_type="image/jpeg")
+
+
+@require_POST
+def upload_still(request: HttpRequest, pk: int) -> HttpResponse:
+    """Put an uploaded still in one of the three places (what reference-image backends are sent)."""
+    character = _get_character_for_user(request, pk)
+    form = StillForm(request.POST, request.FILES)
+    if form.is_valid():
+        stills.replace(character, form.cleaned_data["position"], form.cleaned_data["image"])
+        messages.success(request, f"Still {form.cleaned_data['position']} of @{character.handle} replaced.")
+    else:
+        problems = " ".join(error for errors in form.errors.values() for error in errors)
+        messages.error(request, f"The still was not kept: {problems}")
+    return redirect("characters:detail", pk=character.pk)
 
 
 @require_GET

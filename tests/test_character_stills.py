@@ -60,3 +60,40 @@ def test_a_clip_longer_than_the_protocol_takes_is_cut(character, tmp_path):
     assert 3.5 <= seconds <= 4.2
     with clips.for_registration(character.source_clip, None) as clip:
         assert clip.read() == character.source_clip.open("rb").read()
+
+
+def test_the_character_page_shows_the_stills_and_how_it_travels(client, character, official):
+    stills.take_from_clip(character)
+    client.force_login(character.owner)
+    page = client.get(f"/characters/{character.pk}/").content.decode()
+    assert page.count('alt="Still ') == 3 and "How it travels" in page
+    assert "as its id, once registered" in page  # the OpenAI shape registers characters
+    image = client.get(f"/characters/{character.pk}/stills/2.jpg")
+    assert image.status_code == 200 and b"".join(image.streaming_content).startswith(b"\xff\xd8")
+
+
+def test_an_uploaded_still_is_decoded_and_kept_and_junk_is_refused(client, character):
+    client.force_login(character.owner)
+    from io import BytesIO
+
+    from PIL import Image
+
+    png = BytesIO()
+    Image.new("RGB", (64, 48), "red").save(png, format="PNG")
+    png.seek(0)
+    png.name = "red.png"
+    client.post(f"/characters/{character.pk}/stills/", {"position": "1", "image": png})
+    kept = character.stills.get(position=1)
+    assert kept.source == StillSource.UPLOAD and kept.image.open("rb").read(3) == b"\xff\xd8\xff"
+    junk = BytesIO(b"<svg onload=alert(1)>")
+    junk.name = "x.png"
+    response = client.post(f"/characters/{character.pk}/stills/", {"position": "2", "image": junk}, follow=True)
+    assert "not an image that can be read" in response.content.decode()
+    assert not character.stills.filter(position=2).exists()
+
+
+def test_another_creators_stills_are_404(client, character, bob):
+    stills.take_from_clip(character)
+    client.force_login(bob)
+    assert client.get(f"/characters/{character.pk}/stills/1.jpg").status_code == 404
+    assert client.post(f"/characters/{character.pk}/stills/", {"position": "1"}).status_code == 404
