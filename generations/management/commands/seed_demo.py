@@ -68,8 +68,9 @@ class Command(BaseCommand):
         return key
 
     def seed_character(self, owner):
-        """@mossy, from a clip the simulator renders, registered on both simulated backends once a
-        worker runs (until the web server is up, the registration is retried)."""
+        """@mossy, from a clip the simulator renders, on every backend that holds characters: registered
+        once a worker runs (until the web server is up, the registration is retried), or ready at once
+        where its stills travel as reference images. A backend added since the last seed gets it too."""
         from django.core.files.base import ContentFile
         from django.db import transaction
 
@@ -77,7 +78,11 @@ class Command(BaseCommand):
         from characters.models import Character
         from simulator.render import look_for, render_mp4
 
-        if Character.objects.filter(owner=owner, handle="mossy").exists():
+        mossy = Character.objects.filter(owner=owner, handle="mossy").first()
+        if mossy is not None:
+            with transaction.atomic():
+                for backend in Backend.objects.for_characters().exclude(bindings__character=mossy):
+                    registry.bind(mossy, backend)
             return
         mossy = Character(owner=owner, name="Mossy", handle="mossy",
                           description="A small, friendly robot covered in moss (a demo character).")
