@@ -185,7 +185,8 @@ def _images(instance: dict[str, Any]) -> list[str]:
     seen = []
     if instance.get("image") is not None:
         seen.append("image:" + _image(instance["image"], "instances[0].image"))
-    references = instance.get("referenceImages") or []
+    references = instance.get("referenceImages")
+    references = [] if references is None else references
     if not isinstance(references, list) or len(references) > MAX_REFERENCE_IMAGES:
         raise InvalidArgument(f"* instances[0].reference_images: at most {MAX_REFERENCE_IMAGES} images.")
     for index, reference in enumerate(references):
@@ -244,7 +245,8 @@ def predict_long_running(request: HttpRequest, owner: str, model: str) -> HttpRe
         data = _body(request)
         instance = _instance(data)
         prompt = _prompt(instance)
-        parameters = data.get("parameters") or {}
+        parameters = data.get("parameters")
+        parameters = {} if parameters is None else parameters
         if not isinstance(parameters, dict):
             raise InvalidArgument("* parameters: must be an object.")
         seconds = _duration(parameters)

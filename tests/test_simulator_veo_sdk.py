@@ -154,3 +154,35 @@ def test_a_flaky_operation_answers_503_once_then_recovers(client):
         client.operations.get(operation)
     assert (unavailable.value.code, unavailable.value.status) == (503, "UNAVAILABLE")
     assert wait_until_done(client, operation).error is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[]",
+        '{"instances": {"prompt": "x"}}',
+        '{"instances": [{"prompt": ""}]}',
+        '{"instances": [{}]}',
+        '{"instances": [{"prompt": "x"}], "parameters": []}',
+        '{"instances": [{"prompt": "x"}], "parameters": {"durationSeconds": "eight"}}',
+        '{"instances": [{"prompt": "x"}], "parameters": {"durationSeconds": 1e400}}',
+        '{"instances": [{"prompt": "x"}], "parameters": {"durationSeconds": true}}',
+        '{"instances": [{"prompt": "x"}], "parameters": {"durationSeconds": "8s"}}',
+        '{"instances": [{"prompt": "x"}], "parameters": {"aspectRatio": 16}}',
+        '{"instances": [{"prompt": "x", "image": {"bytesBase64Encoded": "%%%"}}]}',
+        '{"instances": [{"prompt": "x", "referenceImages": [1, 2, 3, 4]}]}',
+    ],
+)
+def test_bad_input_is_a_400_in_googles_error_shape(live_server, body):
+    import requests
+
+    response = requests.post(
+        f"{live_server.url}/simulator/veo/v1beta/models/{MODEL}:predictLongRunning",
+        data=body,
+        headers={"x-goog-api-key": SIM_KEY, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert not Job.objects.filter(protocol=VEO).exists()
