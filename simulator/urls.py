@@ -5,6 +5,8 @@ openai_videos base: {host}/simulator/openai/v1    task_api base: {host}/simulato
 
 from django.urls import path
 
+import simulator.veo_views as veo_views
+
 from . import openai_views, task_views
 
 app_name = "simulator"
@@ -23,4 +25,8 @@ urlpatterns = [
     path("task/v1/sora/characters", task_views.characters, name="task_characters"),
     path("task/v1/sora/characters/extract", task_views.extract_character, name="task_extract_character"),
     path("task/v1/files/<str:task_id>.<str:extension>", task_views.task_file, name="task_file"),
+    # gemini_veo: Veo through the Gemini API (base {host}/simulator/veo/v1beta), as google-genai 2.x speaks it.
+    path("veo/v1beta/models/<str:model>:predictLongRunning", veo_views.predict_long_running, name="veo_predict"),
+    path("veo/v1beta/models/<str:model>/operations/<str:operation_id>", veo_views.operation, name="veo_operation"),
+    path("veo/v1beta/files/<str:file_id>:download", veo_views.file_download, name="veo_file"),
 ]
