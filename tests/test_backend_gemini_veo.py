@@ -229,7 +229,7 @@ def test_a_veo_backend_added_by_command_completes_a_job_and_charges_its_price(al
     generation = Generation.objects.get()
     assert generation.remote_id.startswith(f"models/{MODEL}/operations/")
     charge = generation.cost_entries.get(kind=CostKind.CHARGE)
-    # The model's own row from the protocol's price list is more specific than the flag's any-model row.
-    assert (charge.price.model, charge.price.amount) == (MODEL, Decimal("0.40"))
-    assert generation.charged() == Decimal("1.60") and result["cost_usd"] == "1.60"
+    # The flag's row is the backend's video price (the protocol's list is not installed beside it).
+    assert (charge.price.model, charge.price.amount) == ("", Decimal("0.10"))
+    assert generation.charged() == Decimal("0.40") and result["cost_usd"] == "0.40"
     assert generation.thumbnail.name == ""  # Veo makes none

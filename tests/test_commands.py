@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from generations.providers import registry
 from generations.providers.models import Backend, Price
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -153,9 +154,11 @@ def test_seed_demo_makes_backends_logins_and_a_ready_demo_character(live_server,
     run("seed_demo", site_url=live_server.url)
     run("seed_demo", site_url=live_server.url)  # idempotent
 
-    assert set(Backend.objects.values_list("name", flat=True)) == {"Simulated official", "Simulated aggregator"}
+    simulated = {spec.simulator_backend for spec in registry.specs() if spec.simulator_path}
+    assert {"Simulated official", "Simulated aggregator", "Simulated Veo"} <= simulated
+    assert set(Backend.objects.values_list("name", flat=True)) == simulated  # one per protocol
     mossy = Character.objects.get(handle="mossy", owner__username="demo")
-    assert {b.status for b in mossy.bindings.all()} == {"ready"} and mossy.bindings.count() == 2
+    assert {b.status for b in mossy.bindings.all()} == {"ready"} and mossy.bindings.count() == len(simulated)
     assert mossy.avatar
 
 
@@ -166,6 +169,9 @@ def test_add_backend_writes_the_first_price_row_from_a_flag(flag, unit):
                  **{flag: Decimal("0.07")}, stdout=StringIO())
     backend = Backend.objects.get(name="Priced")
     assert backend.prices.filter(unit=unit, amount=Decimal("0.07"), model="", size="").exists()
+    # The flag is the backend's price: the protocol's default video prices are not installed beside it.
+    assert not backend.prices.filter(unit__in=["per_second", "per_request"]).exclude(amount=Decimal("0.07")).exists()
+    assert backend.prices.filter(unit="per_character").exists()
 
 
 @pytest.mark.django_db

@@ -98,6 +98,8 @@ class ProtocolSpec:
     write_mention: Callable[[Mention], str]
     # ...and whether the characters' remote ids also go along in the request.
     sends_character_ids: bool
+    # The provider deduplicates creates by Idempotency-Key (so a create whose answer was lost may be re-sent).
+    idempotency_keys: bool = False
     # How a character reaches this protocol: NATIVE_ID or REFERENCE_IMAGES (and how many images at most).
     travel: str = NATIVE_ID
     max_reference_images: int = 0

@@ -109,6 +109,7 @@ class Backend(models.Model):
         spec = self.spec
         self.tier = spec.default_tier
         self.supports_characters, self.supports_extract, self.supports_remix = spec.characters, spec.extract, spec.remix
+        self.honours_idempotency_keys = spec.idempotency_keys
 
     def _default_offers(self) -> dict:
         return self.spec.default_offers if self.protocol in registry.PROTOCOLS else {}
@@ -178,9 +179,11 @@ class Backend(models.Model):
                 and p.model in ("", model) and p.size in ("", size)]
         return max(rows, key=lambda p: (p.model != "", p.size != "", p.effective_from, p.pk), default=None)
 
-    def install_default_prices(self) -> None:
+    def install_default_prices(self, *, videos: bool = True) -> None:
+        """The protocol's price rows; `videos=False` leaves out the per-second and per-request ones."""
         for row in self.spec.default_price_rows():
-            Price.objects.get_or_create(backend=self, **row)
+            if videos or row["unit"] == PriceUnit.PER_CHARACTER:
+                Price.objects.get_or_create(backend=self, **row)
 
 
 class PriceUnit(models.TextChoices):

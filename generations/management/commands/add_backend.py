@@ -39,11 +39,10 @@ class Command(BaseCommand):
         backend = backend or Backend(name=opts["name"])
         backend.protocol = opts["protocol"]
         backend.adopt_protocol_defaults()
-        for field, value in {
-            "base_url": opts["base_url"].rstrip("/"), "api_key": opts["api_key"], "max_in_flight": opts["max_in_flight"],
-            "honours_idempotency_keys": opts["honours_idempotency_keys"],
-        }.items():
-            setattr(backend, field, value)
+        backend.base_url, backend.api_key = opts["base_url"].rstrip("/"), opts["api_key"]
+        backend.max_in_flight = opts["max_in_flight"]
+        if opts["honours_idempotency_keys"]:  # else the protocol's own answer (adopted above)
+            backend.honours_idempotency_keys = True
         if opts["tier"]:
             backend.tier = opts["tier"]
         if opts["offers"] is not None:
@@ -60,7 +59,9 @@ class Command(BaseCommand):
         price = self.price_row(backend, opts)
         with transaction.atomic():
             backend.save()
-            backend.install_default_prices()
+            # A price flag is the backend's price for videos: the protocol's defaults would be more
+            # specific (per model) and win, so only its character fee is installed beside it.
+            backend.install_default_prices(videos=price is None)
             if price is not None:
                 price.backend = backend
                 price.save()

@@ -34,7 +34,7 @@ class Command(BaseCommand):
                 priced = any(row["unit"] in ("per_second", "per_request") for row in spec.default_prices)
                 extra = {} if priced else {"price_per_second": DEMO_PRICE_PER_SECOND}
                 call_command("add_backend", name, protocol=protocol, base_url=base_url,
-                             api_key=key, honours_idempotency_keys=True, stdout=self.stdout, **extra)
+                             api_key=key, stdout=self.stdout, **extra)
             elif existing.base_url == base_url and existing.key != key:
                 # Seeded before installs had their own key (or the key was changed): follow it.
                 existing.api_key = key

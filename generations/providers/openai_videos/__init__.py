@@ -29,6 +29,8 @@ SPEC = ProtocolSpec(
     deletes_remotely=True,
     max_characters=2,
     write_mention=lambda mention: mention.name,
+    # The simulator honours Idempotency-Key (and OpenAI documents it for POST requests).
+    idempotency_keys=True,
     sends_character_ids=True,
     clip_seconds=(2, 4),
     simulator_path="openai/v1",
