@@ -6,6 +6,7 @@ openai_videos base: {host}/simulator/openai/v1    task_api base: {host}/simulato
 from django.urls import path
 
 from . import openai_views, task_views
+from . import replicate_views
 
 app_name = "simulator"
 
@@ -23,4 +24,12 @@ urlpatterns = [
     path("task/v1/sora/characters", task_views.characters, name="task_characters"),
     path("task/v1/sora/characters/extract", task_views.extract_character, name="task_extract_character"),
     path("task/v1/files/<str:task_id>.<str:extension>", task_views.task_file, name="task_file"),
+    # replicate: the studio's base URL is .../replicate/v1; the `replicate` SDK's is .../replicate (it adds /v1).
+    # Output files live outside /v1, as on replicate.delivery.
+    path("replicate/v1/models/<str:model_owner>/<str:model_name>/predictions", replicate_views.create,
+         name="replicate_create"),
+    path("replicate/v1/predictions", replicate_views.predictions, name="replicate_predictions"),
+    path("replicate/v1/predictions/<str:prediction_id>", replicate_views.prediction, name="replicate_prediction"),
+    path("replicate/v1/predictions/<str:prediction_id>/cancel", replicate_views.cancel, name="replicate_cancel"),
+    path("replicate/delivery/<str:prediction_id>/output.mp4", replicate_views.output_file, name="replicate_file"),
 ]
