@@ -285,7 +285,8 @@ def _image(name: str, value: Any) -> tuple[str, tuple[int, int] | None]:
         file_name = unquote(urlsplit(value).path.rsplit("/", 1)[-1]) or urlsplit(value).hostname or "image"
         return file_name[:120], None
     match = _DATA_URI.match(value)
-    if not match or not match["type"].startswith("image/"):
+    # Any media type: the SDK labels a nameless file application/octet-stream; the bytes decide.
+    if not match:
         raise InvalidInput(
             name, "Does not match format 'uri': give an http(s) URL or a base64 image data URI", "format"
         )
@@ -427,7 +428,8 @@ def create(request: HttpRequest, owner: str, model_owner: str, model_name: str) 
     wait = _prefer_wait(request)
     if wait:
         return _held(request, job, wait)
-    return JsonResponse(_prediction(request, job), status=201)
+    # The answer describes the prediction as it was created, however long the answer took to write.
+    return JsonResponse(_prediction(request, job, job.created_at), status=201)
 
 
 def _held(request: HttpRequest, job: Job, wait: float) -> JsonResponse:
