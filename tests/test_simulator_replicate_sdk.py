@@ -7,6 +7,7 @@ import hashlib
 import io
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -70,6 +71,7 @@ def test_a_prediction_starts_runs_and_succeeds_with_a_playable_mp4(client, tmp_p
 
     seen = set()
     while prediction.status not in ("succeeded", "failed", "canceled"):
+        time.sleep(client.poll_interval)
         prediction.reload()
         seen.add(prediction.status)
         if prediction.status == "processing" and prediction.progress:
