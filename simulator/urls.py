@@ -8,6 +8,7 @@ from django.urls import path
 import simulator.veo_views as veo_views
 
 from . import openai_views, task_views
+from . import replicate_views
 
 app_name = "simulator"
 
@@ -29,4 +30,12 @@ urlpatterns = [
     path("veo/v1beta/models/<str:model>:predictLongRunning", veo_views.predict_long_running, name="veo_predict"),
     path("veo/v1beta/models/<str:model>/operations/<str:operation_id>", veo_views.operation, name="veo_operation"),
     path("veo/v1beta/files/<str:file_id>:download", veo_views.file_download, name="veo_file"),
+    # replicate: the studio's base URL is .../replicate/v1; the `replicate` SDK's is .../replicate (it adds /v1).
+    # Output files live outside /v1, as on replicate.delivery.
+    path("replicate/v1/models/<str:model_owner>/<str:model_name>/predictions", replicate_views.create,
+         name="replicate_create"),
+    path("replicate/v1/predictions", replicate_views.predictions, name="replicate_predictions"),
+    path("replicate/v1/predictions/<str:prediction_id>", replicate_views.prediction, name="replicate_prediction"),
+    path("replicate/v1/predictions/<str:prediction_id>/cancel", replicate_views.cancel, name="replicate_cancel"),
+    path("replicate/delivery/<str:prediction_id>/output.mp4", replicate_views.output_file, name="replicate_file"),
 ]
