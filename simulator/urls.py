@@ -8,6 +8,7 @@ from django.urls import path
 import simulator.veo_views as veo_views
 
 from . import openai_views, task_views
+from . import runway_views as runway
 
 app_name = "simulator"
 
@@ -29,4 +30,10 @@ urlpatterns = [
     path("veo/v1beta/models/<str:model>:predictLongRunning", veo_views.predict_long_running, name="veo_predict"),
     path("veo/v1beta/models/<str:model>/operations/<str:operation_id>", veo_views.operation, name="veo_operation"),
     path("veo/v1beta/files/<str:file_id>:download", veo_views.file_download, name="veo_file"),
+    # runway: the SDK's base URL is {host}/simulator/runway (its paths start with /v1/); the studio's is
+    # {host}/simulator/runway/v1. Output links stand in for Runway's CDN, outside the API's path.
+    path("runway/v1/text_to_video", runway.text_to_video, name="runway_text_to_video"),
+    path("runway/v1/image_to_video", runway.image_to_video, name="runway_image_to_video"),
+    path("runway/v1/tasks/<str:task_id>", runway.task, name="runway_task"),
+    path("runway/cdn/<str:task_id>.mp4", runway.task_file, name="runway_file"),
 ]
