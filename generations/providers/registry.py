@@ -17,6 +17,7 @@ PROTOCOLS = {
     "openai_videos": "generations.providers.openai_videos",
     "task_api": "generations.providers.task_api",
     "gemini_veo": "generations.providers.gemini_veo",
+    "runway": "generations.providers.runway",
 }
 
 
