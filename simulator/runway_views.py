@@ -202,12 +202,13 @@ def _prompt_images(data: dict[str, Any], model: Model) -> tuple[list[str], Any]:
     names, recorded, seen = [], [], set()
     for index, item in enumerate(value):
         where = f"promptImage.{index}"
-        if not isinstance(item, dict) or item.get("position") not in model.positions or item["position"] in seen:
+        position = item.get("position") if isinstance(item, dict) else None
+        if not isinstance(position, str) or position not in model.positions or position in seen:
             raise Invalid(f"{where}.position", f"Expected one of {', '.join(sorted(model.positions))}, each once.")
-        seen.add(item["position"])
+        seen.add(position)
         name = _image_name(item.get("uri"), f"{where}.uri")
         names.append(name)
-        recorded.append({"position": item["position"], "uri": name})
+        recorded.append({"position": position, "uri": name})
     return names, recorded
 
 
