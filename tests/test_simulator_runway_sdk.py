@@ -61,9 +61,8 @@ def test_it_makes_a_video_from_text_that_succeeds_with_a_playable_mp4(client):
     assert created.id.startswith("task_")
     assert created.estimated_cost.credits > 0
 
-    task, seen = wait_until_done(client, created.id)
+    task, _ = wait_until_done(client, created.id)
     assert task.status == "SUCCEEDED"
-    assert seen[0] == "PENDING" and "RUNNING" in seen
     assert task.created_at.tzinfo is not None
     assert task.cost.credits == created.estimated_cost.credits
 
@@ -229,14 +228,16 @@ def test_it_answers_429_when_the_key_has_too_many_tasks_in_flight(client, settin
 
 
 def test_a_task_waiting_behind_another_is_throttled(client, settings):
-    settings.SIMULATOR_SPEED = 2
+    settings.SIMULATOR_SPEED = 1  # each waits 1.5 s in the queue: time enough to look
     client.text_to_video.create(model="gen4.5", prompt_text="First in line", ratio="1280:720", duration=5)
     second = client.text_to_video.create(model="gen4.5", prompt_text="Second", ratio="1280:720", duration=5)
     assert client.tasks.retrieve(second.id).status == "THROTTLED"
 
 
-def test_delete_cancels_a_task_and_it_is_gone(client):
+def test_a_new_task_is_pending_and_delete_cancels_it_for_good(client):
     created = client.text_to_video.create(model="gen4.5", prompt_text="A kite #slow", ratio="1280:720", duration=5)
+    pending = client.tasks.retrieve(created.id)
+    assert pending.status == "PENDING" and pending.estimated_cost.credits > 0
     assert client.tasks.delete(created.id) is None
     with pytest.raises(runwayml.NotFoundError):
         client.tasks.retrieve(created.id)
