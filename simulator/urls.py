@@ -9,6 +9,7 @@ import simulator.veo_views as veo_views
 
 from . import openai_views, task_views
 from . import replicate_views
+from . import runway_views as runway
 
 app_name = "simulator"
 
@@ -38,4 +39,10 @@ urlpatterns = [
     path("replicate/v1/predictions/<str:prediction_id>", replicate_views.prediction, name="replicate_prediction"),
     path("replicate/v1/predictions/<str:prediction_id>/cancel", replicate_views.cancel, name="replicate_cancel"),
     path("replicate/delivery/<str:prediction_id>/output.mp4", replicate_views.output_file, name="replicate_file"),
+    # runway: the SDK's base URL is {host}/simulator/runway (its paths start with /v1/); the studio's is
+    # {host}/simulator/runway/v1. Output links stand in for Runway's CDN, outside the API's path.
+    path("runway/v1/text_to_video", runway.text_to_video, name="runway_text_to_video"),
+    path("runway/v1/image_to_video", runway.image_to_video, name="runway_image_to_video"),
+    path("runway/v1/tasks/<str:task_id>", runway.task, name="runway_task"),
+    path("runway/cdn/<str:task_id>.mp4", runway.task_file, name="runway_file"),
 ]

@@ -18,6 +18,7 @@ PROTOCOLS = {
     "task_api": "generations.providers.task_api",
     "gemini_veo": "generations.providers.gemini_veo",
     "replicate": "generations.providers.replicate",
+    "runway": "generations.providers.runway",
 }
 
 
