@@ -154,12 +154,6 @@ def card(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- A generation -------------------------------------------------------------------------------
 
-def _remix_native(generation: Generation) -> bool:
-    """The same test lifecycle.remix makes: the provider's remix endpoint, or a new job."""
-    backend = generation.backend
-    return backend.supports_remix and backend.enabled and bool(generation.remote_id)
-
-
 def _timeline(generation: Generation) -> list:
     """The states the job went through, each with the time since it was created."""
     events = list(generation.events.all())
@@ -170,7 +164,7 @@ def _timeline(generation: Generation) -> list:
 
 def _render_detail(request: HttpRequest, generation: Generation, *, notice: str = "", partial: bool = False,
                    remix_form: RemixForm | None = None) -> HttpResponse:
-    native = _remix_native(generation)
+    native = generation.remixes_natively
     context = {
         "generation": generation,
         "cost_entries": generation.cost_entries.select_related("price").order_by("created_at", "pk"),
@@ -261,7 +255,7 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
 def remix(request: HttpRequest, pk: int) -> HttpResponse:
     """A variation of a finished video: the provider's remix where the backend has one, else a new job."""
     generation = _get_generation_for_user(request, pk)
-    native = _remix_native(generation)
+    native = generation.remixes_natively
     form = RemixForm(request.POST, generation=generation, native=native)
     if form.is_valid():
         try:

@@ -196,8 +196,7 @@ def submit(generation: Generation) -> None:
 
 def _send_create(generation: Generation, backend: Backend) -> None:
     try:
-        if generation.remix_of_id and generation.remix_of.remote_id and backend.supports_remix \
-                and generation.remix_of.backend_id == backend.pk:
+        if generation.remix_of_id and generation.remix_of.remixable_on(backend):
             job = backend.client().remix(generation.remix_of.remote_id, generation.prompt_sent,
                                          generation.idempotency_key)
         else:
@@ -424,7 +423,7 @@ def remix(generation: Generation, prompt: str) -> Generation:
     if generation.status != Status.COMPLETED:
         raise GenerationRefused("Only a completed video can be remixed.", "prompt")
     backend = generation.backend
-    native = backend.supports_remix and backend.enabled and bool(generation.remote_id)
+    native = generation.remixes_natively
     # The same remix asked twice (a double-click) returns the first one.
     token = "remix-" + hashlib.sha256(f"{generation.uuid.hex}:{prompt.strip()}".encode()).hexdigest()[:40]
     return start(generation.owner, prompt=prompt, model=generation.model, seconds=generation.seconds,

@@ -131,6 +131,20 @@ class Generation(models.Model):
         return self.status in ACTIVE
 
     @property
+    def remixes_natively(self) -> bool:
+        """A remix of this video goes to its provider's remix endpoint; otherwise it starts a new job."""
+        return self.backend.enabled and self.remixable_on(self.backend)
+
+    def remixable_on(self, backend: Backend) -> bool:
+        """`backend` made this video, still knows it, and has a remix endpoint.
+
+        Without `remixes_natively`'s "enabled": a remix queued before an admin disabled the backend
+        still goes out as the remix it was started as.
+        """
+        return (self.status == Status.COMPLETED and bool(self.remote_id) and self.backend_id == backend.pk
+                and backend.supports_remix)
+
+    @property
     def deadline(self):
         return self.created_at + timedelta(seconds=settings.GENERATION_TIMEOUT)
 
