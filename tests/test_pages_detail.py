@@ -8,6 +8,7 @@ from django.urls import reverse
 from characters.models import Character
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs import lifecycle
+from generations.jobs.lifecycle import GenerationRequest
 from generations.jobs.models import Generation, GenerationEvent
 from generations.providers.models import Backend
 from tests.conftest import drive
@@ -266,8 +267,8 @@ def test_an_unfinished_video_cannot_be_remixed(client, alice, priced):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_remix_goes_through_the_providers_remix_endpoint_and_completes(client, alice, official):
-    first = drive(lifecycle.start(alice, prompt="A lighthouse at dawn", model="sora-2", seconds="4",
-                                  size="720x1280", backend=official))
+    first = drive(lifecycle.start(GenerationRequest(alice, prompt="A lighthouse at dawn", model="sora-2", seconds=4,
+                                                    size="720x1280", backend=official)).generation)
     client.force_login(alice)
 
     client.post(reverse("generation_remix", args=[first.pk]), {"prompt": "The lighthouse at night"})
@@ -340,8 +341,8 @@ def test_when_the_provider_cannot_delete_the_message_says_so(client, alice, pric
 
 @pytest.mark.django_db(transaction=True)
 def test_delete_also_deletes_on_an_openai_videos_provider(client, alice, official):
-    done = drive(lifecycle.start(alice, prompt="A lighthouse", model="sora-2", seconds="4", size="720x1280",
-                                 backend=official))
+    done = drive(lifecycle.start(GenerationRequest(alice, prompt="A lighthouse", model="sora-2", seconds=4,
+                                                   size="720x1280", backend=official)).generation)
     client.force_login(alice)
 
     response = client.post(reverse("generation_delete", args=[done.pk]), follow=True)
