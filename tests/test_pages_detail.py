@@ -205,7 +205,7 @@ def test_remix_on_a_backend_that_remixes_uses_its_remix_endpoint(client, alice, 
 
     remix = Generation.objects.exclude(pk=done.pk).get()
     assert (remix.remix_of, remix.backend, remix.prompt) == (done, priced, "The same shot at night")
-    assert (remix.model, remix.seconds, remix.size) == ("sora-2", "4", "720x1280")
+    assert (remix.model, remix.seconds, remix.size) == ("sora-2", 4, "720x1280")
     assert f"Remixing video #{done.pk} as video #{remix.pk}." in response.text
     assert ("generations.tasks.advance", (remix.pk,)) in held_tasks  # the worker sends it, not the page
 
@@ -225,7 +225,7 @@ def test_remix_where_the_backend_cannot_starts_a_new_prefilled_video(client, ali
 
     made = Generation.objects.exclude(pk=done.pk).get()
     assert response["HX-Redirect"] == reverse("generation_detail", args=[made.pk])
-    assert made.remix_of is None and made.prompt == "A fox in the rain" and made.seconds == "10"
+    assert made.remix_of is None and made.prompt == "A fox in the rain" and made.seconds == 10
 
 
 def test_a_refused_remix_shows_the_error_next_to_its_prompt(client, alice, priced):

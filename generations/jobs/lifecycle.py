@@ -100,6 +100,7 @@ def start(request: GenerationRequest) -> Started:
     except mentions.MentionError as exc:
         raise GenerationRefused(str(exc), "prompt") from None
     try:
+        # Offers list seconds as strings ("4"): the router compares them as written.
         route = router.choose(characters, request.model, str(request.seconds), request.size, backend=request.backend)
     except router.NoBackend as exc:
         # A character problem reads best next to the prompt, an offer problem next to the backend.
@@ -136,7 +137,7 @@ def _create(request: GenerationRequest, *, route: router.Route, rendered: mentio
             prompt_sent=rendered.prompt,
             characters_sent=rendered.character_ids,
             model=request.model,
-            seconds=str(request.seconds),
+            seconds=int(request.seconds),
             size=request.size,
             routing_reason=route.reason,
             client_token=request.client_token[:64],
@@ -318,7 +319,7 @@ def accept(generation: Generation, job: RemoteJob) -> None:
         log.warning("generation %s: provider accepted %s after the job left SUBMITTING", generation.pk, job.id)
 
 
-def _price_of(generation: Generation, seconds) -> pricing.Quote:
+def _price_of(generation: Generation, seconds: int) -> pricing.Quote:
     """Bill with the price row the estimate used (in force when the job was created), for the
     seconds actually delivered: a price edited or removed since cannot change or block the charge."""
     estimate = generation.cost_entries.filter(kind=CostKind.ESTIMATE).select_related("price").first()
@@ -387,7 +388,8 @@ def complete(generation: Generation, job: RemoteJob, client) -> None:
         with thumbnail:
             generation.thumbnail.save("thumbnail.webp", File(thumbnail), save=False)
     now = timezone.now()
-    seconds = job.seconds or generation.seconds
+    # The provider reports the seconds it delivered as text where it reports them at all.
+    seconds = int(job.seconds) if job.seconds else generation.seconds
     with transaction.atomic():
         won = generation.transition(
             [Status.SUBMITTED, Status.IN_PROGRESS], Status.COMPLETED, progress=100, completed_at=now,

@@ -76,7 +76,7 @@ class Generation(models.Model):
     prompt_sent = models.TextField(blank=True, help_text="As sent to the backend.")
     characters_sent = models.JSONField(default=list, blank=True)
     model = models.CharField(max_length=80)
-    seconds = models.CharField(max_length=4)
+    seconds = models.PositiveIntegerField()
     size = models.CharField(max_length=20)
     routing_reason = models.CharField(max_length=300, blank=True)
 

@@ -65,7 +65,7 @@ def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_
         "remote_id": generation.remote_id,
         "remix_of": generation.remix_of_id,
         "model": generation.model,
-        "seconds": generation.seconds,
+        "seconds": str(generation.seconds),  # a string, as manifest version 2 has it
         "size": generation.size,
         "routing_reason": generation.routing_reason,
         "created_at": generation.created_at.isoformat(),
@@ -141,7 +141,7 @@ def _series_entry(series: Series, scenes: list[board.SceneCard], take_ref) -> di
         "description": series.description,
         "backend": series.backend.name if series.backend_id else "automatic",
         "model": series.model,
-        "seconds": series.seconds,
+        "seconds": str(series.seconds),
         "size": series.size,
         "characters": [f"@{c.handle}" for c in series.characters.all()],
         "created_at": series.created_at.isoformat(),
