@@ -23,7 +23,8 @@ class GenerationForm(OfferFieldsMixin, forms.Form):
     )
     backend = forms.ModelChoiceField(queryset=Backend.objects.none(), required=False, empty_label=AUTOMATIC)
     model = forms.ChoiceField()
-    seconds = forms.ChoiceField(label="Length")
+    # Offered as the offers write them ("4"), cleaned to a whole number of seconds.
+    seconds = forms.TypedChoiceField(label="Length", coerce=int)
     size = forms.ChoiceField()
 
     def __init__(self, *args, backends: list[Backend], **kwargs):

@@ -154,12 +154,6 @@ def card(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- A generation -------------------------------------------------------------------------------
 
-def _remix_native(generation: Generation) -> bool:
-    """The same test lifecycle.remix makes: the provider's remix endpoint, or a new job."""
-    backend = generation.backend
-    return backend.supports_remix and backend.enabled and bool(generation.remote_id)
-
-
 def _timeline(generation: Generation) -> list:
     """The states the job went through, each with the time since it was created."""
     events = list(generation.events.all())
@@ -170,7 +164,7 @@ def _timeline(generation: Generation) -> list:
 
 def _render_detail(request: HttpRequest, generation: Generation, *, notice: str = "", partial: bool = False,
                    remix_form: RemixForm | None = None) -> HttpResponse:
-    native = _remix_native(generation)
+    native = generation.remixes_natively
     context = {
         "generation": generation,
         "cost_entries": generation.cost_entries.select_related("price").order_by("created_at", "pk"),
@@ -226,11 +220,11 @@ def _refused(request: HttpRequest, pk: int, notice: str) -> HttpResponse:
     return redirect("generation_detail", pk=pk)
 
 
-def _started(request: HttpRequest, generation: Generation, message: str) -> HttpResponse:
+def _started(request: HttpRequest, started: lifecycle.Started, message: str) -> HttpResponse:
     messages.success(request, message)
-    for warning in generation.budget_warnings:
+    for warning in started.warnings:
         messages.warning(request, warning)
-    return redirect_to(request, reverse("generation_detail", args=[generation.pk]))
+    return redirect_to(request, reverse("generation_detail", args=[started.generation.pk]))
 
 
 @require_POST
@@ -254,14 +248,14 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
         again = lifecycle.retry(generation)
     except lifecycle.GenerationRefused as exc:
         return _refused(request, pk, f"Could not try again: {exc}")
-    return _started(request, again, f"Trying again as video #{again.pk}.")
+    return _started(request, again, f"Trying again as video #{again.generation.pk}.")
 
 
 @require_POST
 def remix(request: HttpRequest, pk: int) -> HttpResponse:
     """A variation of a finished video: the provider's remix where the backend has one, else a new job."""
     generation = _get_generation_for_user(request, pk)
-    native = _remix_native(generation)
+    native = generation.remixes_natively
     form = RemixForm(request.POST, generation=generation, native=native)
     if form.is_valid():
         try:
@@ -270,7 +264,7 @@ def remix(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error("prompt" if exc.field in (None, "prompt") else None, str(exc))
         else:
             how = "Remixing" if native else "Started a new video from"
-            return _started(request, made, f"{how} video #{generation.pk} as video #{made.pk}.")
+            return _started(request, made, f"{how} video #{generation.pk} as video #{made.generation.pk}.")
     if request.htmx:
         context = {"generation": generation, "remix_form": form, "remix_native": native}
         return render(request, "generations/detail.html#remix", context)
@@ -358,15 +352,16 @@ def new(request: HttpRequest) -> HttpResponse:
             try:
                 # The form's one-time token makes a double-click (or a re-sent form) find the first
                 # job instead of starting a second: lifecycle.start enforces it in the database.
-                generation = lifecycle.start(request.user, prompt=data["prompt"], model=data["model"],
-                                             seconds=data["seconds"], size=data["size"], backend=data["backend"],
-                                             client_token=request.POST.get("token", ""))
+                started = lifecycle.start(lifecycle.GenerationRequest(
+                    request.user, prompt=data["prompt"], model=data["model"], seconds=data["seconds"],
+                    size=data["size"], backend=data["backend"], client_token=request.POST.get("token", ""),
+                ))
             except lifecycle.GenerationRefused as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
-                for warning in generation.budget_warnings:
+                for warning in started.warnings:
                     messages.warning(request, warning)
-                return redirect_to(request, reverse("generation_detail", args=[generation.pk]))
+                return redirect_to(request, reverse("generation_detail", args=[started.generation.pk]))
         data = request.POST
     else:
         form = GenerationForm(initial=_prefill(request.GET), backends=backends)

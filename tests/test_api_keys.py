@@ -56,10 +56,11 @@ def test_saving_again_does_not_encrypt_twice():
 @pytest.mark.django_db(transaction=True)
 def test_a_job_on_a_backend_whose_key_cannot_be_read_fails_with_that_reason(alice, official, settings):
     from generations.jobs import lifecycle
+    from generations.jobs.lifecycle import GenerationRequest
     from tests.conftest import drive
 
     settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
-    generation = drive(lifecycle.start(alice, prompt="x", model="sora-2", seconds="4", size="720x1280",
-                                       backend=official))
+    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="x", model="sora-2", seconds=4,
+                                                         size="720x1280", backend=official)).generation)
     assert generation.status == "failed" and generation.error_code == "api_key_unreadable"
     assert "ENCRYPTION_KEYS" in generation.error_message

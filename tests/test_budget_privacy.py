@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from generations.billing.models import Budget, CostKind
 from generations.jobs import lifecycle
+from generations.jobs.lifecycle import GenerationRequest
 from tests.test_pages_spending import job, ledger  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +78,8 @@ def test_a_refusal_by_a_shared_cap_names_the_cap_not_what_others_spent(alice, bo
     Budget.objects.create(amount=Decimal("1.00"))
     job(bob, backend, (CostKind.CHARGE, "0.90"))
     with pytest.raises(lifecycle.GenerationRefused) as exc:
-        lifecycle.start(alice, prompt="x", model="sora-2", seconds="4", size="720x1280", backend=backend)
+        lifecycle.start(GenerationRequest(alice, prompt="x", model="sora-2", seconds=4, size="720x1280",
+                                          backend=backend))
     message = str(exc.value)
     assert "hard cap for the whole studio" in message and "Nothing was sent" in message
     assert "$0.40 video" in message  # her own video's price is hers to know
@@ -89,10 +91,10 @@ def test_a_soft_warning_from_a_shared_cap_shows_figures_only_to_staff(alice, dja
                                                                       held_tasks):
     Budget.objects.create(backend=backend, amount=Decimal("0.50"), hard=False)
     root = django_user_model.objects.create_user("root", password="x", is_staff=True)
-    start = lambda owner: lifecycle.start(owner, prompt="x", model="sora-2", seconds="4",  # noqa: E731
-                                          size="720x1280", backend=backend)
+    start = lambda owner: lifecycle.start(GenerationRequest(owner, prompt="x", model="sora-2", seconds=4,  # noqa: E731
+                                                            size="720x1280", backend=backend))
     start(root)
-    creator = start(alice).budget_warnings[0]
+    creator = start(alice).warnings[0]
     assert "soft cap on Official" in creator and "$0.50" not in creator and "$0.30" not in creator
-    staff = start(root).budget_warnings[0]
+    staff = start(root).warnings[0]
     assert "soft cap on Official ($0.50) over by $0.70" in staff

@@ -9,13 +9,15 @@ from django.db import connection
 from generations.billing import budgets
 from generations.billing.models import Budget, CostEntry
 from generations.jobs import lifecycle
+from generations.jobs.lifecycle import GenerationRequest
 from generations.jobs.models import Generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def start(owner, backend, prompt="x"):
-    return lifecycle.start(owner, prompt=prompt, model="sora-2", seconds="4", size="720x1280", backend=backend)
+    return lifecycle.start(GenerationRequest(owner, prompt=prompt, model="sora-2", seconds=4, size="720x1280",
+                                             backend=backend))
 
 
 def test_a_hard_cap_refuses_the_job_naming_the_cap_and_the_overshoot(alice, official, held_tasks):
@@ -34,20 +36,21 @@ def test_a_soft_cap_only_warns(alice, official, held_tasks):
     Budget.objects.create(backend=official, amount=Decimal("0.50"), hard=False)
     first = start(alice, official)
     second = start(alice, official)
-    assert first.budget_warnings == []
+    assert first.warnings == []
     # A backend's cap counts every creator's spending, so a creator is not told its amount or the overshoot.
-    assert second.budget_warnings == ["This $0.40 video would take the monthly soft cap on Simulated official over."]
+    assert second.warnings == ["This $0.40 video would take the monthly soft cap on Simulated official over."]
 
 
 def test_refunds_give_the_money_back_to_the_budget(alice, aggregator):
     from tests.conftest import drive
 
     cap = Budget.objects.create(amount=Decimal("0.12"))
-    failed = drive(lifecycle.start(alice, prompt="Boom #fail", model="sora-2", seconds="10", size="720x1280",
-                                   backend=aggregator))
+    failed = drive(lifecycle.start(GenerationRequest(alice, prompt="Boom #fail", model="sora-2", seconds=10,
+                                                     size="720x1280", backend=aggregator)).generation)
     assert failed.status == "failed"
     assert budgets.committed(cap) == Decimal("0")
-    lifecycle.start(alice, prompt="Fine", model="sora-2", seconds="10", size="720x1280", backend=aggregator)
+    lifecycle.start(GenerationRequest(alice, prompt="Fine", model="sora-2", seconds=10, size="720x1280",
+                                      backend=aggregator))
 
 
 def test_a_cap_holds_under_50_parallel_submissions(alice, official, held_tasks):

@@ -21,7 +21,7 @@ def test_a_generated_series_plays_and_exports_its_real_videos(client, alice, off
         Scene.objects.create(series=series, prompt=prompt, position=position)
 
     started, refused, skipped = board.generate_all(series)
-    takes = [drive(take) for take in started]
+    takes = [drive(one.generation) for one in started]
     assert not refused and not skipped and all(t.status == Status.COMPLETED for t in takes)
     client.force_login(alice)
 

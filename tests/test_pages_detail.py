@@ -8,6 +8,7 @@ from django.urls import reverse
 from characters.models import Character
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs import lifecycle
+from generations.jobs.lifecycle import GenerationRequest
 from generations.jobs.models import Generation, GenerationEvent
 from generations.providers.models import Backend
 from tests.conftest import drive
@@ -204,7 +205,7 @@ def test_remix_on_a_backend_that_remixes_uses_its_remix_endpoint(client, alice, 
 
     remix = Generation.objects.exclude(pk=done.pk).get()
     assert (remix.remix_of, remix.backend, remix.prompt) == (done, priced, "The same shot at night")
-    assert (remix.model, remix.seconds, remix.size) == ("sora-2", "4", "720x1280")
+    assert (remix.model, remix.seconds, remix.size) == ("sora-2", 4, "720x1280")
     assert f"Remixing video #{done.pk} as video #{remix.pk}." in response.text
     assert ("generations.tasks.advance", (remix.pk,)) in held_tasks  # the worker sends it, not the page
 
@@ -224,7 +225,7 @@ def test_remix_where_the_backend_cannot_starts_a_new_prefilled_video(client, ali
 
     made = Generation.objects.exclude(pk=done.pk).get()
     assert response["HX-Redirect"] == reverse("generation_detail", args=[made.pk])
-    assert made.remix_of is None and made.prompt == "A fox in the rain" and made.seconds == "10"
+    assert made.remix_of is None and made.prompt == "A fox in the rain" and made.seconds == 10
 
 
 def test_a_refused_remix_shows_the_error_next_to_its_prompt(client, alice, priced):
@@ -266,8 +267,8 @@ def test_an_unfinished_video_cannot_be_remixed(client, alice, priced):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_remix_goes_through_the_providers_remix_endpoint_and_completes(client, alice, official):
-    first = drive(lifecycle.start(alice, prompt="A lighthouse at dawn", model="sora-2", seconds="4",
-                                  size="720x1280", backend=official))
+    first = drive(lifecycle.start(GenerationRequest(alice, prompt="A lighthouse at dawn", model="sora-2", seconds=4,
+                                                    size="720x1280", backend=official)).generation)
     client.force_login(alice)
 
     client.post(reverse("generation_remix", args=[first.pk]), {"prompt": "The lighthouse at night"})
@@ -340,8 +341,8 @@ def test_when_the_provider_cannot_delete_the_message_says_so(client, alice, pric
 
 @pytest.mark.django_db(transaction=True)
 def test_delete_also_deletes_on_an_openai_videos_provider(client, alice, official):
-    done = drive(lifecycle.start(alice, prompt="A lighthouse", model="sora-2", seconds="4", size="720x1280",
-                                 backend=official))
+    done = drive(lifecycle.start(GenerationRequest(alice, prompt="A lighthouse", model="sora-2", seconds=4,
+                                                   size="720x1280", backend=official)).generation)
     client.force_login(alice)
 
     response = client.post(reverse("generation_delete", args=[done.pk]), follow=True)

@@ -32,7 +32,7 @@ def test_a_series_is_created_with_its_defaults(client, alice, bob, official):
 
     series = Series.objects.get()
     assert response.url == reverse("series_detail", args=[series.pk])
-    assert (series.owner, series.backend, series.seconds, series.size) == (alice, official, "8", "1280x720")
+    assert (series.owner, series.backend, series.seconds, series.size) == (alice, official, 8, "1280x720")
     assert list(series.characters.all()) == [rex]
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from generations.billing.models import CostKind
 from generations.jobs import lifecycle
+from generations.jobs.lifecycle import GenerationRequest
 from generations.providers.openai_videos.client import OpenAIVideosClient
 from generations.states import Status
 from tests.conftest import drive
@@ -34,8 +35,8 @@ def simulator_jobs(backend, prompt):
 
 def test_a_timed_out_create_is_resent_with_the_same_key_and_finds_the_first_job(alice, official,
                                                                                first_create_times_out):
-    generation = drive(lifecycle.start(alice, prompt="Late answer", model="sora-2", seconds="4", size="720x1280",
-                                       backend=official))
+    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="Late answer", model="sora-2", seconds=4,
+                                                         size="720x1280", backend=official)).generation)
 
     assert generation.status == Status.COMPLETED
     assert len(first_create_times_out) == 2 and len(set(first_create_times_out)) == 1  # same Idempotency-Key
@@ -52,8 +53,8 @@ def test_without_idempotency_a_timed_out_create_is_found_in_the_providers_list_n
     monkeypatch.setattr(OpenAIVideosClient, "find_recent",
                         lambda self, *args: looked_up.append(args) or real_find(self, *args))
 
-    generation = drive(lifecycle.start(alice, prompt="Late answer, no keys", model="sora-2", seconds="4",
-                                       size="720x1280", backend=official))
+    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="Late answer, no keys", model="sora-2",
+                                                         seconds=4, size="720x1280", backend=official)).generation)
 
     assert len(first_create_times_out) == 1, "never sent again"
     assert looked_up, "the answer was lost, so the provider's list was searched"

@@ -17,12 +17,14 @@ import hashlib
 import logging
 import random
 import tempfile
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from characters import mentions
@@ -34,6 +36,11 @@ from generations.providers.base import COMPLETED, FAILED, ProviderError, RemoteJ
 from generations.providers.models import Backend
 from generations.states import ACTIVE, Status
 from sora_studio import queue
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from characters.models import Character
 
 log = logging.getLogger(__name__)
 
@@ -50,77 +57,100 @@ class GenerationRefused(ValueError):
 
 # --- Starting ------------------------------------------------------------------------------
 
-def start(owner, *, prompt: str, model: str, seconds: str, size: str, backend: Backend | None = None,
-          scene=None, remix_of: Generation | None = None, client_token: str = "") -> Generation:
-    """Validate, route, estimate and queue one generation. Nothing is sent before the commit.
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a creator (or a scene, a retry, a remix) asks for; `start` validates and routes it.
 
-    With a `client_token` (the form's one-time token), starting twice returns the first job.
+    `backend` None routes automatically. A `client_token` (the form's one-time token) makes a second
+    start of the same request find the first job instead of making a twin.
     """
-    if client_token and (twin := _twin(owner, client_token)):
+
+    owner: User
+    prompt: str
+    model: str
+    seconds: int
+    size: str
+    backend: Backend | None = None
+    scene: Model | None = None  # a storyboard's Scene (storyboards sit above jobs: not imported here)
+    remix_of: Generation | None = None
+    client_token: str = ""
+
+
+@dataclass(frozen=True)
+class Started:
+    """What `start` did: the job, what the budgets warn about it, and whether it is new (False: the
+    request's client token found the job a first start made)."""
+
+    generation: Generation
+    warnings: list[str] = field(default_factory=list)
+    created: bool = True
+
+
+def start(request: GenerationRequest) -> Started:
+    """Validate, route, estimate and queue one generation. Nothing is sent before the commit."""
+    if request.client_token and (twin := _twin(request)):
         return twin
-    prompt = (prompt or "").strip()
+    prompt = (request.prompt or "").strip()
     if not prompt:
         raise GenerationRefused("Write a prompt.", "prompt")
     if len(prompt) > 32000:
         raise GenerationRefused("A prompt can be at most 32,000 characters.", "prompt")
     try:
-        characters = mentions.resolve(owner, prompt)
+        characters = mentions.resolve(request.owner, prompt)
     except mentions.MentionError as exc:
         raise GenerationRefused(str(exc), "prompt") from None
     try:
-        route = router.choose(characters, model, str(seconds), size, backend=backend)
+        # Offers list seconds as strings ("4"): the router compares them as written.
+        route = router.choose(characters, request.model, str(request.seconds), request.size, backend=request.backend)
     except router.NoBackend as exc:
         # A character problem reads best next to the prompt, an offer problem next to the backend.
-        field = "prompt" if characters and "@" in str(exc) else "backend"
-        raise GenerationRefused(str(exc), field) from None
+        field_name = "prompt" if characters and "@" in str(exc) else "backend"
+        raise GenerationRefused(str(exc), field_name) from None
     rendered = mentions.render(prompt, characters, route.backend)
     try:
-        return _create(owner, prompt, model, seconds, size, scene, remix_of, client_token, route, rendered,
-                       characters)
+        return _create(replace(request, prompt=prompt), route=route, rendered=rendered, characters=characters)
     except IntegrityError:
-        twin = _twin(owner, client_token) if client_token else None
+        twin = _twin(request) if request.client_token else None
         if twin is None:
             raise
         return twin  # a simultaneous double-click: the other request created it
 
 
-def _twin(owner, client_token: str) -> Generation | None:
-    twin = Generation.objects.filter(owner=owner, client_token=client_token).first()
-    if twin is not None:
-        twin.budget_warnings = []
-    return twin
+def _twin(request: GenerationRequest) -> Started | None:
+    twin = Generation.objects.filter(owner=request.owner, client_token=request.client_token).first()
+    return Started(twin, created=False) if twin is not None else None
 
 
-def _create(owner, prompt, model, seconds, size, scene, remix_of, client_token, route, rendered, characters):
+def _create(request: GenerationRequest, *, route: router.Route, rendered: mentions.Rendered,
+            characters: list[Character]) -> Started:
     with transaction.atomic():
         try:
-            warnings = budgets.check(owner, route.backend, route.quote.amount)
+            warnings = budgets.check(request.owner, route.backend, route.quote.amount)
         except budgets.BudgetExceeded as exc:
             raise GenerationRefused(str(exc), "backend") from None
         generation = Generation.objects.create(
-            owner=owner,
-            scene=scene,
-            remix_of=remix_of,
+            owner=request.owner,
+            scene=request.scene,
+            remix_of=request.remix_of,
             backend=route.backend,
-            prompt=prompt,
+            prompt=request.prompt,
             prompt_sent=rendered.prompt,
             characters_sent=rendered.character_ids,
-            model=model,
-            seconds=str(seconds),
-            size=size,
+            model=request.model,
+            seconds=int(request.seconds),
+            size=request.size,
             routing_reason=route.reason,
-            client_token=client_token[:64],
+            client_token=request.client_token[:64],
             next_poll_at=timezone.now() + timedelta(seconds=10),
         )
         generation.characters.set(characters)
         GenerationEvent.objects.create(generation=generation, status=Status.QUEUED, note=route.reason[:300])
         CostEntry.objects.record(
-            kind=CostKind.ESTIMATE, amount=route.quote.amount, backend=route.backend, owner=owner,
+            kind=CostKind.ESTIMATE, amount=route.quote.amount, backend=route.backend, owner=request.owner,
             generation=generation, price=route.quote.price, note=route.quote.describe,
         )
         queue.advance_on_commit(generation.pk)
-    generation.budget_warnings = warnings
-    return generation
+    return Started(generation, warnings)
 
 
 # --- The worker side -----------------------------------------------------------------------
@@ -196,8 +226,7 @@ def submit(generation: Generation) -> None:
 
 def _send_create(generation: Generation, backend: Backend) -> None:
     try:
-        if generation.remix_of_id and generation.remix_of.remote_id and backend.supports_remix \
-                and generation.remix_of.backend_id == backend.pk:
+        if generation.remix_of_id and generation.remix_of.remixable_on(backend):
             job = backend.client().remix(generation.remix_of.remote_id, generation.prompt_sent,
                                          generation.idempotency_key)
         else:
@@ -290,7 +319,7 @@ def accept(generation: Generation, job: RemoteJob) -> None:
         log.warning("generation %s: provider accepted %s after the job left SUBMITTING", generation.pk, job.id)
 
 
-def _price_of(generation: Generation, seconds) -> pricing.Quote:
+def _price_of(generation: Generation, seconds: int) -> pricing.Quote:
     """Bill with the price row the estimate used (in force when the job was created), for the
     seconds actually delivered: a price edited or removed since cannot change or block the charge."""
     estimate = generation.cost_entries.filter(kind=CostKind.ESTIMATE).select_related("price").first()
@@ -359,7 +388,8 @@ def complete(generation: Generation, job: RemoteJob, client) -> None:
         with thumbnail:
             generation.thumbnail.save("thumbnail.webp", File(thumbnail), save=False)
     now = timezone.now()
-    seconds = job.seconds or generation.seconds
+    # The provider reports the seconds it delivered as text where it reports them at all.
+    seconds = int(job.seconds) if job.seconds else generation.seconds
     with transaction.atomic():
         won = generation.transition(
             [Status.SUBMITTED, Status.IN_PROGRESS], Status.COMPLETED, progress=100, completed_at=now,
@@ -409,27 +439,30 @@ def cancel(generation: Generation) -> bool:
     )
 
 
-def retry(generation: Generation) -> Generation:
+def retry(generation: Generation) -> Started:
     """The same request again, as a new job (the old one and its costs stay as they were).
 
     Retrying one job twice (a double-click) returns the first retry.
     """
-    return start(generation.owner, prompt=generation.prompt, model=generation.model, seconds=generation.seconds,
-                 size=generation.size, backend=generation.backend if generation.backend.enabled else None,
-                 scene=generation.scene, client_token=f"retry-of-{generation.uuid.hex}")
+    return start(GenerationRequest(
+        generation.owner, prompt=generation.prompt, model=generation.model, seconds=generation.seconds,
+        size=generation.size, backend=generation.backend if generation.backend.enabled else None,
+        scene=generation.scene, client_token=f"retry-of-{generation.uuid.hex}",
+    ))
 
 
-def remix(generation: Generation, prompt: str) -> Generation:
+def remix(generation: Generation, prompt: str) -> Started:
     """A variation of a finished video: the provider's remix where it has one, else a new job."""
     if generation.status != Status.COMPLETED:
         raise GenerationRefused("Only a completed video can be remixed.", "prompt")
-    backend = generation.backend
-    native = backend.supports_remix and backend.enabled and bool(generation.remote_id)
+    native = generation.remixes_natively
     # The same remix asked twice (a double-click) returns the first one.
     token = "remix-" + hashlib.sha256(f"{generation.uuid.hex}:{prompt.strip()}".encode()).hexdigest()[:40]
-    return start(generation.owner, prompt=prompt, model=generation.model, seconds=generation.seconds,
-                 size=generation.size, backend=backend if native else None, scene=generation.scene,
-                 remix_of=generation if native else None, client_token=token)
+    return start(GenerationRequest(
+        generation.owner, prompt=prompt, model=generation.model, seconds=generation.seconds, size=generation.size,
+        backend=generation.backend if native else None, scene=generation.scene,
+        remix_of=generation if native else None, client_token=token,
+    ))
 
 
 def delete(generation: Generation) -> str:
@@ -448,8 +481,8 @@ def delete(generation: Generation) -> str:
             note = f"Could not delete it on {generation.backend.name}: {exc.message}"
     if generation.status == Status.QUEUED:
         cancel(generation)
-    for field in (generation.video, generation.thumbnail):
-        if field:
-            field.delete(save=False)
+    for stored in (generation.video, generation.thumbnail):
+        if stored:
+            stored.delete(save=False)
     Generation.objects.filter(pk=generation.pk).update(deleted_at=timezone.now(), video="", thumbnail="")
     return note

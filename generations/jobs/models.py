@@ -76,7 +76,7 @@ class Generation(models.Model):
     prompt_sent = models.TextField(blank=True, help_text="As sent to the backend.")
     characters_sent = models.JSONField(default=list, blank=True)
     model = models.CharField(max_length=80)
-    seconds = models.CharField(max_length=4)
+    seconds = models.PositiveIntegerField()
     size = models.CharField(max_length=20)
     routing_reason = models.CharField(max_length=300, blank=True)
 
@@ -129,6 +129,20 @@ class Generation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def remixes_natively(self) -> bool:
+        """A remix of this video goes to its provider's remix endpoint; otherwise it starts a new job."""
+        return self.backend.enabled and self.remixable_on(self.backend)
+
+    def remixable_on(self, backend: Backend) -> bool:
+        """`backend` made this video, still knows it, and has a remix endpoint.
+
+        Without `remixes_natively`'s "enabled": a remix queued before an admin disabled the backend
+        still goes out as the remix it was started as.
+        """
+        return (self.status == Status.COMPLETED and bool(self.remote_id) and self.backend_id == backend.pk
+                and backend.supports_remix)
 
     @property
     def deadline(self):

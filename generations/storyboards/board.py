@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q, QuerySet
 
 from generations.jobs import lifecycle
 from generations.jobs.models import Generation
@@ -14,11 +15,35 @@ from generations.states import ACTIVE, Status
 from generations.storyboards.models import Scene, Series
 
 
-def generate_scene(scene: Scene) -> Generation:
+@dataclass(frozen=True)
+class SceneCard:
+    """A scene as the board shows it: its place in the series, its takes and the take that plays.
+
+    `error` and `notice` are what the last action on the scene has to say next to it.
+    """
+
+    scene: Scene
+    number: int  # 1, 2, … in the series' order
+    takes: list[Generation]  # newest first, deleted ones left out
+    take: Generation | None  # the scene's take: see take_for
+    is_last: bool
+    error: str = ""
+    notice: str = ""
+
+    @property
+    def playable_take(self) -> Generation | None:
+        """The scene's take when it is completed and stored: what "watch" plays."""
+        take = self.take
+        return take if take is not None and take.status == Status.COMPLETED and take.video else None
+
+
+def generate_scene(scene: Scene) -> lifecycle.Started:
     """One (more) take of a scene with the series defaults; raises GenerationRefused. Earlier takes stay."""
     series = scene.series
-    return lifecycle.start(series.owner, prompt=scene.prompt, model=series.model, seconds=series.seconds,
-                           size=series.size, backend=series.backend, scene=scene)
+    return lifecycle.start(lifecycle.GenerationRequest(
+        series.owner, prompt=scene.prompt, model=series.model, seconds=series.seconds, size=series.size,
+        backend=series.backend, scene=scene,
+    ))
 
 
 def needs_take(scene: Scene, takes: Iterable[Generation] | None = None) -> bool:
@@ -27,21 +52,21 @@ def needs_take(scene: Scene, takes: Iterable[Generation] | None = None) -> bool:
     return not takes or takes[0].status not in (*ACTIVE, Status.COMPLETED)
 
 
-def generate_all(series: Series) -> tuple[list[Generation], dict[int, str], list[Scene]]:
+def generate_all(series: Series) -> tuple[list[lifecycle.Started], dict[int, str], list[Scene]]:
     """Start a take of every scene that needs one.
 
     Returns the jobs started, per scene id why one was refused, and the scenes skipped because
     their newest take is running or done (regenerate those one at a time).
     """
     started, refused, skipped = [], {}, []
-    for scene in scenes_with_takes(series):
-        if not needs_take(scene, scene.take_list):
-            skipped.append(scene)
+    for card in scenes_with_takes(series):
+        if not needs_take(card.scene, card.takes):
+            skipped.append(card.scene)
             continue
         try:
-            started.append(generate_scene(scene))
+            started.append(generate_scene(card.scene))
         except lifecycle.GenerationRefused as exc:
-            refused[scene.pk] = str(exc)
+            refused[card.scene.pk] = str(exc)
     return started, refused, skipped
 
 
@@ -71,26 +96,32 @@ def take_for(scene: Scene, takes: Iterable[Generation] | None = None) -> Generat
     return next((t for t in takes if t.status == Status.COMPLETED), takes[0] if takes else None)
 
 
-def scenes_with_takes(series: Series, takes_queryset=None) -> list[Scene]:
-    """The series' scenes in order, each with `take_list` (newest first), `number` (1, 2, …), `is_last`
-    and `take` (see take_for)."""
+def _newest_first(takes_queryset: QuerySet | None) -> QuerySet:
     takes_queryset = takes_queryset if takes_queryset is not None else Generation.objects.all()
-    prefetch = Prefetch("takes", queryset=takes_queryset.filter(deleted_at__isnull=True).order_by("-created_at", "-pk"),
-                        to_attr="take_list")
+    return takes_queryset.filter(deleted_at__isnull=True).order_by("-created_at", "-pk")
+
+
+def scenes_with_takes(series: Series, takes_queryset: QuerySet | None = None) -> list[SceneCard]:
+    """The series' scenes in order, as cards; `takes_queryset` says what to load with each take."""
+    prefetch = Prefetch("takes", queryset=_newest_first(takes_queryset), to_attr="take_list")
     scenes = list(series.scenes.prefetch_related(prefetch))
-    for number, scene in enumerate(scenes, start=1):
-        scene.number, scene.is_last = number, number == len(scenes)
-        scene.take = take_for(scene, scene.take_list)
-    return scenes
+    return [SceneCard(scene, number, scene.take_list, take_for(scene, scene.take_list), number == len(scenes))
+            for number, scene in enumerate(scenes, start=1)]
 
 
-def playlist(series: Series) -> list[tuple[Scene, Generation | None]]:
-    """Each scene with its take when that take is completed and stored (what "watch" plays), else None."""
-    items = []
-    for scene in scenes_with_takes(series, Generation.objects.select_related("backend")):
-        take = scene.take if scene.take and scene.take.status == Status.COMPLETED and scene.take.video else None
-        items.append((scene, take))
-    return items
+def card_for(scene: Scene, takes_queryset: QuerySet | None = None) -> SceneCard:
+    """One scene's card without loading its series' other scenes (for the scene's own partial)."""
+    takes = list(_newest_first(takes_queryset).filter(scene=scene))
+    before = Q(position__lt=scene.position) | Q(position=scene.position, pk__lt=scene.pk)
+    number = scene.series.scenes.filter(before).count() + 1
+    is_last = not scene.series.scenes.exclude(pk=scene.pk).exclude(before).exists()
+    return SceneCard(scene, number, takes, take_for(scene, takes), is_last)
+
+
+def playlist(series: Series) -> list[tuple[SceneCard, Generation | None]]:
+    """Each scene's card with its playable take (what "watch" plays), else None."""
+    cards = scenes_with_takes(series, Generation.objects.select_related("backend"))
+    return [(card, card.playable_take) for card in cards]
 
 
 def add_scene(series: Series, prompt: str) -> Scene:

@@ -26,7 +26,7 @@ from generations.jobs.models import Generation
 from generations.providers.models import Backend
 from generations.states import Status
 from generations.storyboards import board
-from generations.storyboards.models import Scene, Series
+from generations.storyboards.models import Series
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_
         "remote_id": generation.remote_id,
         "remix_of": generation.remix_of_id,
         "model": generation.model,
-        "seconds": generation.seconds,
+        "seconds": str(generation.seconds),  # a string, as manifest version 2 has it
         "size": generation.size,
         "routing_reason": generation.routing_reason,
         "created_at": generation.created_at.isoformat(),
@@ -135,27 +135,27 @@ def _backends(generations: list[Generation]) -> list[dict]:
             for b in Backend.objects.filter(pk__in=ids).order_by("name")]
 
 
-def _series_entry(series: Series, scenes: list[Scene], take_ref) -> dict:
+def _series_entry(series: Series, scenes: list[board.SceneCard], take_ref) -> dict:
     return {
         "title": series.title,
         "description": series.description,
         "backend": series.backend.name if series.backend_id else "automatic",
         "model": series.model,
-        "seconds": series.seconds,
+        "seconds": str(series.seconds),
         "size": series.size,
         "characters": [f"@{c.handle}" for c in series.characters.all()],
         "created_at": series.created_at.isoformat(),
         "scenes": [
             {
-                "number": scene.number,
-                "prompt": scene.prompt,
+                "number": card.number,
+                "prompt": card.scene.prompt,
                 # The take that plays in the series: the one the creator chose, else the newest completed.
-                "chosen_take": scene.take.pk if scene.take else None,
-                "chosen_by": "creator" if scene.chosen_take_id and scene.take
-                and scene.take.pk == scene.chosen_take_id else "newest completed",
-                "takes": [take_ref(take) for take in scene.take_list],
+                "chosen_take": card.take.pk if card.take else None,
+                "chosen_by": "creator" if card.scene.chosen_take_id and card.take
+                and card.take.pk == card.scene.chosen_take_id else "newest completed",
+                "takes": [take_ref(take) for take in card.takes],
             }
-            for scene in scenes
+            for card in scenes
         ],
     }
 
@@ -191,15 +191,15 @@ def series_zip(series: Series):
     files: list[_File] = []
     take_entries: dict[int, dict] = {}
     playlist = []
-    for scene in scenes:
-        for take in scene.take_list:
-            entry, take_files = _generation_entry(take, f"scene-{scene.number:03d}")
-            entry["chosen"] = scene.take is not None and take.pk == scene.take.pk
+    for card in scenes:
+        for take in card.takes:
+            entry, take_files = _generation_entry(take, f"scene-{card.number:03d}")
+            entry["chosen"] = card.take is not None and take.pk == card.take.pk
             take_entries[take.pk] = entry
             files += take_files
             if entry["chosen"] and take.status == Status.COMPLETED and entry["video"]:
                 playlist.append(entry["video"])
-    all_takes = [take for scene in scenes for take in scene.take_list]
+    all_takes = [take for card in scenes for take in card.takes]
     # The series' cast plus anyone mentioned in a take: every character its videos depend on.
     cast = {c.pk for c in series.characters.all()} | {c.pk for t in all_takes for c in t.characters.all()}
     character_entries, clip_files = _characters(Character.objects.filter(owner=series.owner, pk__in=cast))
@@ -232,10 +232,10 @@ def everything_zip(user):
         scenes = board.scenes_with_takes(series, Generation.objects.filter(owner=user).only(
             "pk", "scene_id", "status", "created_at", "deleted_at", "video"))
         series_entries.append(_series_entry(series, scenes, lambda take: take.pk))
-        for scene in scenes:
-            for take in scene.take_list:
+        for card in scenes:
+            for take in card.takes:
                 if take.pk in by_id:
-                    by_id[take.pk].update(series=series.title, scene=scene.number)
+                    by_id[take.pk].update(series=series.title, scene=card.number)
     character_entries, clip_files = _characters(Character.objects.owned_by(user))
     manifest = {
         "version": MANIFEST_VERSION,

@@ -12,7 +12,8 @@ from generations.storyboards.models import Scene, Series
 
 class SeriesForm(OfferFieldsMixin, forms.ModelForm):
     model = forms.ChoiceField()
-    seconds = forms.ChoiceField(label="Length")
+    # Offered as the offers write them ("4"), cleaned to a whole number of seconds.
+    seconds = forms.TypedChoiceField(label="Length", coerce=int)
     size = forms.ChoiceField()
 
     class Meta:

@@ -22,7 +22,7 @@ class Series(models.Model):
     characters = models.ManyToManyField("characters.Character", blank=True, related_name="series")
     backend = models.ForeignKey(Backend, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model = models.CharField(max_length=80, default="sora-2")
-    seconds = models.CharField(max_length=4, default="4")
+    seconds = models.PositiveIntegerField(default=4)
     size = models.CharField(max_length=20, default="720x1280")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib import messages
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -42,19 +44,13 @@ def _scene_url(scene: Scene) -> str:
     return f"{reverse('series_detail', args=[scene.series_id])}#scene-{scene.pk}"
 
 
-def _scenes_with_takes(series: Series) -> list[Scene]:
+def _cards(series: Series) -> list[board.SceneCard]:
     return board.scenes_with_takes(series, Generation.objects.with_card_data())
 
 
-def _with_takes(scene: Scene) -> Scene:
-    """One scene ready for its partial: its takes (newest first), its take, and its number in the series."""
-    takes = scene.takes.filter(deleted_at__isnull=True).with_card_data().order_by("-created_at", "-pk")
-    scene.take_list = list(takes)
-    scene.take = board.take_for(scene, scene.take_list)
-    before = Q(position__lt=scene.position) | Q(position=scene.position, pk__lt=scene.pk)
-    scene.number = scene.series.scenes.filter(before).count() + 1
-    scene.is_last = not scene.series.scenes.exclude(pk=scene.pk).exclude(before).exists()
-    return scene
+def _card(scene: Scene) -> board.SceneCard:
+    """One scene ready for its partial: its takes as gallery cards, its take, its number in the series."""
+    return board.card_for(scene, Generation.objects.with_card_data())
 
 
 def _backends() -> list[Backend]:
@@ -110,7 +106,7 @@ def series_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def _render_series(request: HttpRequest, series: Series, scene_form: SceneForm | None = None) -> HttpResponse:
     context = {
         "series": series,
-        "scenes": _scenes_with_takes(series),
+        "cards": _cards(series),
         "scene_form": scene_form or SceneForm(),
         "progress": board.progress(series),
         "characters": series.characters.all(),
@@ -143,10 +139,8 @@ def series_progress(request: HttpRequest, pk: int) -> HttpResponse:
 def _render_board(request: HttpRequest, series: Series, *, scene_form: SceneForm | None = None,
                   notes: list[str] | None = None, errors: dict[int, str] | None = None,
                   changed: bool = True) -> HttpResponse:
-    scenes = _scenes_with_takes(series)
-    for scene in scenes:
-        scene.error = (errors or {}).get(scene.pk, "")
-    context = {"series": series, "scenes": scenes, "scene_form": scene_form or SceneForm(), "notes": notes or []}
+    cards = [replace(card, error=(errors or {}).get(card.scene.pk, "")) for card in _cards(series)]
+    context = {"series": series, "cards": cards, "scene_form": scene_form or SceneForm(), "notes": notes or []}
     response = render(request, "generations/series_detail.html#board", context)
     if changed:
         trigger_client_event(response, SCENES_CHANGED)
@@ -165,7 +159,7 @@ def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
     started_note = f"Started {_plural(len(started), 'scene')}." if started else ""
     skipped_note = (f"Skipped {_plural(len(skipped), 'scene')} already running or done "
                     "(use a scene's Regenerate to make another take).") if skipped else ""
-    warnings = list(dict.fromkeys(w for g in started for w in getattr(g, "budget_warnings", [])))
+    warnings = list(dict.fromkeys(w for one in started for w in one.warnings))
     if request.htmx:
         refused_note = f"{_plural(len(refused), 'scene')} could not start: see below." if refused else ""
         notes = [n for n in (started_note, skipped_note, refused_note) if n] + warnings
@@ -200,9 +194,8 @@ def scene_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _render_scene(request: HttpRequest, scene: Scene, *, error: str = "", notice: str = "") -> HttpResponse:
-    scene = _with_takes(scene)
-    scene.error, scene.notice = error, notice
-    return render(request, "generations/series_detail.html#scene", {"scene": scene, "series": scene.series})
+    card = replace(_card(scene), error=error, notice=notice)
+    return render(request, "generations/series_detail.html#scene", {"card": card, "series": scene.series})
 
 
 @require_GET
@@ -232,8 +225,7 @@ def scene_edit(request: HttpRequest, pk: int) -> HttpResponse:
             return _render_scene(request, scene, notice="Saved. Regenerate to make a take of the new prompt."
                                  if scene.takes.exists() else "")
         return redirect(_scene_url(scene))
-    scene = _with_takes(scene)
-    context = {"scene": scene, "series": scene.series, "form": form}
+    context = {"card": _card(scene), "series": scene.series, "form": form}
     template = "generations/series_detail.html#scene_form" if partial_wanted(request) \
         else "generations/series_scene_edit.html"
     return vary_on_htmx(render(request, template, context))
@@ -244,7 +236,7 @@ def scene_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Remove a scene. Its takes stay in the gallery."""
     scene = _get_scene_for_user(request, pk)
     series = scene.series
-    number = _with_takes(scene).number
+    number = _card(scene).number
     scene.delete()
     if request.htmx:
         return _render_board(request, series, notes=[f"Deleted scene {number}."])
@@ -261,7 +253,7 @@ def scene_move(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseBadRequest("Move a scene up or down.")
     board.move(scene, offset)
     if request.htmx:
-        number = _with_takes(Scene.objects.select_related("series").get(pk=scene.pk)).number
+        number = _card(Scene.objects.select_related("series").get(pk=scene.pk)).number
         return _render_board(request, scene.series, notes=[f"Scene moved to position {number}."], changed=False)
     return redirect(_scene_url(scene))
 
@@ -272,11 +264,11 @@ def scene_generate(request: HttpRequest, pk: int) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     error, notice = "", ""
     try:
-        generation = board.generate_scene(scene)
+        started = board.generate_scene(scene)
     except lifecycle.GenerationRefused as exc:
         error = str(exc)
     else:
-        notice = " ".join(generation.budget_warnings)
+        notice = " ".join(started.warnings)
     if request.htmx:
         response = _render_scene(request, scene, error=error, notice=notice)
         if not error:
@@ -313,7 +305,7 @@ def series_watch(request: HttpRequest, pk: int) -> HttpResponse:
     """The scenes' takes in order, as one playlist."""
     series = _get_series_for_user(request, pk)
     items = board.playlist(series)
-    playable = [(scene, take) for scene, take in items if take]
+    playable = [(card, take) for card, take in items if take]
     return render(request, "generations/series_watch.html",
                   {"series": series, "items": items, "playable": playable, "first": playable[0] if playable else None})
 

@@ -117,7 +117,7 @@ class Command(BaseCommand):
             model, seconds, amount = rng.choice(menus[backend.pk])
             at = first + timedelta(seconds=rng.random() * span)
             gen_id = next_id + i
-            gen_rows.append((gen_id, f"bench-{gen_id}", user.pk, backend.pk, model, seconds, at))
+            gen_rows.append((gen_id, f"bench-{gen_id}", user.pk, backend.pk, model, int(seconds), at))
             kinds = ["estimate", "charge"] + (["refund"] if i % 10 == 0 else [])
             for kind in kinds:
                 entry_rows.append((user.pk, backend.pk, gen_id, kind, str(amount), at, at.date(), model))

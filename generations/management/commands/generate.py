@@ -12,7 +12,7 @@ def as_json(generation) -> dict:
         "status": generation.status,
         "backend": generation.backend.name,
         "model": generation.model,
-        "seconds": generation.seconds,
+        "seconds": str(generation.seconds),  # as the offers write it
         "size": generation.size,
         "prompt_sent": generation.prompt_sent,
         "cost_usd": f"{generation.charged():.2f}",
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--prompt", required=True)
         parser.add_argument("--backend", help="Backend name; automatic routing if omitted.")
         parser.add_argument("--model", default="sora-2")
-        parser.add_argument("--seconds", help="Defaults to the shortest the backend offers.")
+        parser.add_argument("--seconds", type=int, help="Defaults to the shortest the backend offers.")
         parser.add_argument("--size", default="720x1280")
         parser.add_argument("--wait", action="store_true", help="Block until the job ends (needs a worker).")
         parser.add_argument("--timeout", type=float, default=settings.GENERATION_TIMEOUT + 60)
@@ -42,9 +42,11 @@ class Command(BaseCommand):
         if seconds is None:
             offers = (backend.offer() if backend else {}).get(opts["model"], {})
             seconds = (offers.get("seconds") or ["4"])[0]
+        seconds = int(seconds)
         try:
-            generation = lifecycle.start(user, prompt=opts["prompt"], model=opts["model"], seconds=seconds,
-                                         size=opts["size"], backend=backend)
+            generation = lifecycle.start(lifecycle.GenerationRequest(
+                user, prompt=opts["prompt"], model=opts["model"], seconds=seconds, size=opts["size"], backend=backend,
+            )).generation
         except lifecycle.GenerationRefused as exc:
             raise CommandError(str(exc)) from None
         if opts["wait"]:

@@ -60,10 +60,10 @@ class OpenAIVideosClient:
     def __init__(self, backend):
         self.http = HTTPClient(backend)
 
-    def create(self, *, prompt: str, model: str, seconds: str, size: str, characters: list[str],
+    def create(self, *, prompt: str, model: str, seconds: int, size: str, characters: list[str],
                idempotency_key: str, images: Sequence[ReferenceImage] = ()) -> RemoteJob:
         # Characters travel by native id here, so `images` (reference stills) are not sent.
-        body = {"prompt": prompt, "model": model, "seconds": str(seconds), "size": size}
+        body = {"prompt": prompt, "model": model, "seconds": str(seconds), "size": size}  # the API takes "4"
         if characters:
             body["characters"] = [{"id": remote_id} for remote_id in characters]
         data = self.http.json("POST", "videos", json=body, headers={"Idempotency-Key": idempotency_key},

@@ -51,7 +51,7 @@ class TaskAPIClient:
     def __init__(self, backend):
         self.http = HTTPClient(backend)
 
-    def create(self, *, prompt: str, model: str, seconds: str, size: str, characters: list[str],
+    def create(self, *, prompt: str, model: str, seconds: int, size: str, characters: list[str],
                idempotency_key: str, images: Sequence[ReferenceImage] = ()) -> RemoteJob:
         # Characters travel by native id here, so `images` (reference stills) are not sent.
         # Characters travel inside the prompt as @char_id mentions; model and size are the provider's.
