@@ -8,10 +8,11 @@ remote ids sent beside it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from characters import stills
 from characters.models import HANDLE_PATTERN, Character
-from generations.providers.base import Mention
+from generations.providers.base import REFERENCE_IMAGES, Mention
 
 MENTION_RE = re.compile(rf"(?<![\w@])@({HANDLE_PATTERN})(?![\w])", re.IGNORECASE)
 
@@ -29,6 +30,7 @@ class MentionError(ValueError):
 class Rendered:
     prompt: str
     character_ids: list[str]  # remote ids to send beside the prompt, where the protocol takes them
+    travel: dict[str, str] = field(default_factory=dict)  # handle -> how it was sent, for the creator
 
 
 def resolve(owner, prompt: str) -> list[Character]:
@@ -68,4 +70,11 @@ def render(prompt: str, characters: list[Character], backend) -> Rendered:
     known = {c.handle: Mention(name=c.name, remote_id=c.binding_on(backend).remote_id) for c in characters}
     text = MENTION_RE.sub(lambda match: spec.write_mention(known[match.group(1).lower()]), prompt)
     ids = [known[c.handle].remote_id for c in characters] if spec.sends_character_ids else []
-    return Rendered(text, ids)
+    if spec.travel == REFERENCE_IMAGES:
+        counts = stills.shares(characters, spec.max_reference_images)
+        travel = {h: f"{n} reference image{'' if n == 1 else 's'} and its name" for h, n in counts.items()}
+    elif spec.sends_character_ids:
+        travel = {h: f"its id {m.remote_id} and its name" for h, m in known.items()}
+    else:
+        travel = {h: f"its id {m.remote_id} in the prompt" for h, m in known.items()}
+    return Rendered(text, ids, {c.handle: travel[c.handle] for c in characters})

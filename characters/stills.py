@@ -85,17 +85,30 @@ def _keep(character: Character, position: int, data: bytes, source: str) -> bool
     return True
 
 
-def reference_images(characters, limit: int) -> list[ReferenceImage]:
-    """The stills that carry these characters to a reference-image backend: shared out among them
-    (each character's first still before anyone's second), at most `limit` in all."""
+def _chosen(characters, limit: int) -> list[tuple[Character, CharacterStill]]:
+    """The stills shared out among the characters (each one's first still before anyone's second),
+    at most `limit` in all."""
     per_character = [list(character.stills.all()) for character in characters]
     chosen = []
     for round_ in range(MAX_STILLS):
         for character, character_stills in zip(characters, per_character, strict=True):
             if round_ < len(character_stills) and len(chosen) < limit:
                 chosen.append((character, character_stills[round_]))
+    return chosen
+
+
+def shares(characters, limit: int) -> dict[str, int]:
+    """How many of its stills each character (by handle) gets to send."""
+    counts = dict.fromkeys((c.handle for c in characters), 0)
+    for character, _still in _chosen(characters, limit):
+        counts[character.handle] += 1
+    return counts
+
+
+def reference_images(characters, limit: int) -> list[ReferenceImage]:
+    """The stills that carry these characters to a reference-image backend."""
     images = []
-    for character, still in chosen:
+    for character, still in _chosen(characters, limit):
         with still.image.open("rb") as handle:
             images.append(ReferenceImage(f"{character.handle}-{still.position}.jpg", handle.read(), "image/jpeg"))
     return images

@@ -27,12 +27,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Model, Q
 from django.utils import timezone
 
-from characters import mentions
+from characters import mentions, stills
 from generations.billing import budgets, pricing
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs import router
 from generations.jobs.models import Generation, GenerationEvent
-from generations.providers.base import COMPLETED, FAILED, ProviderError, RemoteJob
+from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, ProviderError, RemoteJob
 from generations.providers.models import Backend
 from generations.states import ACTIVE, Status
 from sora_studio import queue
@@ -136,6 +136,7 @@ def _create(request: GenerationRequest, *, route: router.Route, rendered: mentio
             prompt=request.prompt,
             prompt_sent=rendered.prompt,
             characters_sent=rendered.character_ids,
+            characters_travel=rendered.travel,
             model=request.model,
             seconds=int(request.seconds),
             size=request.size,
@@ -233,12 +234,22 @@ def _send_create(generation: Generation, backend: Backend) -> None:
             job = backend.client().create(
                 prompt=generation.prompt_sent, model=generation.model, seconds=generation.seconds,
                 size=generation.size, characters=generation.characters_sent,
-                idempotency_key=generation.idempotency_key,
+                idempotency_key=generation.idempotency_key, images=_reference_images(generation, backend),
             )
     except ProviderError as exc:
         _create_failed(generation, backend, exc)
         return
     accept(generation, job)
+
+
+def _reference_images(generation: Generation, backend: Backend) -> list:
+    """The mentioned characters' stills, for a protocol they travel to as reference images (in the
+    order they were mentioned); nothing for one that knows them by id."""
+    if backend.spec.travel != REFERENCE_IMAGES or not generation.characters_travel:
+        return []
+    by_handle = {c.handle: c for c in generation.characters.prefetch_related("stills")}
+    mentioned = [by_handle[h] for h in generation.characters_travel if h in by_handle]
+    return stills.reference_images(mentioned, backend.spec.max_reference_images)
 
 
 def _create_failed(generation: Generation, backend: Backend, exc: ProviderError) -> None:

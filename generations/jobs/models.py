@@ -75,6 +75,9 @@ class Generation(models.Model):
     prompt = models.TextField(max_length=32000, help_text="As the creator wrote it, with @handles.")
     prompt_sent = models.TextField(blank=True, help_text="As sent to the backend.")
     characters_sent = models.JSONField(default=list, blank=True)
+    # How each mentioned character reached the backend ({"mossy": "its id char_… and its name"}): native
+    # ids or reference images, whichever the protocol takes. Shown on the page, written to the export.
+    characters_travel = models.JSONField(default=dict, blank=True)
     model = models.CharField(max_length=80)
     seconds = models.PositiveIntegerField()
     size = models.CharField(max_length=20)

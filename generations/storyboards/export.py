@@ -60,6 +60,8 @@ def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_
         "prompt": generation.prompt,
         "prompt_sent": generation.prompt_sent,
         "characters": [f"@{c.handle}" for c in generation.characters.all()],
+        # How each character reached the backend: "its id char_… and its name", "2 reference images and its name".
+        "characters_sent_as": {f"@{handle}": how for handle, how in generation.characters_travel.items()},
         "backend": generation.backend.name,
         "protocol": generation.backend.protocol,
         "remote_id": generation.remote_id,
