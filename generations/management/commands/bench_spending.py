@@ -19,7 +19,7 @@ from generations.billing.models import CostEntry
 from generations.billing.reports import month as report_month
 from generations.jobs.models import Generation
 from generations.providers import registry
-from generations.providers.models import Backend
+from generations.providers.models import Backend, Price, PriceUnit
 
 MONTH = (2026, 11)
 
@@ -101,6 +101,8 @@ class Command(BaseCommand):
             backend, _ = Backend.objects.get_or_create(name=f"Bench {spec.name}", defaults={
                 "protocol": spec.name, "base_url": "http://127.0.0.1:9/v1", "api_key": "bench"})
             backend.install_default_prices()
+            if not backend.prices.exclude(unit=PriceUnit.PER_CHARACTER).exists():  # no public price list
+                Price.objects.get_or_create(backend=backend, unit=PriceUnit.PER_SECOND, amount=Decimal("0.10"))
             backends.append(backend)
         # Every video this backend offers at its first size, with its price: what a month of real use holds.
         menus = {b.pk: [(model, seconds, pricing.quote(b, model, seconds, offer["sizes"][0]).amount)
