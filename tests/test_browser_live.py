@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from characters.models import Character, CharacterBinding
+from characters.models import CharacterBinding
+from tests.factories import make_character
 from tests.test_browser_smoke import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -12,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_the_mention_autocomplete_works_from_the_keyboard(chromium, studio, alice, bob, official, shoot):
     for owner, handle in [(alice, "pip"), (alice, "pixel"), (alice, "rex"), (bob, "pia")]:
-        character = Character.objects.create(owner=owner, name=handle.title(), handle=handle)
+        character = make_character(owner, handle)
         CharacterBinding.objects.create(character=character, backend=official, remote_id=f"char_{handle}",
                                         status="ready")
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
