@@ -55,6 +55,7 @@ def test_no_page_breaks_the_policy_and_everything_still_works(chromium, studio, 
     detail = page.url
     page.goto(f"{studio}/")
     page.locator("#toasts .toast").wait_for(timeout=30_000)
+    assert page.locator("#toasts .toast a").inner_text() == f"Video #{detail.split('/')[-2]} is ready."
     shoot(page, "toast")
     page.goto(detail)
     page.locator("video").wait_for(timeout=15_000)

@@ -42,13 +42,18 @@ def test_a_finished_job_shows_a_toast_and_the_title_counts_running_jobs(chromium
     page.select_option("select[name=backend]", label="Simulated official")
     page.locator("main button[type=submit]", has_text="Generate").click()
     page.wait_for_url(re.compile(r".*/generations/\d+/$"))
+    video = page.url.removeprefix(studio)  # /generations/<pk>/
+    pk = int(video.split("/")[2])
     page.goto(f"{studio}/")
 
     page.wait_for_function("() => document.title.startsWith('(1) ')", timeout=10_000)
     shoot(page, "running-title")
     toast = page.locator("#toasts .toast")
     toast.wait_for(timeout=30_000)
-    assert "A slow sunrise" in toast.inner_text() or "#" in toast.inner_text()
+    assert toast.get_attribute("class") == "toast toast-completed"
+    message = toast.locator("a")  # a link, since the page is not the video's own
+    assert message.inner_text() == f"Video #{pk} is ready."
+    assert message.get_attribute("href") == video
     shoot(page, "toast")
     page.wait_for_function("() => !document.title.startsWith('(')", timeout=5_000)
     page.close()
