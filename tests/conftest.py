@@ -17,12 +17,12 @@ def fast_passwords(settings):
 
 
 @pytest.fixture
-def alice():
+def alice(db):
     return make_user("alice")
 
 
 @pytest.fixture
-def bob():
+def bob(db):
     return make_user("bob")
 
 
