@@ -14,8 +14,9 @@ def make_user(username, *, password=None, **fields):
     """`username`, with `username@example.com` and the password `<username>-password` unless given."""
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.create_user(username, f"{username}@example.com",
-                                                password or f"{username}-password", **fields)
+    return get_user_model().objects.create_user(
+        username, f"{username}@example.com", password or f"{username}-password", **fields
+    )
 
 
 def make_backend(name, protocol, base_url, **fields):
@@ -23,8 +24,9 @@ def make_backend(name, protocol, base_url, **fields):
     tier, abilities and prices, the simulator's key, idempotent creates."""
     from generations.providers.models import Backend
 
-    backend = Backend(name=name, protocol=protocol, base_url=base_url, api_key=SIM_KEY, honours_idempotency_keys=True,
-                      max_in_flight=4)
+    backend = Backend(
+        name=name, protocol=protocol, base_url=base_url, api_key=SIM_KEY, honours_idempotency_keys=True, max_in_flight=4
+    )
     backend.adopt_protocol_defaults()
     for field, value in fields.items():
         setattr(backend, field, value)
@@ -67,8 +69,11 @@ def make_generation(owner, backend, *, video=None, thumbnail=None, **fields):
     `fields` say otherwise. `video` and `thumbnail` (bytes) are stored as its files."""
     from generations.jobs.models import Generation
 
-    generation = Generation(owner=owner, backend=backend, **{
-        "prompt": "A paper boat", "model": "sora-2", "seconds": "4", "size": "720x1280", **fields})
+    generation = Generation(
+        owner=owner,
+        backend=backend,
+        **{"prompt": "A paper boat", "model": "sora-2", "seconds": "4", "size": "720x1280", **fields},
+    )
     if video is not None:
         generation.video.save("video.mp4", ContentFile(video), save=False)
     if thumbnail is not None:
