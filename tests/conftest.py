@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.factories import make_backend, make_dead_backend, make_user
 
-SIM_KEY = "sim-local-key"
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True)
@@ -17,13 +17,13 @@ def fast_passwords(settings):
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@example.com", "alice-password")
+def alice(db):
+    return make_user("alice")
 
 
 @pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", "bob@example.com", "bob-password")
+def bob(db):
+    return make_user("bob")
 
 
 @pytest.fixture
@@ -40,35 +40,32 @@ def sim_task_url(live_server, settings):
 @pytest.fixture
 def backend():
     """An official backend that is never called (nothing listens on the discard port)."""
-    from generations.models import Backend
-
-    backend = Backend.objects.create(name="Official", protocol="openai_videos", base_url="http://127.0.0.1:9/v1",
-                                     api_key="secret-key")
-    backend.install_default_prices()
-    return backend
+    return make_dead_backend("Official", "openai_videos", api_key="secret-key")  # a key an export must not leak
 
 
-def make_backend(name, protocol, base_url, **extra):
-    from generations.providers.models import Backend
+@pytest.fixture
+def official_offline():
+    """The official backend where the pages under test never call it: on the discard port, priced."""
+    return make_dead_backend("Official", "openai_videos")
 
-    backend = Backend(name=name, protocol=protocol, base_url=base_url, api_key=SIM_KEY, honours_idempotency_keys=True,
-                      max_in_flight=4)
-    backend.adopt_protocol_defaults()
-    for field, value in extra.items():
-        setattr(backend, field, value)
-    backend.save()
-    backend.install_default_prices()
-    return backend
+
+@pytest.fixture
+def aggregator_offline():
+    """The aggregator where the pages under test never call it: on the discard port, priced, able to
+    make a character from one of its own tasks."""
+    return make_dead_backend("Aggregator", "task_api", tier="aggregator", supports_extract=True)
 
 
 @pytest.fixture
 def official(sim_openai_url, settings, live_server):
+    """The official backend, simulated on the live server: jobs really run."""
     settings.SITE_URL = live_server.url
     return make_backend("Simulated official", "openai_videos", sim_openai_url)
 
 
 @pytest.fixture
 def aggregator(sim_task_url, settings, live_server):
+    """The aggregator, simulated on the live server: jobs really run."""
     settings.SITE_URL = live_server.url
     return make_backend("Simulated aggregator", "task_api", sim_task_url)
 

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from generations.billing.models import CostEntry, CostKind
 from generations.providers.models import Backend
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -13,8 +14,8 @@ PLAINTEXT = "sk-live-very-secret-1234"
 
 
 @pytest.fixture
-def admin_client(client, django_user_model):
-    root = django_user_model.objects.create_superuser("root", "root@example.com", "root-password")
+def admin_client(client):
+    root = make_user("root", is_staff=True, is_superuser=True)
     client.force_login(root)
     return client
 
@@ -125,10 +126,10 @@ def test_each_admin_list_opens(admin_client, name):
     assert admin_client.get(reverse(f"admin:{name}_changelist")).status_code == 200
 
 
-def test_budgets_are_managed_in_the_admin_with_what_is_committed(client, django_user_model):
+def test_budgets_are_managed_in_the_admin_with_what_is_committed(client):
     from generations.models import Budget
 
-    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    admin_user = make_user("root", is_staff=True, is_superuser=True)
     Budget.objects.create(amount="25.00", hard=True)
     client.force_login(admin_user)
     response = client.get("/admin/generations/budget/")

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from generations.billing.models import Budget
 from generations.providers.models import Backend, Price
+from tests.factories import make_dead_backend, make_user
 from tests.test_admin import change_data
 
 pytestmark = pytest.mark.django_db
@@ -31,8 +32,8 @@ MALFORMED = [
 
 
 @pytest.fixture
-def admin_client(client, django_user_model):
-    root = django_user_model.objects.create_superuser("root", "root@example.com", "root-password")
+def admin_client(client):
+    root = make_user("root", is_staff=True, is_superuser=True)
     client.force_login(root)
     return client
 
@@ -115,9 +116,7 @@ def good(backend):
 
 @pytest.fixture
 def broken(good):
-    bad = Backend.objects.create(name="Broken", protocol="task_api", base_url="http://127.0.0.1:9/v1", api_key="k")
-    bad.install_default_prices()
-    return bad
+    return make_dead_backend("Broken", "task_api")
 
 
 @pytest.mark.parametrize("offers", MALFORMED)
@@ -138,9 +137,9 @@ def test_a_backend_with_malformed_offers_is_skipped_by_every_page(client, alice,
     assert "malformed" not in client.get("/generations/new/").text  # the note is for staff
 
 
-def test_staff_see_a_note_naming_the_malformed_backend(client, django_user_model, good, broken):
+def test_staff_see_a_note_naming_the_malformed_backend(client, good, broken):
     Backend.objects.filter(pk=broken.pk).update(offers={"sora-2": {"seconds": 4}})
-    client.force_login(django_user_model.objects.create_user("root", password="x", is_staff=True))
+    client.force_login(make_user("root", is_staff=True))
     for url in ["/generations/new/", "/series/"]:
         text = client.get(url).text
         assert "Broken offers nothing: its offers are malformed" in text, url

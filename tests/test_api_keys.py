@@ -6,13 +6,13 @@ from django.db import connection
 
 from generations.providers.models import Backend
 from sora_studio.fields import DecryptionError, Sealed
+from tests.factories import make_dead_backend
 
 pytestmark = pytest.mark.django_db
 
 
 def make(**extra):
-    return Backend.objects.create(name="B", protocol="openai_videos", base_url="https://x.example/v1",
-                                  api_key="sk-live-secret", **extra)
+    return make_dead_backend("B", api_key="sk-live-secret", prices=False, **extra)
 
 
 def test_the_key_is_stored_encrypted_and_read_back():

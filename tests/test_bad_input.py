@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from characters.models import Character
 from generations.jobs.models import Generation
 from generations.storyboards.models import Scene, Series
+from tests.factories import make_character, make_generation, make_series, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +96,7 @@ def test_a_nul_character_anywhere_is_a_400_with_a_reason(client, alice):
 HUGE_ID = "9" * 20  # past a 64-bit integer: SQLite raises OverflowError if it is sent as a parameter
 
 
-def test_an_id_too_large_for_the_database_is_a_form_error(client, alice, backend, bobs_things, django_user_model):
+def test_an_id_too_large_for_the_database_is_a_form_error(client, alice, backend, bobs_things):
     client.force_login(alice)
     offer = {"model": "sora-2", "seconds": "4", "size": "720x1280"}
     posts = {
@@ -113,7 +114,7 @@ def test_an_id_too_large_for_the_database_is_a_form_error(client, alice, backend
     gallery = client.get("/", {"series": HUGE_ID, "character": HUGE_ID, "backend": HUGE_ID})
     assert gallery.status_code == 200 and "Select a valid choice" in gallery.text
 
-    staff = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    staff = make_user("root", is_staff=True, is_superuser=True)
     client.force_login(staff)
     response = client.post(f"/admin/generations/series/{bobs_things['series'].pk}/change/",
                            {"owner": bobs_things["series"].owner_id, "title": "S", "characters": [HUGE_ID],
@@ -168,16 +169,13 @@ def with_every_field_set_to_each_number(fields, headers):
 @pytest.fixture
 def alices_things(alice, backend):
     """Alice's own objects, so that junk reaches the code behind the access checks."""
-    generation = Generation(owner=alice, backend=backend, prompt="Alice's", model="sora-2", seconds="4",
-                            size="720x1280", status="completed")
-    generation.video.save("v.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42" * 10), save=False)
-    generation.thumbnail.save("t.webp", ContentFile(b"RIFF\x00\x00\x00\x00WEBP"), save=False)
-    generation.save()
-    series = Series.objects.create(owner=alice, title="Alice's series")
+    generation = make_generation(alice, backend, prompt="Alice's", status="completed",
+                                 video=b"\x00\x00\x00\x18ftypmp42" * 10, thumbnail=b"RIFF\x00\x00\x00\x00WEBP")
+    series = make_series(alice, "Alice's series")
     scene = Scene.objects.create(series=series, prompt="x", position=1)
     generation.scene = scene
     generation.save()
-    character = Character.objects.create(owner=alice, name="Ally", handle="ally")
+    character = make_character(alice, "ally")
     return {"generations/": generation.pk, "characters/": character.pk, "series/": series.pk,
             "scenes/": scene.pk, "take": generation.pk}
 

@@ -5,8 +5,9 @@ import re
 
 import pytest
 
-from characters.models import Character, CharacterBinding
-from generations.storyboards.models import Scene, Series
+from characters.models import CharacterBinding
+from generations.storyboards.models import Scene
+from tests.factories import make_character, make_series
 from tests.test_browser_smoke import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,9 +22,9 @@ def test_no_page_breaks_the_policy_and_everything_still_works(chromium, studio, 
     settings.SIMULATOR_SPEED = 3  # slow enough to see the job running
     alice.is_staff = alice.is_superuser = True
     alice.save()
-    pip = Character.objects.create(owner=alice, name="Pip", handle="pip")
+    pip = make_character(alice, "pip")
     CharacterBinding.objects.create(character=pip, backend=official, remote_id="char_pip", status="ready")
-    series = Series.objects.create(owner=alice, title="Pip at sea")
+    series = make_series(alice, "Pip at sea")
     scene = Scene.objects.create(series=series, prompt="@pip sets sail", position=0)
 
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
@@ -54,6 +55,7 @@ def test_no_page_breaks_the_policy_and_everything_still_works(chromium, studio, 
     detail = page.url
     page.goto(f"{studio}/")
     page.locator("#toasts .toast").wait_for(timeout=30_000)
+    assert page.locator("#toasts .toast a").inner_text() == f"Video #{detail.split('/')[-2]} is ready."
     shoot(page, "toast")
     page.goto(detail)
     page.locator("video").wait_for(timeout=15_000)

@@ -3,10 +3,11 @@
 import pytest
 from django.core.files.base import ContentFile
 
-from characters.models import Character, CharacterBinding
+from characters.models import CharacterBinding
 from generations.billing.models import CostEntry
 from generations.jobs.models import Generation
-from generations.storyboards.models import Scene, Series
+from generations.storyboards.models import Scene
+from tests.factories import make_character, make_generation, make_series
 from tests.test_browser_smoke import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,17 +21,16 @@ UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), s
 
 @pytest.fixture
 def a_studio_with_things(alice, backend):
-    character = Character.objects.create(owner=alice, name="Rex", handle="rex", description="A brave dog")
+    character = make_character(alice, "rex", description="A brave dog")
     CharacterBinding.objects.create(character=character, backend=backend, remote_id="char_1", status="ready")
-    series = Series.objects.create(owner=alice, title="Rex at sea, a very long series title that might overflow")
+    series = make_series(alice, "Rex at sea, a very long series title that might overflow")
     series.characters.add(character)
     for i, status in enumerate(["completed", "failed", "in_progress"]):
         scene = Scene.objects.create(series=series, prompt=f"@rex scene {i} " + "with a long prompt " * 5,
                                      position=i)
-        generation = Generation.objects.create(owner=alice, backend=backend, scene=scene, prompt=scene.prompt,
-                                               prompt_sent=scene.prompt, model="sora-2", seconds="4",
-                                               size="720x1280", status=status, progress=40,
-                                               error_message="The simulated renderer failed." if i == 1 else "")
+        generation = make_generation(alice, backend, scene=scene, prompt=scene.prompt, prompt_sent=scene.prompt,
+                                     status=status, progress=40,
+                                     error_message="The simulated renderer failed." if i == 1 else "")
         generation.characters.add(character)
         if status == "completed":
             generation.video.save("v.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42"))

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from characters.models import Character, CharacterBinding
+from characters.models import CharacterBinding
+from tests.factories import make_character
 from tests.test_browser_smoke import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -12,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_the_mention_autocomplete_works_from_the_keyboard(chromium, studio, alice, bob, official, shoot):
     for owner, handle in [(alice, "pip"), (alice, "pixel"), (alice, "rex"), (bob, "pia")]:
-        character = Character.objects.create(owner=owner, name=handle.title(), handle=handle)
+        character = make_character(owner, handle)
         CharacterBinding.objects.create(character=character, backend=official, remote_id=f"char_{handle}",
                                         status="ready")
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
@@ -41,13 +42,18 @@ def test_a_finished_job_shows_a_toast_and_the_title_counts_running_jobs(chromium
     page.select_option("select[name=backend]", label="Simulated official")
     page.locator("main button[type=submit]", has_text="Generate").click()
     page.wait_for_url(re.compile(r".*/generations/\d+/$"))
+    video = page.url.removeprefix(studio)  # /generations/<pk>/
+    pk = int(video.split("/")[2])
     page.goto(f"{studio}/")
 
     page.wait_for_function("() => document.title.startsWith('(1) ')", timeout=10_000)
     shoot(page, "running-title")
     toast = page.locator("#toasts .toast")
     toast.wait_for(timeout=30_000)
-    assert "A slow sunrise" in toast.inner_text() or "#" in toast.inner_text()
+    assert toast.get_attribute("class") == "toast toast-completed"
+    message = toast.locator("a")  # a link, since the page is not the video's own
+    assert message.inner_text() == f"Video #{pk} is ready."
+    assert message.get_attribute("href") == video
     shoot(page, "toast")
     page.wait_for_function("() => !document.title.startsWith('(')", timeout=5_000)
     page.close()

@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 
 from generations.jobs.models import Generation
 from tests import workers
-from tests.conftest import make_backend
+from tests.factories import make_backend
 from tests.test_browser_smoke import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

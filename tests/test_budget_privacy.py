@@ -13,6 +13,7 @@ from django.urls import reverse
 from generations.billing.models import Budget, CostKind
 from generations.jobs import lifecycle
 from generations.jobs.lifecycle import GenerationRequest
+from tests.factories import make_user
 from tests.test_pages_spending import job, ledger  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db
@@ -68,8 +69,8 @@ def test_the_command_for_one_creator_shows_none_of_the_others(alice, shared_caps
     assert_nothing_of_bobs(out.getvalue())
 
 
-def test_staff_still_see_every_figure_of_a_shared_cap(client, django_user_model, shared_caps):
-    client.force_login(django_user_model.objects.create_user("root", password="x", is_staff=True))
+def test_staff_still_see_every_figure_of_a_shared_cap(client, shared_caps):
+    client.force_login(make_user("root", is_staff=True))
     page = client.get(reverse("spending")).text
     assert "$5.72 of $10.00" in page and "$5.60 of $7.00" in page
 
@@ -87,10 +88,10 @@ def test_a_refusal_by_a_shared_cap_names_the_cap_not_what_others_spent(alice, bo
         assert figure not in message
 
 
-def test_a_soft_warning_from_a_shared_cap_shows_figures_only_to_staff(alice, django_user_model, backend,
+def test_a_soft_warning_from_a_shared_cap_shows_figures_only_to_staff(alice, backend,
                                                                       held_tasks):
     Budget.objects.create(backend=backend, amount=Decimal("0.50"), hard=False)
-    root = django_user_model.objects.create_user("root", password="x", is_staff=True)
+    root = make_user("root", is_staff=True)
     start = lambda owner: lifecycle.start(GenerationRequest(owner, prompt="x", model="sora-2", seconds=4,  # noqa: E731
                                                             size="720x1280", backend=backend))
     start(root)

@@ -2,22 +2,18 @@
 
 import imageio_ffmpeg
 import pytest
-from django.core.files.base import ContentFile
 
 from characters import clips, stills
-from characters.models import Character, StillSource
+from characters.models import StillSource
 from simulator.render import look_for, render_mp4
+from tests.factories import make_character
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def character(alice):
-    character = Character(owner=alice, name="Mossy", handle="mossy")
-    character.source_clip.save("clip.mp4", ContentFile(render_mp4(look_for("a mossy robot", "1280x720", "clip"), 6)),
-                               save=False)
-    character.save()
-    return character
+    return make_character(alice, "mossy", clip=render_mp4(look_for("a mossy robot", "1280x720", "clip"), 6))
 
 
 def test_three_stills_are_taken_from_the_clip_once(character):
@@ -38,13 +34,11 @@ def test_an_uploaded_still_replaces_the_one_in_its_place(character):
 
 
 def test_a_character_without_a_clip_has_no_stills(alice):
-    assert stills.take_from_clip(Character.objects.create(owner=alice, name="Nobody", handle="nobody")) == 0
+    assert stills.take_from_clip(make_character(alice, "nobody")) == 0
 
 
 def test_reference_images_share_the_limit_among_the_characters(character, alice):
-    other = Character(owner=alice, name="Rex", handle="rex")
-    other.source_clip.save("clip.mp4", ContentFile(render_mp4(look_for("a dog", "1280x720", "clip"), 4)), save=False)
-    other.save()
+    other = make_character(alice, "rex", clip=render_mp4(look_for("a dog", "1280x720", "clip"), 4))
     stills.take_from_clip(character)
     stills.take_from_clip(other)
     images = stills.reference_images([character, other], 3)

@@ -1,15 +1,15 @@
 """Characters: registered on each backend from the stored clip, mentioned as @handle, extracted."""
 
 import pytest
-from django.core.files.base import ContentFile
 
 from characters import mentions, registry
-from characters.models import BindingStatus, Character, CharacterBinding
+from characters.models import BindingStatus, CharacterBinding
 from generations.jobs import lifecycle
 from generations.jobs.lifecycle import GenerationRequest
 from generations.states import Status
 from simulator.render import look_for, render_mp4
 from tests.conftest import drive
+from tests.factories import make_character
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,15 +19,8 @@ def clip_bytes():
     return render_mp4(look_for("a mossy robot", "1280x720", "clip"), 2)
 
 
-def make_character(owner, handle, clip_bytes, name=None):
-    character = Character(owner=owner, name=name or handle.title(), handle=handle, description="A test character")
-    character.source_clip.save("clip.mp4", ContentFile(clip_bytes), save=False)
-    character.save()
-    return character
-
-
 def test_a_character_is_registered_on_both_backends_from_its_stored_clip(alice, official, aggregator, clip_bytes):
-    mossy = make_character(alice, "mossy", clip_bytes)
+    mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
 
     registry.bind(mossy, official)  # uploads the clip
     registry.bind(mossy, aggregator)  # gives a signed link to the clip
@@ -40,7 +33,7 @@ def test_a_character_is_registered_on_both_backends_from_its_stored_clip(alice, 
 
 
 def test_binding_twice_does_not_register_twice(alice, official, clip_bytes):
-    mossy = make_character(alice, "mossy", clip_bytes)
+    mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     first = registry.bind(mossy, official)
     second = registry.bind(mossy, official)
     first.refresh_from_db()
@@ -48,7 +41,7 @@ def test_binding_twice_does_not_register_twice(alice, official, clip_bytes):
 
 
 def test_a_mention_becomes_an_id_in_the_prompt_on_task_api(alice, aggregator, clip_bytes):
-    mossy = make_character(alice, "mossy", clip_bytes)
+    mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     registry.bind(mossy, aggregator)
     remote_id = mossy.bindings.get().remote_id
 
@@ -61,7 +54,7 @@ def test_a_mention_becomes_an_id_in_the_prompt_on_task_api(alice, aggregator, cl
 
 
 def test_a_mention_becomes_a_character_reference_and_the_name_on_openai_videos(alice, official, clip_bytes):
-    mossy = make_character(alice, "mossy", clip_bytes, name="Mossy the robot")
+    mossy = make_character(alice, "mossy", name="Mossy the robot", clip=clip_bytes, description="A test character")
     registry.bind(mossy, official)
 
     generation = drive(lifecycle.start(GenerationRequest(alice, prompt="@Mossy waters the garden", model="sora-2",
@@ -80,14 +73,14 @@ def test_an_unknown_handle_is_refused_naming_it(alice, official):
 
 
 def test_another_creators_character_is_unknown_to_me(alice, bob, official, clip_bytes):
-    make_character(bob, "mossy", clip_bytes)
+    make_character(bob, "mossy", clip=clip_bytes, description="A test character")
     with pytest.raises(lifecycle.GenerationRefused, match="@mossy"):
         lifecycle.start(GenerationRequest(alice, prompt="@mossy dances", model="sora-2", seconds=4, size="720x1280",
                                           backend=official))
 
 
 def test_a_character_not_ready_on_the_chosen_backend_is_refused_naming_it(alice, official, aggregator, clip_bytes):
-    mossy = make_character(alice, "mossy", clip_bytes)
+    mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     registry.bind(mossy, aggregator)
     with pytest.raises(lifecycle.GenerationRefused, match="@mossy is not registered on Simulated official"):
         lifecycle.start(GenerationRequest(alice, prompt="@mossy dances", model="sora-2", seconds=4, size="720x1280",
@@ -95,7 +88,7 @@ def test_a_character_not_ready_on_the_chosen_backend_is_refused_naming_it(alice,
 
 
 def test_automatic_routing_goes_where_the_character_is_ready(alice, official, aggregator, clip_bytes):
-    mossy = make_character(alice, "mossy", clip_bytes)
+    mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     registry.bind(mossy, official)
     generation = lifecycle.start(GenerationRequest(alice, prompt="@mossy dances", model="sora-2", seconds=4,
                                                    size="720x1280")).generation
@@ -106,7 +99,7 @@ def test_automatic_routing_goes_where_the_character_is_ready(alice, official, ag
 def test_a_character_can_be_extracted_from_a_finished_task(alice, aggregator):
     source = drive(lifecycle.start(GenerationRequest(alice, prompt="A fox in a scarf", model="sora-2", seconds=10,
                                                      size="720x1280", backend=aggregator)).generation)
-    fox = Character.objects.create(owner=alice, name="Fox", handle="fox", source_generation=source)
+    fox = make_character(alice, "fox", source_generation=source)
 
     registry.bind(fox, aggregator, extract_from_task=source.remote_id)
 
@@ -115,8 +108,7 @@ def test_a_character_can_be_extracted_from_a_finished_task(alice, aggregator):
 
 
 def test_a_clip_url_that_cannot_be_fetched_fails_the_binding_with_a_reason(alice, official):
-    ghost = Character.objects.create(owner=alice, name="Ghost", handle="ghost",
-                                     source_url="http://127.0.0.1:9/nothing.mp4")
+    ghost = make_character(alice, "ghost", source_url="http://127.0.0.1:9/nothing.mp4")
     registry.bind(ghost, official)
     binding = ghost.bindings.get()
     assert binding.status == BindingStatus.FAILED
@@ -139,7 +131,7 @@ def test_a_character_fee_is_charged_once_when_the_character_is_created(alice, ag
     from generations.models import CostEntry
 
     aggregator.prices.filter(unit="per_character").update(amount=Decimal("0.05"))
-    mossy = make_character(alice, "mossy", clip_bytes)
+    mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     registry.bind(mossy, aggregator)
     registry.register(mossy.bindings.get().pk)  # a second run of the task changes nothing
 
@@ -150,7 +142,7 @@ def test_a_character_fee_is_charged_once_when_the_character_is_created(alice, ag
 def test_a_character_from_a_url_gets_an_avatar_once_its_clip_is_fetched(alice, aggregator, official):
     source = drive(lifecycle.start(GenerationRequest(alice, prompt="A heron", model="sora-2", seconds=10,
                                                      size="720x1280", backend=aggregator)).generation)
-    heron = Character.objects.create(owner=alice, name="Heron", handle="heron", source_url=source.remote_video_url)
+    heron = make_character(alice, "heron", source_url=source.remote_video_url)
     registry.bind(heron, official)
     heron.refresh_from_db()
     assert heron.source_clip and heron.avatar
@@ -164,7 +156,7 @@ def test_a_registration_that_hits_a_provider_outage_is_retried_until_it_works(al
     reachable = official.base_url
     official.base_url = "http://127.0.0.1:9/v1"  # down for a moment
     official.save()
-    mossy = make_character(alice, "mossy", clip_bytes)
+    mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     registry.bind(mossy, official)
     binding = mossy.bindings.get()
     assert binding.status == BindingStatus.PROCESSING and binding.error.startswith("Retrying: ")
@@ -186,7 +178,7 @@ def test_a_registration_gives_up_after_a_few_transient_failures(alice, official,
 
     official.base_url = "http://127.0.0.1:9/v1"
     official.save()
-    mossy = make_character(alice, "mossy", clip_bytes)
+    mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     registry.bind(mossy, official)
     for _ in range(registry.MAX_ATTEMPTS):
         CharacterBinding.objects.filter(character=mossy, status="processing").update(next_try_at=timezone.now())

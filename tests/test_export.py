@@ -8,14 +8,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
-from characters.models import Character, CharacterBinding
+from characters.models import CharacterBinding
 from generations.billing.models import CostEntry, CostKind
-from generations.jobs.models import Generation
-from generations.storyboards.models import Scene, Series
+from generations.storyboards.models import Scene
+from tests.factories import make_character, make_generation, make_series, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -23,25 +22,17 @@ CLIP = b"\x00\x00\x00\x18ftypmp42 rex clip"
 
 
 def make_take(scene, backend, *, status="completed", minutes_ago=0, charge=None, characters=()):
-    take = Generation(owner=scene.series.owner, backend=backend, scene=scene, prompt=scene.prompt,
-                      prompt_sent=scene.prompt.replace("@rex", "Rex"), model="sora-2", seconds="4", size="1280x720",
-                      status=status, created_at=timezone.now() - timedelta(minutes=minutes_ago))
-    if status == "completed":
-        take.video.save("video.mp4", ContentFile(b"VIDEO-%d" % scene.pk + os.urandom(4)), save=False)
-        take.thumbnail.save("thumbnail.webp", ContentFile(b"RIFF-THUMB"), save=False)
-    take.save()
+    done = status == "completed"
+    take = make_generation(scene.series.owner, backend, scene=scene, prompt=scene.prompt,
+                           prompt_sent=scene.prompt.replace("@rex", "Rex"), size="1280x720", status=status,
+                           created_at=timezone.now() - timedelta(minutes=minutes_ago),
+                           video=b"VIDEO-%d" % scene.pk + os.urandom(4) if done else None,
+                           thumbnail=b"RIFF-THUMB" if done else None)
     take.characters.set(characters)
     if charge is not None:
         CostEntry.objects.record(kind=CostKind.CHARGE, amount=Decimal(charge), backend=backend,
                                  owner=take.owner, generation=take)
     return take
-
-
-def make_character(owner, handle="rex"):
-    character = Character(owner=owner, name=handle.title(), handle=handle, description="A red crab")
-    character.source_clip.save("clip.mp4", ContentFile(CLIP), save=False)
-    character.save()
-    return character
 
 
 def open_zip(response) -> zipfile.ZipFile:
@@ -52,10 +43,10 @@ def open_zip(response) -> zipfile.ZipFile:
 
 @pytest.fixture
 def rex_at_sea(alice, backend):
-    rex = make_character(alice)
+    rex = make_character(alice, "rex", description="A red crab", clip=CLIP)
     CharacterBinding.objects.create(character=rex, backend=backend, status="ready", remote_id="char_1")
-    series = Series.objects.create(owner=alice, title="Rex at sea!", description="A crab's voyage", backend=backend,
-                                   seconds="4", size="1280x720")
+    series = make_series(alice, "Rex at sea!", description="A crab's voyage", backend=backend, seconds="4",
+                         size="1280x720")
     series.characters.add(rex)
     harbour = Scene.objects.create(series=series, prompt="@rex leaves the harbour", position=0)
     storm = Scene.objects.create(series=series, prompt="A storm", position=1)
@@ -128,13 +119,9 @@ def test_a_file_missing_from_storage_is_noted_not_fatal(client, alice, rex_at_se
 
 
 def test_everything_exports_as_one_zip(client, alice, bob, backend, rex_at_sea):
-    loose = Generation(owner=alice, backend=backend, prompt="A loose video", model="sora-2", seconds="4",
-                       size="720x1280", status="completed")
-    loose.video.save("video.mp4", ContentFile(b"LOOSE"), save=False)
-    loose.save()
-    gone = Generation.objects.create(owner=alice, backend=backend, prompt="Deleted", model="sora-2", seconds="4",
-                                     size="720x1280", status="completed", deleted_at=timezone.now())
-    bobs_series = Series.objects.create(owner=bob, title="Bob's")
+    loose = make_generation(alice, backend, prompt="A loose video", status="completed", video=b"LOOSE")
+    gone = make_generation(alice, backend, prompt="Deleted", status="completed", deleted_at=timezone.now())
+    bobs_series = make_series(bob, "Bob's")
     make_take(Scene.objects.create(series=bobs_series, prompt="Bob's scene"), backend)
     client.force_login(alice)
 
@@ -167,8 +154,8 @@ def test_another_creator_cannot_export_my_series(client, bob, rex_at_sea):
     assert mine["generations"] == [] and mine["series"] == [] and mine["characters"] == []
 
 
-def test_staff_may_export_anyones_series(client, django_user_model, rex_at_sea):
-    client.force_login(django_user_model.objects.create_user("root", password="x", is_staff=True))
+def test_staff_may_export_anyones_series(client, rex_at_sea):
+    client.force_login(make_user("root", is_staff=True))
 
     archive = open_zip(client.get(reverse("series_export", args=[rex_at_sea["series"].pk])))
 

@@ -9,14 +9,15 @@ from django.urls import reverse
 
 from generations.states import Status
 from generations.storyboards import board
-from generations.storyboards.models import Scene, Series
+from generations.storyboards.models import Scene
 from tests.conftest import drive
+from tests.factories import make_series
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_generated_series_plays_and_exports_its_real_videos(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Lighthouse", backend=official, seconds="4", size="1280x720")
+    series = make_series(alice, "Lighthouse", backend=official, seconds="4", size="1280x720")
     for position, prompt in enumerate(["A lighthouse at dawn", "The lamp turns on"]):
         Scene.objects.create(series=series, prompt=prompt, position=position)
 

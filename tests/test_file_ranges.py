@@ -4,7 +4,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from generations.jobs.models import Generation
-from generations.providers.models import Backend
+from tests.factories import make_dead_backend, make_generation
 
 pytestmark = pytest.mark.django_db
 
@@ -13,9 +13,8 @@ DATA = bytes(range(256)) * 40  # 10,240 bytes
 
 @pytest.fixture
 def video(alice):
-    backend = Backend.objects.create(name="B", protocol="task_api", base_url="http://127.0.0.1:9/v1", api_key="k")
-    g = Generation.objects.create(owner=alice, backend=backend, prompt="x", model="sora-2", seconds="10",
-                                  size="720x1280", status="completed")
+    backend = make_dead_backend("B", "task_api", prices=False)
+    g = make_generation(alice, backend, prompt="x", seconds="10", status="completed")
     g.video.save("video.mp4", ContentFile(DATA))
     return g
 

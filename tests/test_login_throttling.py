@@ -7,6 +7,8 @@ from axes.models import AccessAttempt
 from django.core.management import call_command
 from django.db.models import F
 
+from tests.factories import make_user
+
 pytestmark = pytest.mark.django_db
 
 LOCKED = "Too many failed log-in attempts"
@@ -22,9 +24,8 @@ def logged_in_as(client):
 
 
 @pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user("root", password="root-password", is_staff=True,
-                                                 is_superuser=True)
+def staff():
+    return make_user("root", password="root-password", is_staff=True, is_superuser=True)
 
 
 def test_the_right_password_is_refused_after_five_wrong_ones(client, alice):

@@ -10,12 +10,12 @@ import ssl
 
 import pytest
 import urllib3
-from django.core.files.base import ContentFile
 
 from characters import registry
 from characters.forms import CharacterForm
-from characters.models import BindingStatus, Character
+from characters.models import BindingStatus
 from sora_studio import netguard
+from tests.factories import make_character
 from tests.listener import Listener
 
 PUBLIC = "93.184.215.14"  # a literal public address: no DNS needed
@@ -57,8 +57,7 @@ def test_the_character_form_says_why_a_private_link_is_refused(production, alice
 
 @pytest.mark.django_db
 def test_a_worker_never_fetches_a_private_link(production, alice, backend):
-    character = Character.objects.create(owner=alice, name="Rex", handle="rex",
-                                         source_url="http://169.254.169.254/latest/meta-data/")
+    character = make_character(alice, "rex", source_url="http://169.254.169.254/latest/meta-data/")
     registry.bind(character, backend)
     registry.register(character.bindings.get().pk)
     binding = character.bindings.get()
@@ -275,13 +274,11 @@ def test_https_is_pinned_and_still_verified_against_the_host_name(settings, reso
 def test_development_still_downloads_the_studios_own_signed_clip_link(settings, live_server, alice):
     settings.ALLOW_PRIVATE_FETCH = True
     settings.SITE_URL = live_server.url
-    mossy = Character(owner=alice, name="Mossy", handle="mossy")
-    mossy.source_clip.save("clip.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42 a clip"), save=False)
-    mossy.save()
+    mossy = make_character(alice, "mossy", clip=b"\x00\x00\x00\x18ftypmp42 a clip")
     link = registry.clip_link(mossy)
 
     assert netguard.fetch(link, max_bytes=1000) == b"\x00\x00\x00\x18ftypmp42 a clip"
-    copy = Character.objects.create(owner=alice, name="Copy", handle="copy", source_url=link)
+    copy = make_character(alice, "copy", source_url=link)
     registry.fetch_clip(copy)
     copy.refresh_from_db()
     assert copy.source_clip.read() == b"\x00\x00\x00\x18ftypmp42 a clip"
@@ -289,8 +286,7 @@ def test_development_still_downloads_the_studios_own_signed_clip_link(settings, 
 
 @pytest.mark.django_db
 def test_a_worker_never_fetches_a_link_that_parses_two_ways(production, alice, backend, listener):
-    character = Character.objects.create(owner=alice, name="Rex", handle="rex",
-                                         source_url=f"http://127.0.0.1:{listener.port}\\@{PUBLIC}/../x")
+    character = make_character(alice, "rex", source_url=f"http://127.0.0.1:{listener.port}\\@{PUBLIC}/../x")
     registry.bind(character, backend)
     registry.register(character.bindings.get().pk)
     binding = character.bindings.get()

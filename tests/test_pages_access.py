@@ -1,25 +1,20 @@
 """Every page needs a login, and one creator's things are invisible (404) to another."""
 
 import pytest
-from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from characters.models import Character
-from generations.jobs.models import Generation
-from generations.storyboards.models import Scene, Series
+from generations.storyboards.models import Scene
+from tests.factories import make_character, make_generation, make_series, make_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def alices_things(alice, backend):
-    generation = Generation(owner=alice, backend=backend, prompt="A lighthouse", model="sora-2", seconds="4",
-                            size="720x1280", status="completed")
-    generation.video.save("video.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42"), save=False)
-    generation.thumbnail.save("thumbnail.webp", ContentFile(b"RIFF0000WEBP"), save=False)
-    generation.save()
-    character = Character.objects.create(owner=alice, name="Rex", handle="rex")
-    series = Series.objects.create(owner=alice, title="Rex at sea")
+    generation = make_generation(alice, backend, prompt="A lighthouse", status="completed",
+                                 video=b"\x00\x00\x00\x18ftypmp42", thumbnail=b"RIFF0000WEBP")
+    character = make_character(alice, "rex")
+    series = make_series(alice, "Rex at sea")
     scene = Scene.objects.create(series=series, prompt="@rex sails")
     return {"generation": generation, "character": character, "series": series, "scene": scene}
 
@@ -94,8 +89,8 @@ def test_alice_sees_and_plays_her_own_video(client, alice, alices_things):
     assert download["Content-Disposition"].startswith("attachment")
 
 
-def test_staff_see_everyones_generations(client, django_user_model, alices_things):
-    staff = django_user_model.objects.create_user("root", password="x", is_staff=True)
+def test_staff_see_everyones_generations(client, alices_things):
+    staff = make_user("root", is_staff=True)
     client.force_login(staff)
 
     assert client.get(reverse("generation_detail", args=[alices_things["generation"].pk])).status_code == 200

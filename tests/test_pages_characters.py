@@ -9,8 +9,7 @@ from django.urls import reverse
 
 from characters import registry
 from characters.models import Character, CharacterBinding
-from generations.jobs.models import Generation
-from generations.providers.models import Backend
+from tests.factories import make_character, make_dead_backend, make_generation
 
 pytestmark = pytest.mark.django_db
 
@@ -18,28 +17,14 @@ pytestmark = pytest.mark.django_db
 CLIP = b"\x00\x00\x00\x18ftypmp42 a tiny clip"
 
 
-def make_backend(name, protocol, **extra):
-    return Backend.objects.create(name=name, protocol=protocol, base_url="http://127.0.0.1:9/v1", api_key="k", **extra)
-
-
-@pytest.fixture
-def official():
-    return make_backend("Official", "openai_videos")
-
-
-@pytest.fixture
-def aggregator():
-    return make_backend("Aggregator", "task_api", supports_extract=True)
-
-
 def test_a_character_from_a_video_url_is_registered_on_the_chosen_backends(
-        client, alice, official, aggregator, django_capture_on_commit_callbacks):
+        client, alice, official_offline, aggregator_offline, django_capture_on_commit_callbacks):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(reverse("characters:new"), {
             "name": "Rex the crab", "handle": "@Rex", "description": "A red crab",
-            "video_url": "https://example.com/rex.mp4", "backends": [official.pk, aggregator.pk],
+            "video_url": "https://example.com/rex.mp4", "backends": [official_offline.pk, aggregator_offline.pk],
         })
 
     character = Character.objects.get()
@@ -54,8 +39,8 @@ def test_a_character_from_a_video_url_is_registered_on_the_chosen_backends(
     assert f'hx-get="{response.url}" hx-trigger="every 2s"' in page.text
 
 
-def test_the_form_offers_every_capable_backend_checked(client, alice, official, aggregator):
-    make_backend("No characters here", "openai_videos", supports_characters=False)
+def test_the_form_offers_every_capable_backend_checked(client, alice, official_offline, aggregator_offline):
+    make_dead_backend("No characters here", supports_characters=False)
     client.force_login(alice)
 
     response = client.get(reverse("characters:new"))
@@ -66,9 +51,9 @@ def test_the_form_offers_every_capable_backend_checked(client, alice, official, 
     assert response.text.count(" checked") == 2
 
 
-def test_a_handle_already_taken_is_a_clear_error(client, alice, bob, official):
-    Character.objects.create(owner=alice, name="Rex", handle="rex")
-    Character.objects.create(owner=bob, name="Bob's Pip", handle="pip")
+def test_a_handle_already_taken_is_a_clear_error(client, alice, bob, official_offline):
+    make_character(alice, "rex")
+    make_character(bob, "pip", name="Bob's Pip")
     client.force_login(alice)
 
     taken = client.post(reverse("characters:new"), {"name": "Rex 2", "handle": "rex",
@@ -82,7 +67,7 @@ def test_a_handle_already_taken_is_a_clear_error(client, alice, bob, official):
     assert mine.status_code == 302
 
 
-def test_a_url_and_an_upload_together_are_refused(client, alice, official):
+def test_a_url_and_an_upload_together_are_refused(client, alice, official_offline):
     client.force_login(alice)
 
     response = client.post(reverse("characters:new"), {
@@ -95,7 +80,7 @@ def test_a_url_and_an_upload_together_are_refused(client, alice, official):
     assert not Character.objects.exists()
 
 
-def test_neither_a_url_nor_an_upload_is_refused(client, alice, official):
+def test_neither_a_url_nor_an_upload_is_refused(client, alice, official_offline):
     client.force_login(alice)
 
     response = client.post(reverse("characters:new"), {"name": "Rex", "handle": "rex"})
@@ -104,7 +89,7 @@ def test_neither_a_url_nor_an_upload_is_refused(client, alice, official):
     assert not Character.objects.exists()
 
 
-def test_an_upload_that_is_not_a_video_is_refused(client, alice, official, settings):
+def test_an_upload_that_is_not_a_video_is_refused(client, alice, official_offline, settings):
     client.force_login(alice)
 
     wrong_kind = client.post(reverse("characters:new"), {
@@ -118,12 +103,12 @@ def test_an_upload_that_is_not_a_video_is_refused(client, alice, official, setti
     assert not Character.objects.exists()
 
 
-def test_an_uploaded_clip_is_stored(client, alice, official, django_capture_on_commit_callbacks):
+def test_an_uploaded_clip_is_stored(client, alice, official_offline, django_capture_on_commit_callbacks):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
         client.post(reverse("characters:new"), {
-            "name": "Rex", "handle": "rex", "backends": [official.pk],
+            "name": "Rex", "handle": "rex", "backends": [official_offline.pk],
             "clip": SimpleUploadedFile("rex.mov", CLIP, content_type="video/quicktime")})
 
     character = Character.objects.get()
@@ -132,9 +117,7 @@ def test_an_uploaded_clip_is_stored(client, alice, official, django_capture_on_c
 
 
 def test_the_clip_link_serves_the_stored_clip_without_a_login(client, alice):
-    character = Character(owner=alice, name="Rex", handle="rex")
-    character.source_clip.save("clip.mp4", ContentFile(CLIP), save=False)
-    character.save()
+    character = make_character(alice, "rex", clip=CLIP)
 
     response = client.get(urlsplit(registry.clip_link(character)).path)
 
@@ -143,18 +126,16 @@ def test_the_clip_link_serves_the_stored_clip_without_a_login(client, alice):
 
 
 def test_a_bad_clip_token_is_404(client, alice):
-    character = Character(owner=alice, name="Rex", handle="rex")
-    character.source_clip.save("clip.mp4", ContentFile(CLIP), save=False)
-    character.save()
+    make_character(alice, "rex", clip=CLIP)
 
     response = client.get(reverse("characters:clip", args=["not-a-real-token"]))
 
     assert response.status_code == 404
 
 
-def test_the_bindings_panel_stops_polling_when_nothing_is_processing(client, alice, official):
-    character = Character.objects.create(owner=alice, name="Rex", handle="rex")
-    binding = CharacterBinding.objects.create(character=character, backend=official, status="processing")
+def test_the_bindings_panel_stops_polling_when_nothing_is_processing(client, alice, official_offline):
+    character = make_character(alice, "rex")
+    binding = CharacterBinding.objects.create(character=character, backend=official_offline, status="processing")
     client.force_login(alice)
     url = reverse("characters:detail", args=[character.pk])
 
@@ -169,36 +150,33 @@ def test_the_bindings_panel_stops_polling_when_nothing_is_processing(client, ali
     assert "Try again" in failed.text
 
 
-def test_a_character_can_be_registered_on_another_backend(client, alice, official, aggregator,
+def test_a_character_can_be_registered_on_another_backend(client, alice, official_offline, aggregator_offline,
                                                           django_capture_on_commit_callbacks):
-    character = Character.objects.create(owner=alice, name="Rex", handle="rex", source_url="https://example.com/r.mp4")
-    CharacterBinding.objects.create(character=character, backend=official, status="ready", remote_id="char_1")
+    character = make_character(alice, "rex", source_url="https://example.com/r.mp4")
+    CharacterBinding.objects.create(character=character, backend=official_offline, status="ready", remote_id="char_1")
     client.force_login(alice)
 
     page = client.get(reverse("characters:detail", args=[character.pk]))
     assert "Register here" in page.text
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = client.post(reverse("characters:register", args=[character.pk]), {"backend": aggregator.pk},
+        response = client.post(reverse("characters:register", args=[character.pk]), {"backend": aggregator_offline.pk},
                                headers={"HX-Request": "true"})
 
     assert response.status_code == 200
-    assert character.bindings.get(backend=aggregator).status == "processing"
+    assert character.bindings.get(backend=aggregator_offline).status == "processing"
     assert 'hx-trigger="every 2s"' in response.text
     assert len(callbacks) == 1
     assert client.post(reverse("characters:register", args=[character.pk]), {"backend": "x"}).status_code == 404
 
 
 def completed_generation(owner, backend, remote_id="task_abc"):
-    generation = Generation(owner=owner, backend=backend, prompt="A crab dancing", model="sora-2", seconds="10",
-                            size="720x1280", status="completed", remote_id=remote_id)
-    generation.video.save("video.mp4", ContentFile(CLIP), save=False)
-    generation.thumbnail.save("thumbnail.webp", ContentFile(b"RIFF....WEBP"), save=False)
-    generation.save()
-    return generation
+    return make_generation(owner, backend, prompt="A crab dancing", seconds="10", status="completed",
+                           remote_id=remote_id, video=CLIP, thumbnail=b"RIFF....WEBP")
 
 
-def test_a_character_extracted_from_an_aggregator_task(client, alice, aggregator, django_capture_on_commit_callbacks):
-    generation = completed_generation(alice, aggregator)
+def test_a_character_extracted_from_an_aggregator_task(client, alice, aggregator_offline,
+                                                       django_capture_on_commit_callbacks):
+    generation = completed_generation(alice, aggregator_offline)
     client.force_login(alice)
 
     page = client.get(reverse("generation_detail", args=[generation.pk]))
@@ -213,24 +191,25 @@ def test_a_character_extracted_from_an_aggregator_task(client, alice, aggregator
     assert character.source_clip.read() == CLIP  # kept, to register it on other backends later
     assert character.avatar
     binding = character.bindings.get()
-    assert (binding.backend, binding.extract_from_task, binding.status) == (aggregator, "task_abc", "processing")
+    assert (binding.backend, binding.extract_from_task, binding.status) == (
+        aggregator_offline, "task_abc", "processing")
 
 
-def test_a_character_from_an_official_video_uploads_the_clip(client, alice, official,
+def test_a_character_from_an_official_video_uploads_the_clip(client, alice, official_offline,
                                                              django_capture_on_commit_callbacks):
-    generation = completed_generation(alice, official, remote_id="video_abc")
+    generation = completed_generation(alice, official_offline, remote_id="video_abc")
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
         client.post(reverse("characters:extract", args=[generation.pk]), {"name": "Crab", "handle": "crab"})
 
     binding = Character.objects.get().bindings.get()
-    assert (binding.backend, binding.extract_from_task) == (official, "")
+    assert (binding.backend, binding.extract_from_task) == (official_offline, "")
 
 
-def test_extracting_with_a_taken_handle_shows_the_error_in_place(client, alice, aggregator):
-    generation = completed_generation(alice, aggregator)
-    Character.objects.create(owner=alice, name="Crab", handle="crab")
+def test_extracting_with_a_taken_handle_shows_the_error_in_place(client, alice, aggregator_offline):
+    generation = completed_generation(alice, aggregator_offline)
+    make_character(alice, "crab")
     client.force_login(alice)
 
     response = client.post(reverse("characters:extract", args=[generation.pk]), {"name": "Crab 2", "handle": "crab"},
@@ -241,9 +220,8 @@ def test_extracting_with_a_taken_handle_shows_the_error_in_place(client, alice, 
     assert "You already have a character called @crab" in response.text
 
 
-def test_only_a_completed_video_becomes_a_character(client, alice, aggregator):
-    generation = Generation.objects.create(owner=alice, backend=aggregator, prompt="x", model="sora-2", seconds="10",
-                                           size="720x1280", status="in_progress")
+def test_only_a_completed_video_becomes_a_character(client, alice, aggregator_offline):
+    generation = make_generation(alice, aggregator_offline, prompt="x", seconds="10", status="in_progress")
     client.force_login(alice)
 
     response = client.post(reverse("characters:extract", args=[generation.pk]), {"name": "Crab", "handle": "crab"})
@@ -264,13 +242,13 @@ def real_clip():
     return render_mp4(look_for("x", "1280x720", "clip"), 2)
 
 
-def test_an_uploaded_clip_gives_the_character_an_avatar(client, alice, official, real_clip,
+def test_an_uploaded_clip_gives_the_character_an_avatar(client, alice, official_offline, real_clip,
                                                        django_capture_on_commit_callbacks):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post(reverse("characters:new"), {
-            "name": "Rex", "handle": "rex", "backends": [official.pk],
+            "name": "Rex", "handle": "rex", "backends": [official_offline.pk],
             "clip": SimpleUploadedFile("rex.mp4", real_clip, content_type="video/mp4")}, follow=True)
 
     character = Character.objects.get()
@@ -285,7 +263,7 @@ def test_an_uploaded_clip_gives_the_character_an_avatar(client, alice, official,
 
 
 def test_a_clip_given_by_url_gets_its_avatar_once_the_worker_has_fetched_it(client, alice, real_clip):
-    character = Character.objects.create(owner=alice, name="rex", handle="rex", source_url="https://example.com/r.mp4")
+    character = make_character(alice, "rex", name="rex", source_url="https://example.com/r.mp4")
     client.force_login(alice)
     url = reverse("characters:avatar", args=[character.pk])
 
@@ -299,13 +277,13 @@ def test_a_clip_given_by_url_gets_its_avatar_once_the_worker_has_fetched_it(clie
     assert Character.objects.get().avatar
 
 
-def test_a_clip_that_is_not_a_video_falls_back_to_the_initial(client, alice, official,
+def test_a_clip_that_is_not_a_video_falls_back_to_the_initial(client, alice, official_offline,
                                                               django_capture_on_commit_callbacks):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post(reverse("characters:new"), {
-            "name": "Pip", "handle": "pip", "backends": [official.pk],
+            "name": "Pip", "handle": "pip", "backends": [official_offline.pk],
             "clip": SimpleUploadedFile("pip.mp4", CLIP, content_type="video/mp4")})
 
     assert response.status_code == 302
@@ -316,7 +294,7 @@ def test_a_clip_that_is_not_a_video_falls_back_to_the_initial(client, alice, off
 
 
 def test_a_character_without_a_clip_shows_its_initial_without_a_request(client, alice):
-    Character.objects.create(owner=alice, name="zed", handle="zed")
+    make_character(alice, "zed", name="zed")
     client.force_login(alice)
 
     page = client.get(reverse("characters:list"))
@@ -324,23 +302,23 @@ def test_a_character_without_a_clip_shows_its_initial_without_a_request(client, 
     assert '<span class="avatar initials" aria-hidden="true">Z</span>' in page.text
 
 
-def test_registering_without_a_stored_clip_says_so_next_to_the_backend(client, alice, official):
-    character = Character.objects.create(owner=alice, name="Rex", handle="rex")
+def test_registering_without_a_stored_clip_says_so_next_to_the_backend(client, alice, official_offline):
+    character = make_character(alice, "rex")
     client.force_login(alice)
 
-    response = client.post(reverse("characters:register", args=[character.pk]), {"backend": official.pk},
+    response = client.post(reverse("characters:register", args=[character.pk]), {"backend": official_offline.pk},
                            headers=HX)
 
     assert response.status_code == 200
-    row = response.text[response.text.index(f"<th scope=\"row\">{official.name}</th>"):]
+    row = response.text[response.text.index(f"<th scope=\"row\">{official_offline.name}</th>"):]
     assert row.index("This character has no stored clip to register from.") < row.index("</tr>")
     assert not character.bindings.exists()
 
 
-def test_a_failed_registration_says_why_and_can_be_tried_again(client, alice, official,
+def test_a_failed_registration_says_why_and_can_be_tried_again(client, alice, official_offline,
                                                                django_capture_on_commit_callbacks):
-    character = Character.objects.create(owner=alice, name="Rex", handle="rex", source_url="https://example.com/r.mp4")
-    CharacterBinding.objects.create(character=character, backend=official, status="failed",
+    character = make_character(alice, "rex", source_url="https://example.com/r.mp4")
+    CharacterBinding.objects.create(character=character, backend=official_offline, status="failed",
                                     error="The clip shows a real person.")
     client.force_login(alice)
 
@@ -348,7 +326,7 @@ def test_a_failed_registration_says_why_and_can_be_tried_again(client, alice, of
     assert "Registration failed: The clip shows a real person." in page.text
     assert "Try again" in page.text
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        retried = client.post(reverse("characters:register", args=[character.pk]), {"backend": official.pk},
+        retried = client.post(reverse("characters:register", args=[character.pk]), {"backend": official_offline.pk},
                               headers=HX)
 
     assert len(callbacks) == 1
@@ -357,9 +335,9 @@ def test_a_failed_registration_says_why_and_can_be_tried_again(client, alice, of
     assert "Registration failed" not in retried.text
 
 
-def test_the_list_shows_statuses_live_while_a_registration_is_processing(client, alice, official):
-    character = Character.objects.create(owner=alice, name="Rex", handle="rex")
-    binding = CharacterBinding.objects.create(character=character, backend=official, status="processing")
+def test_the_list_shows_statuses_live_while_a_registration_is_processing(client, alice, official_offline):
+    character = make_character(alice, "rex")
+    binding = CharacterBinding.objects.create(character=character, backend=official_offline, status="processing")
     client.force_login(alice)
     status_url = reverse("characters:status", args=[character.pk])
 
@@ -375,16 +353,15 @@ def test_the_list_shows_statuses_live_while_a_registration_is_processing(client,
     assert ready.status_code == 286 and "Ready" in ready.text and "hx-trigger" not in ready.text
 
 
-def test_another_creator_gets_404_for_my_character(client, alice, bob, official, real_clip):
-    character = Character(owner=alice, name="Rex", handle="rex")
-    character.source_clip.save("clip.mp4", ContentFile(real_clip), save=False)
-    character.save()
+def test_another_creator_gets_404_for_my_character(client, alice, bob, official_offline, real_clip):
+    character = make_character(alice, "rex", clip=real_clip)
     client.force_login(bob)
 
     for name in ("detail", "avatar", "source_clip", "status"):
         url = reverse(f"characters:{name}", args=[character.pk])
         assert client.get(url).status_code == 404, url
         assert client.get(url, headers=HX).status_code == 404, url
-    assert client.post(reverse("characters:register", args=[character.pk]), {"backend": official.pk}).status_code == 404
+    register = reverse("characters:register", args=[character.pk])
+    assert client.post(register, {"backend": official_offline.pk}).status_code == 404
     assert "@rex" not in client.get(reverse("characters:list")).text
     assert client.get("/characters/abc/").status_code == 404

@@ -5,25 +5,23 @@ import json
 import pytest
 from django.urls import reverse
 
-from characters.models import Character
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs import lifecycle
 from generations.jobs.lifecycle import GenerationRequest
 from generations.jobs.models import Generation, GenerationEvent
-from generations.providers.models import Backend
 from tests.conftest import drive
+from tests.factories import make_character, make_dead_backend, make_generation
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def backend():
-    return Backend.objects.create(name="Aggregator", protocol="task_api", base_url="http://127.0.0.1:9/v1", api_key="k")
+    return make_dead_backend("Aggregator", "task_api", prices=False)
 
 
 def make(owner, backend, status, **extra):
-    return Generation.objects.create(owner=owner, backend=backend, prompt="@rex sails away", model="sora-2",
-                                     seconds="10", size="720x1280", status=status, **extra)
+    return make_generation(owner, backend, prompt="@rex sails away", seconds="10", status=status, **extra)
 
 
 def test_it_shows_the_prompt_as_sent_the_routing_and_the_ledger(client, alice, backend):
@@ -125,16 +123,13 @@ def test_the_last_poll_of_the_live_panel_asks_for_a_toast(client, alice, backend
 
 @pytest.fixture
 def priced():
-    backend = Backend.objects.create(name="Official", protocol="openai_videos", base_url="http://127.0.0.1:9/v1",
-                                     api_key="k", supports_remix=True)
-    backend.install_default_prices()
-    return backend
+    return make_dead_backend("Official", "openai_videos", supports_remix=True)
 
 
 def made_on(owner, backend, status, **extra):
     fields = {"prompt": "A lighthouse at dawn", "model": "sora-2", "seconds": "4", "size": "720x1280"}
     fields.update(extra)
-    return Generation.objects.create(owner=owner, backend=backend, status=status, **fields)
+    return make_generation(owner, backend, status=status, **fields)
 
 
 @pytest.mark.parametrize("status", ["failed", "timed_out", "cancelled"])
@@ -369,7 +364,7 @@ def test_actions_need_a_post(client, alice, backend):
 
 
 def test_the_extract_form_is_still_offered_on_a_finished_video(client, alice, backend):
-    Character.objects.create(owner=alice, name="Rex", handle="rex")
+    make_character(alice, "rex")
     done = make(alice, backend, "completed", video="generations/1/x/video.mp4")
     client.force_login(alice)
 

@@ -13,18 +13,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from characters.models import Character
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs.models import Generation
-from generations.providers.models import Backend
-from generations.storyboards.models import Scene, Series
+from generations.storyboards.models import Scene
+from tests.factories import make_character, make_dead_backend, make_generation, make_series
 
 pytestmark = pytest.mark.django_db
 
 
 def make(owner, backend, prompt="A lighthouse at dawn", status="queued", **extra):
-    return Generation.objects.create(owner=owner, backend=backend, prompt=prompt, model="sora-2", seconds="4",
-                                     size="720x1280", status=status, **extra)
+    return make_generation(owner, backend, prompt=prompt, status=status, **extra)
 
 
 def test_the_gallery_lists_only_my_own_cards(client, alice, bob, backend):
@@ -122,8 +120,8 @@ def test_a_completed_card_toasts_that_it_is_ready(client, alice, backend):
 
 
 def test_a_card_shows_its_characters_avatars_or_initials(client, alice, backend):
-    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
-    mo = Character.objects.create(owner=alice, name="Mo", handle="mo")
+    rex = make_character(alice, "rex")
+    mo = make_character(alice, "mo")
     mo.avatar.save("avatar.png", ContentFile(b"\x89PNG"), save=True)
     generation = make(alice, backend, "@rex meets @mo", status="completed")
     generation.characters.set([rex, mo])
@@ -157,10 +155,9 @@ def test_a_finished_card_carries_a_muted_preview_that_loads_nothing_until_hovere
 @pytest.fixture
 def spread(alice, bob, backend):
     """Alice's generations, each one distinct in exactly one way from the plain ones."""
-    other = Backend.objects.create(name="Aggregator", protocol="task_api", base_url="http://127.0.0.1:9/v1",
-                                   api_key="k")
-    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
-    series = Series.objects.create(owner=alice, title="Rex at sea")
+    other = make_dead_backend("Aggregator", "task_api", prices=False)
+    rex = make_character(alice, "rex")
+    series = make_series(alice, "Rex at sea")
     scene = Scene.objects.create(series=series, prompt="@rex sails")
     now = timezone.now()
     things = {
@@ -225,8 +222,8 @@ def test_the_filters_keep_their_values_in_the_form(client, alice, spread):
 
 
 def test_the_filters_offer_only_my_own_series_and_characters(client, alice, bob, spread):
-    Series.objects.create(owner=bob, title="Bob's secret series")
-    Character.objects.create(owner=bob, name="Zed", handle="zed")
+    make_series(bob, "Bob's secret series")
+    make_character(bob, "zed")
     client.force_login(alice)
 
     response = client.get(reverse("gallery"))
@@ -236,7 +233,7 @@ def test_the_filters_offer_only_my_own_series_and_characters(client, alice, bob,
 
 
 def test_someone_elses_series_in_the_url_is_an_error_next_to_the_filter(client, alice, bob, spread):
-    theirs = Series.objects.create(owner=bob, title="Bob's series")
+    theirs = make_series(bob, "Bob's series")
     client.force_login(alice)
 
     response = client.get(reverse("gallery"), {"series": theirs.pk})
@@ -342,7 +339,7 @@ def test_htmx_load_more_brings_cards_and_the_next_link_only(client, alice, backe
 
 
 def test_the_filters_and_search_are_kept_in_the_load_more_link(client, alice, backend):
-    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
+    rex = make_character(alice, "rex")
     add_many(alice, backend, 30, prompt="Rex dives", character=rex)
     add_many(alice, backend, 30, prompt="Nobody swims", start=30)
     client.force_login(alice)
@@ -380,8 +377,8 @@ def _queries(client, url, **headers) -> int:
 
 def test_a_page_costs_the_same_queries_for_10_or_60_generations_and_on_page_2(client, alice, backend,
                                                                                django_assert_num_queries):
-    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
-    series = Series.objects.create(owner=alice, title="Rex at sea")
+    rex = make_character(alice, "rex")
+    series = make_series(alice, "Rex at sea")
     client.force_login(alice)
     filtered = reverse("gallery") + f"?character={rex.pk}&q=Scene&series="
 

@@ -7,29 +7,12 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from characters.models import Character, CharacterBinding
+from characters.models import CharacterBinding
 from generations.billing.models import CostKind
 from generations.jobs.models import Generation
-from generations.providers.models import Backend
+from tests.factories import make_character
 
 pytestmark = pytest.mark.django_db
-
-
-def make_backend(name, protocol):
-    backend = Backend.objects.create(name=name, protocol=protocol, base_url="http://127.0.0.1:9/v1", api_key="k",
-                                     tier="official" if protocol == "openai_videos" else "aggregator")
-    backend.install_default_prices()
-    return backend
-
-
-@pytest.fixture
-def official():
-    return make_backend("Official", "openai_videos")
-
-
-@pytest.fixture
-def aggregator():
-    return make_backend("Aggregator", "task_api")
 
 
 def form_data(**overrides):
@@ -39,14 +22,14 @@ def form_data(**overrides):
     return data
 
 
-def test_the_form_offers_what_the_enabled_backends_offer(client, alice, official, aggregator):
+def test_the_form_offers_what_the_enabled_backends_offer(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
 
     response = client.get(reverse("generation_new"))
 
     assert response.status_code == 200
     assert "Automatic (cheapest that can)" in response.text
-    for choice in ['value="sora-2-pro"', 'value="4"', 'value="10"', f'value="{aggregator.pk}"']:
+    for choice in ['value="sora-2-pro"', 'value="4"', 'value="10"', f'value="{aggregator_offline.pk}"']:
         assert choice in response.text
     assert 'value="1792x1024"' not in response.text  # a sora-2-pro size; sora-2 is chosen
     assert 'name="token"' in response.text
@@ -54,19 +37,19 @@ def test_the_form_offers_what_the_enabled_backends_offer(client, alice, official
     assert 'hx-disabled-elt="find button[type=submit]"' in response.text
 
 
-def test_the_form_is_prefilled_from_the_query_string(client, alice, official):
+def test_the_form_is_prefilled_from_the_query_string(client, alice, official_offline):
     client.force_login(alice)
 
-    response = client.get(reverse("generation_new"), {"prompt": "A fox again", "backend": official.pk,
+    response = client.get(reverse("generation_new"), {"prompt": "A fox again", "backend": official_offline.pk,
                                                       "seconds": "8", "size": "1280x720"})
 
     assert "A fox again</textarea>" in response.text
-    assert f'<option value="{official.pk}" selected>' in response.text
+    assert f'<option value="{official_offline.pk}" selected>' in response.text
     assert '<option value="8" selected>' in response.text
     assert '<option value="1280x720" selected>' in response.text
 
 
-def test_the_estimate_shows_each_backends_price(client, alice, official, aggregator):
+def test_the_estimate_shows_each_backends_price(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
     url = reverse("generation_estimate")
 
@@ -81,7 +64,7 @@ def test_the_estimate_shows_each_backends_price(client, alice, official, aggrega
     assert "automatic choice" in ten_seconds.text
 
 
-def test_the_estimate_names_an_unknown_mention(client, alice, official):
+def test_the_estimate_names_an_unknown_mention(client, alice, official_offline):
     client.force_login(alice)
 
     response = client.post(reverse("generation_estimate"), form_data(prompt="@nobody waves"))
@@ -90,7 +73,7 @@ def test_the_estimate_names_an_unknown_mention(client, alice, official):
     assert "$0.40" in response.text
 
 
-def test_an_unknown_handle_is_a_form_error_naming_it(client, alice, official):
+def test_an_unknown_handle_is_a_form_error_naming_it(client, alice, official_offline):
     client.force_login(alice)
 
     response = client.post(reverse("generation_new"), form_data(prompt="@nobody walks into the sea"))
@@ -101,13 +84,13 @@ def test_an_unknown_handle_is_a_form_error_naming_it(client, alice, official):
     assert not Generation.objects.exists()
 
 
-def test_a_character_not_ready_on_the_chosen_backend_is_named(client, alice, official):
-    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
-    CharacterBinding.objects.create(character=rex, backend=official, status="processing")
+def test_a_character_not_ready_on_the_chosen_backend_is_named(client, alice, official_offline):
+    rex = make_character(alice, "rex")
+    CharacterBinding.objects.create(character=rex, backend=official_offline, status="processing")
     client.force_login(alice)
 
     response = client.post(reverse("generation_new"),
-                           form_data(prompt="@rex walks into the sea", backend=official.pk),
+                           form_data(prompt="@rex walks into the sea", backend=official_offline.pk),
                            headers={"HX-Request": "true"})
 
     assert response.status_code == 200
@@ -116,32 +99,34 @@ def test_a_character_not_ready_on_the_chosen_backend_is_named(client, alice, off
     assert not Generation.objects.exists()
 
 
-def test_a_choice_the_backend_does_not_offer_is_an_error_next_to_the_backend(client, alice, official, aggregator):
+def test_a_choice_the_backend_does_not_offer_is_an_error_next_to_the_backend(client, alice, official_offline,
+                                                                             aggregator_offline):
     client.force_login(alice)
 
-    response = client.post(reverse("generation_new"), form_data(backend=aggregator.pk, seconds="4"))
+    response = client.post(reverse("generation_new"), form_data(backend=aggregator_offline.pk, seconds="4"))
 
     assert response.status_code == 200
     assert "field-backend has-error" in response.text
     assert "not 4" in response.text
 
 
-def test_a_valid_post_creates_one_generation_and_sends_nothing_yet(client, alice, official,
+def test_a_valid_post_creates_one_generation_and_sends_nothing_yet(client, alice, official_offline,
                                                                     django_capture_on_commit_callbacks):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = client.post(reverse("generation_new"), form_data(backend=official.pk))
+        response = client.post(reverse("generation_new"), form_data(backend=official_offline.pk))
 
     generation = Generation.objects.get()
     assert response.status_code == 302
     assert response.url == reverse("generation_detail", args=[generation.pk])
-    assert generation.owner == alice and generation.backend == official and generation.status == "queued"
+    assert generation.owner == alice and generation.backend == official_offline and generation.status == "queued"
     assert generation.cost_entries.get().kind == CostKind.ESTIMATE
     assert callbacks  # the submit waits for the commit
 
 
-def test_htmx_posts_are_redirected_with_hx_redirect(client, alice, official, django_capture_on_commit_callbacks):
+def test_htmx_posts_are_redirected_with_hx_redirect(client, alice, official_offline,
+                                                    django_capture_on_commit_callbacks):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
@@ -151,7 +136,7 @@ def test_htmx_posts_are_redirected_with_hx_redirect(client, alice, official, dja
     assert response["HX-Redirect"] == reverse("generation_detail", args=[generation.pk])
 
 
-def test_the_same_form_sent_twice_starts_one_video(client, alice, official, django_capture_on_commit_callbacks):
+def test_the_same_form_sent_twice_starts_one_video(client, alice, official_offline, django_capture_on_commit_callbacks):
     client.force_login(alice)
     data = form_data()
 
@@ -164,7 +149,7 @@ def test_the_same_form_sent_twice_starts_one_video(client, alice, official, djan
     assert second["HX-Redirect"] == first.url
 
 
-def test_a_refused_form_can_be_fixed_and_sent_with_the_same_token(client, alice, official,
+def test_a_refused_form_can_be_fixed_and_sent_with_the_same_token(client, alice, official_offline,
                                                                    django_capture_on_commit_callbacks):
     client.force_login(alice)
     data = form_data(prompt="@nobody waves")
@@ -198,10 +183,10 @@ def selected(html: str, name: str) -> str:
     return re.search(r'<option value="([^"]*)" selected>', select).group(1)
 
 
-def test_choosing_a_backend_offers_only_what_it_makes(client, alice, official, aggregator):
+def test_choosing_a_backend_offers_only_what_it_makes(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
 
-    response = client.post(reverse("generation_choices"), form_data(backend=aggregator.pk, seconds="4"),
+    response = client.post(reverse("generation_choices"), form_data(backend=aggregator_offline.pk, seconds="4"),
                            headers={"HX-Request": "true"})
 
     assert response.status_code == 200
@@ -212,17 +197,17 @@ def test_choosing_a_backend_offers_only_what_it_makes(client, alice, official, a
     assert selected(response.text, "seconds") == "10"  # 4 s is not made there: the nearest choice it has
 
 
-def test_the_estimate_comes_along_with_the_new_choices(client, alice, official, aggregator):
+def test_the_estimate_comes_along_with_the_new_choices(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
 
-    response = client.post(reverse("generation_choices"), form_data(backend=aggregator.pk, seconds="4"))
+    response = client.post(reverse("generation_choices"), form_data(backend=aggregator_offline.pk, seconds="4"))
 
     estimate = response.text.split('<aside id="estimate"')[1]
     assert estimate.startswith(' class="panel estimate" aria-live="polite" aria-label="Cost estimate" hx-swap-oob="true"')
     assert "your choice" in estimate and "$0.12" in estimate  # priced at 10 s, the length now chosen
 
 
-def test_automatic_offers_every_backends_choices(client, alice, official, aggregator):
+def test_automatic_offers_every_backends_choices(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
 
     response = client.post(reverse("generation_choices"), form_data(backend=""))
@@ -232,12 +217,12 @@ def test_automatic_offers_every_backends_choices(client, alice, official, aggreg
     assert selected(response.text, "seconds") == "4"
 
 
-def test_the_larger_sizes_come_with_the_model_that_makes_them(client, alice, official, aggregator):
+def test_the_larger_sizes_come_with_the_model_that_makes_them(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
 
-    pro = client.post(reverse("generation_choices"), form_data(backend=official.pk, model="sora-2-pro",
+    pro = client.post(reverse("generation_choices"), form_data(backend=official_offline.pk, model="sora-2-pro",
                                                                 size="1792x1024"))
-    plain = client.post(reverse("generation_choices"), form_data(backend=official.pk, model="sora-2",
+    plain = client.post(reverse("generation_choices"), form_data(backend=official_offline.pk, model="sora-2",
                                                                   size="1792x1024"))
 
     assert "1792x1024" in options(pro.text, "size") and selected(pro.text, "size") == "1792x1024"
@@ -246,16 +231,16 @@ def test_the_larger_sizes_come_with_the_model_that_makes_them(client, alice, off
     assert options(plain.text, "seconds") == ["4", "8", "12"]
 
 
-def test_a_model_the_new_backend_lacks_falls_back_to_one_it_has(client, alice, official, aggregator):
+def test_a_model_the_new_backend_lacks_falls_back_to_one_it_has(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
 
-    response = client.post(reverse("generation_choices"), form_data(backend=aggregator.pk, model="sora-2-pro"))
+    response = client.post(reverse("generation_choices"), form_data(backend=aggregator_offline.pk, model="sora-2-pro"))
 
     assert options(response.text, "model") == ["sora-2"]
     assert selected(response.text, "model") == "sora-2"
 
 
-def test_the_form_is_wired_to_re_offer_choices_when_the_backend_or_model_changes(client, alice, official):
+def test_the_form_is_wired_to_re_offer_choices_when_the_backend_or_model_changes(client, alice, official_offline):
     client.force_login(alice)
 
     response = client.get(reverse("generation_new"))
@@ -267,10 +252,10 @@ def test_the_form_is_wired_to_re_offer_choices_when_the_backend_or_model_changes
     assert 'hx-trigger="estimate, keyup changed delay:400ms from:#id_prompt"' in response.text
 
 
-def test_a_form_prefilled_with_a_backend_offers_only_its_choices(client, alice, official, aggregator):
+def test_a_form_prefilled_with_a_backend_offers_only_its_choices(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
 
-    response = client.get(reverse("generation_new"), {"backend": aggregator.pk, "seconds": "15"})
+    response = client.get(reverse("generation_new"), {"backend": aggregator_offline.pk, "seconds": "15"})
 
     assert options(response.text, "seconds") == ["10", "15"]
     assert selected(response.text, "seconds") == "15"
@@ -279,11 +264,11 @@ def test_a_form_prefilled_with_a_backend_offers_only_its_choices(client, alice, 
 # --- @ autocomplete ----------------------------------------------------------------------------------
 
 def test_the_autocomplete_lists_my_characters_starting_with_what_i_typed(client, alice, bob):
-    mo = Character.objects.create(owner=alice, name="Mo the cat", handle="mo")
+    mo = make_character(alice, "mo", name="Mo the cat")
     mo.avatar.save("avatar.png", ContentFile(b"\x89PNG"), save=True)
-    Character.objects.create(owner=alice, name="Moana", handle="moana")
-    Character.objects.create(owner=alice, name="Rex", handle="rex")
-    Character.objects.create(owner=bob, name="Mog", handle="mog")
+    make_character(alice, "moana")
+    make_character(alice, "rex")
+    make_character(bob, "mog")
     client.force_login(alice)
 
     response = client.get(reverse("generation_mentions"), {"q": "mo"}, headers={"HX-Request": "true"})
@@ -299,7 +284,7 @@ def test_the_autocomplete_lists_my_characters_starting_with_what_i_typed(client,
 
 def test_a_bare_at_sign_lists_all_my_characters(client, alice):
     for handle in ["ann", "bea", "cid"]:
-        Character.objects.create(owner=alice, name=handle.title(), handle=handle)
+        make_character(alice, handle)
     client.force_login(alice)
 
     response = client.get(reverse("generation_mentions"), {"q": ""})
@@ -308,7 +293,7 @@ def test_a_bare_at_sign_lists_all_my_characters(client, alice):
 
 
 def test_nothing_matching_gives_an_empty_listbox(client, alice):
-    Character.objects.create(owner=alice, name="Rex", handle="rex")
+    make_character(alice, "rex")
     client.force_login(alice)
 
     response = client.get(reverse("generation_mentions"), {"q": "zz"})
@@ -316,7 +301,7 @@ def test_nothing_matching_gives_an_empty_listbox(client, alice):
     assert 'role="option"' not in response.text
 
 
-def test_the_prompt_is_wired_for_the_autocomplete(client, alice, official):
+def test_the_prompt_is_wired_for_the_autocomplete(client, alice, official_offline):
     client.force_login(alice)
 
     response = client.get(reverse("generation_new"))

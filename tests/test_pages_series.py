@@ -3,43 +3,34 @@
 import pytest
 from django.urls import reverse
 
-from characters.models import Character
 from generations.jobs.models import Generation
-from generations.providers.models import Backend
 from generations.storyboards.models import Scene, Series
+from tests.factories import make_character, make_generation, make_series
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def official():
-    backend = Backend.objects.create(name="Official", protocol="openai_videos", base_url="http://127.0.0.1:9/v1",
-                                     api_key="k")
-    backend.install_default_prices()
-    return backend
-
-
-def test_a_series_is_created_with_its_defaults(client, alice, bob, official):
-    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
-    Character.objects.create(owner=bob, name="Bob's", handle="bobs")
+def test_a_series_is_created_with_its_defaults(client, alice, bob, official_offline):
+    rex = make_character(alice, "rex")
+    make_character(bob, "bobs", name="Bob's")
     client.force_login(alice)
 
     form = client.get(reverse("series_list"))
     assert "@rex" in form.text and "@bobs" not in form.text  # only my own characters to pick
     response = client.post(reverse("series_list"), {
-        "title": "Rex at sea", "description": "", "characters": [rex.pk], "backend": official.pk,
+        "title": "Rex at sea", "description": "", "characters": [rex.pk], "backend": official_offline.pk,
         "model": "sora-2", "seconds": "8", "size": "1280x720"})
 
     series = Series.objects.get()
     assert response.url == reverse("series_detail", args=[series.pk])
-    assert (series.owner, series.backend, series.seconds, series.size) == (alice, official, 8, "1280x720")
+    assert (series.owner, series.backend, series.seconds, series.size) == (alice, official_offline, 8, "1280x720")
     assert list(series.characters.all()) == [rex]
 
 
-def test_defaults_no_backend_can_make_are_refused(client, alice, official):
+def test_defaults_no_backend_can_make_are_refused(client, alice, official_offline):
     client.force_login(alice)
 
-    response = client.post(reverse("series_list"), {"title": "x", "backend": official.pk, "model": "sora-2",
+    response = client.post(reverse("series_list"), {"title": "x", "backend": official_offline.pk, "model": "sora-2",
                                                     "seconds": "4", "size": "1792x1024"})
 
     assert response.status_code == 200
@@ -47,9 +38,9 @@ def test_defaults_no_backend_can_make_are_refused(client, alice, official):
     assert not Series.objects.exists()
 
 
-def test_generate_all_starts_each_scene_and_reports_refusals(client, alice, official,
+def test_generate_all_starts_each_scene_and_reports_refusals(client, alice, official_offline,
                                                             django_capture_on_commit_callbacks):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     client.force_login(alice)
     for prompt in ["A boat leaves the harbour", "@nobody waves from the shore", "The boat sinks"]:
         client.post(reverse("scene_add", args=[series.pk]), {"prompt": prompt})
@@ -71,8 +62,8 @@ def test_generate_all_starts_each_scene_and_reports_refusals(client, alice, offi
     assert "Skipped 2 scenes already running or done" in again.text
 
 
-def test_one_scene_can_be_regenerated_in_place(client, alice, official, django_capture_on_commit_callbacks):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_one_scene_can_be_regenerated_in_place(client, alice, official_offline, django_capture_on_commit_callbacks):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     scene = Scene.objects.create(series=series, prompt="A boat")
     client.force_login(alice)
 
@@ -102,26 +93,22 @@ VIDEO = b"\x00\x00\x00\x18ftypmp42 a take"
 def make_take(scene, backend, *, status="completed", minutes_ago=0, prompt=None):
     from datetime import timedelta
 
-    from django.core.files.base import ContentFile
     from django.utils import timezone
 
-    take = Generation(owner=scene.series.owner, backend=backend, scene=scene, prompt=prompt or scene.prompt,
-                      model="sora-2", seconds="4", size="720x1280", status=status,
-                      created_at=timezone.now() - timedelta(minutes=minutes_ago))
-    if status == "completed":
-        take.video.save("video.mp4", ContentFile(VIDEO + str(scene.pk).encode()), save=False)
-        take.thumbnail.save("thumbnail.webp", ContentFile(b"RIFF0000WEBP"), save=False)
-    take.save()
-    return take
+    done = status == "completed"
+    return make_generation(scene.series.owner, backend, scene=scene, prompt=prompt or scene.prompt, status=status,
+                           created_at=timezone.now() - timedelta(minutes=minutes_ago),
+                           video=VIDEO + str(scene.pk).encode() if done else None,
+                           thumbnail=b"RIFF0000WEBP" if done else None)
 
 
 SERIES_FORM = {"title": "Rex at sea", "description": "", "backend": "", "model": "sora-2", "seconds": "4",
                "size": "720x1280"}
 
 
-def test_a_series_is_edited_and_the_page_shows_the_new_defaults(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
-    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
+def test_a_series_is_edited_and_the_page_shows_the_new_defaults(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
+    rex = make_character(alice, "rex")
     client.force_login(alice)
 
     form = client.get(reverse("series_edit", args=[series.pk]))
@@ -136,10 +123,10 @@ def test_a_series_is_edited_and_the_page_shows_the_new_defaults(client, alice, o
     assert "He walks now." in response.text and "@rex" in response.text
 
 
-def test_someone_elses_character_or_garbage_is_an_error_next_to_its_field(client, alice, bob, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea")
-    Character.objects.create(owner=alice, name="Rex", handle="rex")
-    bobs = Character.objects.create(owner=bob, name="Pip", handle="pip")
+def test_someone_elses_character_or_garbage_is_an_error_next_to_its_field(client, alice, bob, official_offline):
+    series = make_series(alice, "Rex at sea")
+    make_character(alice, "rex")
+    bobs = make_character(bob, "pip")
     client.force_login(alice)
 
     response = client.post(reverse("series_edit", args=[series.pk]), {
@@ -165,8 +152,8 @@ def scene_order(text: str, prompts: list[str]) -> list[str]:
     return sorted(prompts, key=text.index)
 
 
-def test_scenes_are_added_edited_reordered_and_deleted_in_place(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_scenes_are_added_edited_reordered_and_deleted_in_place(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     client.force_login(alice)
     add = reverse("scene_add", args=[series.pk])
 
@@ -207,8 +194,8 @@ def test_scenes_are_added_edited_reordered_and_deleted_in_place(client, alice, o
     assert "Scene 1" in text and "Scene 2" in text and "Scene 3" not in text
 
 
-def test_scene_actions_work_without_javascript(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_scene_actions_work_without_javascript(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     first = Scene.objects.create(series=series, prompt="First", position=0)
     second = Scene.objects.create(series=series, prompt="Second", position=1)
     client.force_login(alice)
@@ -224,10 +211,10 @@ def test_scene_actions_work_without_javascript(client, alice, official):
     assert list(series.scenes.values_list("prompt", flat=True)) == ["Second"]
 
 
-def test_deleting_a_scene_keeps_its_takes_in_the_gallery(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_deleting_a_scene_keeps_its_takes_in_the_gallery(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     scene = Scene.objects.create(series=series, prompt="A boat")
-    take = make_take(scene, official)
+    take = make_take(scene, official_offline)
     client.force_login(alice)
 
     client.post(reverse("scene_delete", args=[scene.pk]), headers=HX)
@@ -239,10 +226,10 @@ def test_deleting_a_scene_keeps_its_takes_in_the_gallery(client, alice, official
 
 # --- Takes ---------------------------------------------------------------------------------------
 
-def test_regenerating_keeps_the_earlier_takes(client, alice, official, django_capture_on_commit_callbacks):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_regenerating_keeps_the_earlier_takes(client, alice, official_offline, django_capture_on_commit_callbacks):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     scene = Scene.objects.create(series=series, prompt="A boat")
-    first = make_take(scene, official, minutes_ago=5)
+    first = make_take(scene, official_offline, minutes_ago=5)
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
@@ -258,8 +245,8 @@ def test_regenerating_keeps_the_earlier_takes(client, alice, official, django_ca
     assert first.pk in series.scenes.get().takes.values_list("pk", flat=True)
 
 
-def test_a_refused_scene_says_why_next_to_it(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_a_refused_scene_says_why_next_to_it(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     scene = Scene.objects.create(series=series, prompt="@nobody waves")
     client.force_login(alice)
 
@@ -270,9 +257,9 @@ def test_a_refused_scene_says_why_next_to_it(client, alice, official):
     assert "HX-Trigger" not in response
 
 
-def test_generate_all_in_place_shows_each_refusal_by_its_scene(client, alice, official,
+def test_generate_all_in_place_shows_each_refusal_by_its_scene(client, alice, official_offline,
                                                               django_capture_on_commit_callbacks):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     Scene.objects.create(series=series, prompt="A boat", position=0)
     bad = Scene.objects.create(series=series, prompt="@nobody waves", position=1)
     client.force_login(alice)
@@ -287,12 +274,12 @@ def test_generate_all_in_place_shows_each_refusal_by_its_scene(client, alice, of
     assert events(response) == {"scenesChanged"}
 
 
-def test_choosing_a_take_changes_what_the_series_plays(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_choosing_a_take_changes_what_the_series_plays(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     scene = Scene.objects.create(series=series, prompt="A boat")
-    older = make_take(scene, official, minutes_ago=10)
-    newer = make_take(scene, official, minutes_ago=5)
-    running = make_take(scene, official, status="in_progress")
+    older = make_take(scene, official_offline, minutes_ago=10)
+    newer = make_take(scene, official_offline, minutes_ago=5)
+    running = make_take(scene, official_offline, status="in_progress")
     client.force_login(alice)
     watch = reverse("series_watch", args=[series.pk])
 
@@ -311,13 +298,13 @@ def test_choosing_a_take_changes_what_the_series_plays(client, alice, official):
     assert Scene.objects.get(pk=scene.pk).chosen_take == older
 
 
-def test_the_watch_page_plays_the_finished_takes_in_scene_order(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_the_watch_page_plays_the_finished_takes_in_scene_order(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     second = Scene.objects.create(series=series, prompt="Second scene", position=2)
     first = Scene.objects.create(series=series, prompt="First scene", position=1)
     unfinished = Scene.objects.create(series=series, prompt="Third scene", position=3)
-    take_2, take_1 = make_take(second, official), make_take(first, official)
-    make_take(unfinished, official, status="failed")
+    take_2, take_1 = make_take(second, official_offline), make_take(first, official_offline)
+    make_take(unfinished, official_offline, status="failed")
     client.force_login(alice)
 
     page = client.get(reverse("series_watch", args=[series.pk])).text
@@ -329,8 +316,8 @@ def test_the_watch_page_plays_the_finished_takes_in_scene_order(client, alice, o
     assert "No finished take yet" in page and "2 of 3 scenes have a finished take" in page
 
 
-def test_the_watch_page_says_so_when_nothing_is_finished(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_the_watch_page_says_so_when_nothing_is_finished(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     Scene.objects.create(series=series, prompt="A boat")
     client.force_login(alice)
 
@@ -342,11 +329,11 @@ def test_the_watch_page_says_so_when_nothing_is_finished(client, alice, official
 
 # --- Progress ------------------------------------------------------------------------------------
 
-def test_the_progress_bar_polls_while_a_take_runs_and_stops_with_286(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_the_progress_bar_polls_while_a_take_runs_and_stops_with_286(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     done, running = Scene.objects.create(series=series, prompt="One"), Scene.objects.create(series=series, prompt="Two")
-    make_take(done, official)
-    take = make_take(running, official, status="in_progress")
+    make_take(done, official_offline)
+    take = make_take(running, official_offline, status="in_progress")
     client.force_login(alice)
     url = reverse("series_progress", args=[series.pk])
 
@@ -364,11 +351,11 @@ def test_the_progress_bar_polls_while_a_take_runs_and_stops_with_286(client, ali
     assert "HX-Trigger" not in client.get(url, {"seen": finished.text.split("?seen=")[1].split('"')[0]}, headers=HX)
 
 
-def test_the_series_page_shows_progress_and_each_scenes_status(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_the_series_page_shows_progress_and_each_scenes_status(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     failed = Scene.objects.create(series=series, prompt="One", position=0)
     Scene.objects.create(series=series, prompt="Two", position=1)
-    take = make_take(failed, official, status="failed")
+    take = make_take(failed, official_offline, status="failed")
     Generation.objects.filter(pk=take.pk).update(error_message="The provider refused the prompt.")
     client.force_login(alice)
 
@@ -380,18 +367,18 @@ def test_the_series_page_shows_progress_and_each_scenes_status(client, alice, of
     assert "Not generated yet." in page
 
 
-def test_the_series_page_needs_the_same_queries_for_more_scenes(client, alice, official,
+def test_the_series_page_needs_the_same_queries_for_more_scenes(client, alice, official_offline,
                                                                 django_assert_max_num_queries):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
-    rex = Character.objects.create(owner=alice, name="Rex", handle="rex")
+    series = make_series(alice, "Rex at sea", backend=official_offline)
+    rex = make_character(alice, "rex")
     series.characters.add(rex)
     client.force_login(alice)
 
     def add_scenes(count):
         for n in range(count):
             scene = Scene.objects.create(series=series, prompt=f"Scene {n}")
-            make_take(scene, official).characters.add(rex)
-            make_take(scene, official, status="in_progress")
+            make_take(scene, official_offline).characters.add(rex)
+            make_take(scene, official_offline, status="in_progress")
 
     add_scenes(2)
     from django.db import connection
@@ -406,10 +393,10 @@ def test_the_series_page_needs_the_same_queries_for_more_scenes(client, alice, o
 
 # --- Deleting a series, and other creators ------------------------------------------------------
 
-def test_a_series_is_deleted_after_a_confirmation_and_its_takes_stay(client, alice, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_a_series_is_deleted_after_a_confirmation_and_its_takes_stay(client, alice, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     scene = Scene.objects.create(series=series, prompt="A boat")
-    take = make_take(scene, official)
+    take = make_take(scene, official_offline)
     client.force_login(alice)
 
     confirm = client.get(reverse("series_delete", args=[series.pk]))
@@ -422,10 +409,10 @@ def test_a_series_is_deleted_after_a_confirmation_and_its_takes_stay(client, ali
     assert not Series.objects.exists() and Generation.objects.filter(pk=take.pk, deleted_at__isnull=True).exists()
 
 
-def test_another_creator_gets_404_on_every_series_page(client, alice, bob, official):
-    series = Series.objects.create(owner=alice, title="Rex at sea", backend=official)
+def test_another_creator_gets_404_on_every_series_page(client, alice, bob, official_offline):
+    series = make_series(alice, "Rex at sea", backend=official_offline)
     scene = Scene.objects.create(series=series, prompt="A boat")
-    take = make_take(scene, official)
+    take = make_take(scene, official_offline)
     client.force_login(bob)
 
     for url in [reverse(name, args=[series.pk]) for name in (

@@ -6,19 +6,14 @@ import pytest
 from django.urls import reverse
 
 from generations.billing.models import CostEntry, CostKind
-from generations.jobs.models import Generation
 from generations.providers.models import Backend
+from tests.factories import make_dead_backend, make_generation, make_user
 
 pytestmark = pytest.mark.django_db
 
 
-def make_backend(name, protocol):
-    return Backend.objects.create(name=name, protocol=protocol, base_url="http://127.0.0.1:9/v1", api_key="k")
-
-
 def job(owner, backend, *entries):
-    generation = Generation.objects.create(owner=owner, backend=backend, prompt="x", model="sora-2", seconds="4",
-                                           size="720x1280", status="completed")
+    generation = make_generation(owner, backend, prompt="x", status="completed")
     for kind, amount in entries:
         CostEntry.objects.record(kind=kind, amount=amount, backend=backend, owner=owner, generation=generation)
     return generation
@@ -26,7 +21,8 @@ def job(owner, backend, *entries):
 
 @pytest.fixture
 def ledger(alice, bob):
-    official, aggregator = make_backend("Official", "openai_videos"), make_backend("Aggregator", "task_api")
+    official = make_dead_backend("Official", "openai_videos", prices=False)
+    aggregator = make_dead_backend("Aggregator", "task_api", prices=False)
     E, C, R = CostKind.ESTIMATE, CostKind.CHARGE, CostKind.REFUND
     job(alice, official, (E, "0.40"), (C, "0.40"))
     job(alice, official, (E, "1.20"), (C, "1.20"))
@@ -55,8 +51,8 @@ def test_it_shows_this_months_spending_per_backend(client, alice, ledger):
     assert "$4.00" not in response.text
 
 
-def test_staff_see_everyones_spending(client, django_user_model, ledger):
-    client.force_login(django_user_model.objects.create_user("root", password="x", is_staff=True))
+def test_staff_see_everyones_spending(client, ledger):
+    client.force_login(make_user("root", is_staff=True))
 
     response = client.get(reverse("spending"))
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import SIM_KEY
+from tests.factories import SIM_KEY
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from simulator import render
-from tests.conftest import SIM_KEY
+from tests.factories import SIM_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import SIM_KEY
+from tests.factories import SIM_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ import requests
 
 from simulator import signing
 from simulator.task_views import STATUS_VOCABULARIES, vocabulary_for
-from tests.conftest import SIM_KEY
+from tests.factories import SIM_KEY
 from tests.listener import Listener
 
 pytestmark = pytest.mark.django_db(transaction=True)

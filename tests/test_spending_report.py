@@ -13,9 +13,8 @@ from django.core.management import call_command
 from generations.billing import pricing
 from generations.billing.models import CostEntry, CostKind
 from generations.billing.reports import elsewhere, month, projection
-from generations.jobs.models import Generation
-from generations.providers.models import Backend
-from generations.storyboards.models import Scene, Series
+from generations.storyboards.models import Scene
+from tests.factories import make_dead_backend, make_generation, make_series
 
 pytestmark = pytest.mark.django_db
 
@@ -24,20 +23,17 @@ NOV = datetime(2026, 11, 10, 12, tzinfo=tz.utc)
 
 @pytest.fixture
 def backends():
-    official = Backend.objects.create(name="Official", protocol="openai_videos", base_url="http://127.0.0.1:9/v1",
-                                      api_key="k", tier="official")
-    agg = Backend.objects.create(name="Aggregator", protocol="task_api", base_url="http://127.0.0.1:9/v1",
-                                 api_key="k", tier="aggregator")
+    official = make_dead_backend("Official", "openai_videos", tier="official")
+    agg = make_dead_backend("Aggregator", "task_api", tier="aggregator")
     for b in (official, agg):
-        b.install_default_prices()
         b.prices.update(effective_from=datetime(2026, 1, 1, tzinfo=tz.utc))
     return official, agg
 
 
 def video(owner, backend, *, model="sora-2", seconds="4", size="720x1280", refund=False, day=NOV, scene=None):
     """A generation with its estimate and charge (and refund) written the way the pipeline writes them."""
-    g = Generation.objects.create(owner=owner, backend=backend, prompt="p", model=model, seconds=seconds,
-                                  size=size, status="failed" if refund else "completed", created_at=day, scene=scene)
+    g = make_generation(owner, backend, prompt="p", model=model, seconds=seconds, size=size,
+                        status="failed" if refund else "completed", created_at=day, scene=scene)
     q = pricing.quote(backend, model, seconds, size, at=day)
     for kind in [CostKind.ESTIMATE, CostKind.CHARGE] + ([CostKind.REFUND] if refund else []):
         e = CostEntry.objects.record(kind=kind, amount=q.amount, backend=backend, owner=owner, generation=g,
@@ -48,7 +44,7 @@ def video(owner, backend, *, model="sora-2", seconds="4", size="720x1280", refun
 
 def test_report_totals_agree_with_the_ledger_to_the_cent(alice, bob, backends):
     official, agg = backends
-    series = Series.objects.create(owner=alice, title="Pilot")
+    series = make_series(alice, "Pilot")
     scene = Scene.objects.create(series=series, prompt="p", position=1)
     video(alice, official, seconds="8", scene=scene)                         # 0.80
     video(alice, official, model="sora-2-pro", size="1792x1024", seconds="12")  # 6.00
