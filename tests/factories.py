@@ -21,11 +21,11 @@ def make_user(username, *, password=None, **fields):
 
 def make_backend(name, protocol, base_url, **fields):
     """A backend as an admin adds one for a provider that is really there (the simulator): the protocol's
-    tier, abilities and prices, the simulator's key, idempotent creates."""
+    tier, abilities, idempotency and prices, and the simulator's key."""
     from generations.providers.models import Backend
 
     backend = Backend(
-        name=name, protocol=protocol, base_url=base_url, api_key=SIM_KEY, honours_idempotency_keys=True, max_in_flight=4
+        name=name, protocol=protocol, base_url=base_url, api_key=SIM_KEY, max_in_flight=4
     )
     backend.adopt_protocol_defaults()
     for field, value in fields.items():

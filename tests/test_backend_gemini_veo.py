@@ -18,7 +18,7 @@ from generations.jobs.models import Generation
 from generations.providers.base import COMPLETED, FAILED, QUEUED, RUNNING, ProviderError, ReferenceImage, RemoteJob
 from generations.providers.gemini_veo.client import parameters_for, parse_operation
 from simulator.models import VEO, Job
-from tests.conftest import SIM_KEY, make_backend
+from tests.factories import SIM_KEY, make_backend
 from tests.listener import Listener
 
 pytestmark = pytest.mark.django_db(transaction=True)

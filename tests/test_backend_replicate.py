@@ -14,7 +14,7 @@ from PIL import Image
 from generations.providers.base import COMPLETED, FAILED, QUEUED, RUNNING, ProviderError, ReferenceImage, RemoteJob
 from generations.providers.replicate.client import parse_prediction
 from simulator.models import Job
-from tests.conftest import SIM_KEY, make_backend
+from tests.factories import SIM_KEY, make_backend
 from tests.listener import Listener
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,7 +16,7 @@ from PIL import Image
 from generations.providers.base import COMPLETED, FAILED, QUEUED, RUNNING, ProviderError, ReferenceImage, RemoteJob
 from generations.providers.runway.client import parse_task, ratio_of
 from simulator.models import Job
-from tests.conftest import SIM_KEY, make_backend
+from tests.factories import SIM_KEY, make_backend
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,7 +19,7 @@ from replicate.exceptions import ModelError, ReplicateError
 from replicate.helpers import FileOutput
 
 from simulator.models import Job
-from tests.conftest import SIM_KEY
+from tests.factories import SIM_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import SIM_KEY
+from tests.factories import SIM_KEY
 
 pytestmark = pytest.mark.django_db
 

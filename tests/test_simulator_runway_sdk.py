@@ -13,7 +13,7 @@ from PIL import Image
 from runwayml.lib import polling
 
 from simulator.models import RUNWAY, Job
-from tests.conftest import SIM_KEY
+from tests.factories import SIM_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

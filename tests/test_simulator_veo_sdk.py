@@ -12,7 +12,7 @@ from google.genai import errors, types
 from PIL import Image
 
 from simulator.models import VEO, Job
-from tests.conftest import SIM_KEY
+from tests.factories import SIM_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
