@@ -5,6 +5,8 @@ openai_videos base: {host}/simulator/openai/v1    task_api base: {host}/simulato
 
 from django.urls import path
 
+from simulator import fal_views
+
 from . import openai_views, task_views
 
 app_name = "simulator"
@@ -23,4 +25,11 @@ urlpatterns = [
     path("task/v1/sora/characters", task_views.characters, name="task_characters"),
     path("task/v1/sora/characters/extract", task_views.extract_character, name="task_extract_character"),
     path("task/v1/files/<str:task_id>.<str:extension>", task_views.task_file, name="task_file"),
+    # fal_queue (base {host}/simulator/fal): status/result/cancel use only owner/alias of the app id, so they come
+    # before the catch-all submit route, which takes the whole app id (fal-ai/kling-video/v2.1/master/text-to-video).
+    path("fal/<str:app_owner>/<str:alias>/requests/<str:request_id>/status", fal_views.status, name="fal_status"),
+    path("fal/<str:app_owner>/<str:alias>/requests/<str:request_id>/cancel", fal_views.cancel, name="fal_cancel"),
+    path("fal/<str:app_owner>/<str:alias>/requests/<str:request_id>", fal_views.result, name="fal_result"),
+    path("fal-media/files/<str:request_id>/output.mp4", fal_views.media, name="fal_media"),
+    path("fal/<path:app_id>", fal_views.submit, name="fal_submit"),
 ]
