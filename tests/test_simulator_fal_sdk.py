@@ -37,7 +37,8 @@ def wait_until_completed(handle, timeout: float = 10.0):
     raise AssertionError(f"{handle.request_id} still {seen[-1]} after {timeout}s")
 
 
-def test_it_queues_a_kling_request_that_completes_with_a_playable_mp4(client):
+def test_it_queues_a_kling_request_that_completes_with_a_playable_mp4(client, settings):
+    settings.SIMULATOR_SPEED = 10  # about a second, so the polls see it rendering
     handle = client.submit(KLING, {"prompt": "A paper boat drifts down a rainy street", "duration": "5",
                                    "aspect_ratio": "9:16", "negative_prompt": "blur", "cfg_scale": 0.5})
     assert handle.request_id.startswith("req_")
@@ -63,7 +64,8 @@ def test_it_queues_a_kling_request_that_completes_with_a_playable_mp4(client):
     assert job.images == []
 
 
-def test_a_queued_request_says_how_many_wait_ahead_of_it(client):
+def test_a_queued_request_says_how_many_wait_ahead_of_it(client, settings):
+    settings.SIMULATOR_SPEED = 10  # queued for seconds
     first = client.submit(KLING, {"prompt": "A very long take #slow"})
     second = client.submit(KLING, {"prompt": "Another long take #slow"})
     assert first.status() == fal_client.Queued(position=0)

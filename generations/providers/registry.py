@@ -16,6 +16,7 @@ from generations.providers.base import ProtocolSpec
 PROTOCOLS = {
     "openai_videos": "generations.providers.openai_videos",
     "task_api": "generations.providers.task_api",
+    "fal_queue": "generations.providers.fal_queue",
 }
 
 
