@@ -149,7 +149,8 @@ def _prompt(arguments: dict[str, Any]) -> str:
     if not isinstance(prompt, str):
         raise Unprocessable(["body", "prompt"], "Input should be a valid string", "string_type", prompt)
     if not prompt.strip() or len(prompt) > MAX_PROMPT:
-        raise Unprocessable(["body", "prompt"], f"The prompt must be 1 to {MAX_PROMPT} characters.", "string_too_long")
+        kind = "string_too_short" if not prompt.strip() else "string_too_long"
+        raise Unprocessable(["body", "prompt"], f"The prompt must be 1 to {MAX_PROMPT} characters.", kind)
     return prompt
 
 
@@ -218,6 +219,8 @@ def _recorded(arguments: dict[str, Any]) -> dict[str, Any]:
         elif not _json_safe(value):
             raise Unprocessable(["body", name], "Input should be a finite number", "finite_number", str(value))
         recorded[name] = value
+    if "negative_prompt" in recorded and not isinstance(recorded["negative_prompt"], str):
+        raise Unprocessable(["body", "negative_prompt"], "Input should be a valid string", "string_type")
     if "cfg_scale" in recorded:
         scale = recorded["cfg_scale"]
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= 1:

@@ -133,6 +133,8 @@ def test_it_answers_429_when_the_key_has_too_many_requests_in_flight(client, set
     ({"prompt": "A fox", "aspect_ratio": "4:3"}, ["body", "aspect_ratio"], "enum"),
     ({"prompt": "A fox", "cfg_scale": "high"}, ["body", "cfg_scale"], "less_than_equal"),
     ({"prompt": ["A fox"]}, ["body", "prompt"], "string_type"),
+    ({"prompt": "   "}, ["body", "prompt"], "string_too_short"),
+    ({"prompt": "A fox", "negative_prompt": 3}, ["body", "negative_prompt"], "string_type"),
 ])
 def test_bad_arguments_are_a_422_in_fals_validation_shape(client, arguments, loc, kind):
     with pytest.raises(fal_client.FalClientHTTPError) as bad:
