@@ -211,25 +211,27 @@ def test_nothing_listening_is_transient_and_certainly_not_sent(fal):
 
 def test_add_backend_then_the_pipeline_completes_a_job_at_the_price_rows_cost(alice, live_server, settings):
     settings.SITE_URL = live_server.url
-    offers = {KLING_MASTER: {"seconds": ["5", "10"], "sizes": ["1920x1080"], "arguments": {
-        "prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{aspect_ratio}"}},
-        KLING_STANDARD: {"seconds": ["5"], "sizes": ["1080x1920"], "arguments": {
-            "prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{aspect_ratio}"}}}
+    base_url = f"{live_server.url}/simulator/fal"
+    standard = {KLING_STANDARD: {"seconds": ["5"], "sizes": ["1080x1920"], "arguments": {
+        "prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{aspect_ratio}"}}}
     # As an admin types it: `manage.py add_backend fal --protocol fal_queue --base-url … --price-per-second 0.10`.
-    call_command("add_backend", "fal", "--protocol", "fal_queue", "--base-url", f"{live_server.url}/simulator/fal",
-                 "--api-key", SIM_KEY, "--price-per-second", "0.10", "--offers", json.dumps(offers), stdout=StringIO())
+    call_command("add_backend", "fal", "--protocol", "fal_queue", "--base-url", base_url, "--api-key", SIM_KEY,
+                 "--price-per-second", "0.10", "--offers", json.dumps(standard), stdout=StringIO())
+    # Without a price flag, the protocol's own rows: Kling 2.1 Master at $0.28/s, from fal's model page.
+    call_command("add_backend", "fal list price", "--protocol", "fal_queue", "--base-url", base_url,
+                 "--api-key", SIM_KEY, stdout=StringIO())
 
-    def generate(model, seconds, size):
+    def generate(backend, model, seconds, size):
         out = StringIO()
-        call_command("generate", user="alice", prompt="A lantern on a cliff", backend="fal", model=model,
+        call_command("generate", user="alice", prompt="A lantern on a cliff", backend=backend, model=model,
                      seconds=seconds, size=size, wait=True, json=True, timeout=30, stdout=out)
         return json.loads(out.getvalue())
 
-    # Kling 2.1 Master has its own row from fal's price page ($0.28/s): the more specific row wins.
-    master = generate(KLING_MASTER, "10", "1920x1080")
-    assert master["status"] == "completed" and master["cost_usd"] == "2.80"
-    assert master["video_file"].endswith(".mp4") and master["error"] is None
-    # Any other app is priced by the row --price-per-second wrote.
-    standard = generate(KLING_STANDARD, "5", "1080x1920")
-    assert standard["status"] == "completed" and standard["cost_usd"] == "0.50"
+    flagged = generate("fal", KLING_STANDARD, "5", "1080x1920")
+    assert flagged["status"] == "completed" and flagged["cost_usd"] == "0.50"
+    assert flagged["video_file"].endswith(".mp4") and flagged["error"] is None
     assert Job.objects.get(model=KLING_STANDARD).request == {"duration": "5", "aspect_ratio": "9:16"}
+
+    listed = generate("fal list price", KLING_MASTER, "10", "1920x1080")
+    assert listed["status"] == "completed" and listed["cost_usd"] == "2.80"
+    assert Job.objects.get(model=KLING_MASTER).request["duration"] == "10"
