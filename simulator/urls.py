@@ -1,14 +1,12 @@
-"""Both protocols of the simulated provider, mounted at /simulator/ when SIMULATOR_ENABLED.
+"""Every protocol of the simulated provider, mounted at /simulator/ when SIMULATOR_ENABLED.
 
-openai_videos base: {host}/simulator/openai/v1    task_api base: {host}/simulator/task/v1
+Base URLs under {host}/simulator/: openai_videos openai/v1 · task_api task/v1 · gemini_veo veo/v1beta ·
+runway runway/v1 · fal_queue fal · replicate replicate/v1
 """
 
 from django.urls import path
 
-import simulator.veo_views as veo_views
-
-from . import openai_views, task_views
-from . import replicate_views
+from . import fal_views, openai_views, replicate_views, task_views, veo_views
 from . import runway_views as runway
 
 app_name = "simulator"
@@ -45,4 +43,11 @@ urlpatterns = [
     path("runway/v1/image_to_video", runway.image_to_video, name="runway_image_to_video"),
     path("runway/v1/tasks/<str:task_id>", runway.task, name="runway_task"),
     path("runway/cdn/<str:task_id>.mp4", runway.task_file, name="runway_file"),
+    # fal_queue (base {host}/simulator/fal): status/result/cancel use only owner/alias of the app id, so they come
+    # before the catch-all submit route, which takes the whole app id (fal-ai/kling-video/v2.1/master/text-to-video).
+    path("fal/<str:app_owner>/<str:alias>/requests/<str:request_id>/status", fal_views.status, name="fal_status"),
+    path("fal/<str:app_owner>/<str:alias>/requests/<str:request_id>/cancel", fal_views.cancel, name="fal_cancel"),
+    path("fal/<str:app_owner>/<str:alias>/requests/<str:request_id>", fal_views.result, name="fal_result"),
+    path("fal-media/files/<str:request_id>/output.mp4", fal_views.media, name="fal_media"),
+    path("fal/<path:app_id>", fal_views.submit, name="fal_submit"),
 ]

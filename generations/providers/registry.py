@@ -17,8 +17,9 @@ PROTOCOLS = {
     "openai_videos": "generations.providers.openai_videos",
     "task_api": "generations.providers.task_api",
     "gemini_veo": "generations.providers.gemini_veo",
-    "replicate": "generations.providers.replicate",
     "runway": "generations.providers.runway",
+    "fal_queue": "generations.providers.fal_queue",
+    "replicate": "generations.providers.replicate",
 }
 
 
