@@ -13,7 +13,7 @@ from generations.providers.base import ProviderError, ReferenceImage, RemoteJob
 from generations.providers.fal_queue import KLING_MASTER
 from generations.providers.fal_queue.client import app_root
 from simulator.models import Job
-from tests.conftest import SIM_KEY, make_backend
+from tests.factories import SIM_KEY, make_backend
 from tests.listener import Listener
 
 pytestmark = pytest.mark.django_db(transaction=True)

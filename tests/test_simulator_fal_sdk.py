@@ -10,7 +10,7 @@ import pytest
 from fal_client import client as fal_sdk
 
 from simulator.models import Job
-from tests.conftest import SIM_KEY
+from tests.factories import SIM_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
