@@ -44,10 +44,24 @@ def local_path(field_file):
 def first_frame(field_file) -> bytes | None:
     """The clip's first frame, centre-cropped to a SIDE×SIDE JPEG; None if it is not a readable video."""
     command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-i", "INPUT", "-frames:v", "1",
-        "-vf", f"scale={SIDE}:{SIDE}:force_original_aspect_ratio=increase,crop={SIDE}:{SIDE},format=yuvj420p",
-        "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "4", "pipe:1",
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-i",
+        "INPUT",
+        "-frames:v",
+        "1",
+        "-vf",
+        f"scale={SIDE}:{SIDE}:force_original_aspect_ratio=increase,crop={SIDE}:{SIDE},format=yuvj420p",
+        "-f",
+        "image2pipe",
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        "4",
+        "pipe:1",
     ]
     try:
         with local_path(field_file) as path:

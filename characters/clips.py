@@ -36,12 +36,31 @@ def for_registration(field_file, seconds: tuple[int, int] | None):
                 yield clip
             return
         with tempfile.NamedTemporaryFile(suffix=".mp4") as cut:
-            command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-                       "-i", path, "-t", str(longest), "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                       "-movflags", "+faststart", "-an", cut.name]
+            command = [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-nostdin",
+                "-y",
+                "-i",
+                path,
+                "-t",
+                str(longest),
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-movflags",
+                "+faststart",
+                "-an",
+                cut.name,
+            ]
             result = subprocess.run(command, capture_output=True, timeout=120, check=False)
             if result.returncode != 0:
-                log.warning("clips: could not cut %s: %s", field_file.name, result.stderr.decode(errors="replace")[-300:])
+                log.warning(
+                    "clips: could not cut %s: %s", field_file.name, result.stderr.decode(errors="replace")[-300:]
+                )
                 with open(path, "rb") as clip:
                     yield clip
                 return

@@ -31,15 +31,21 @@ class HandleMixin:
 
 class CharacterForm(HandleMixin, forms.ModelForm):
     video_url = forms.URLField(
-        required=False, max_length=2000, label="Video URL", assume_scheme="https",
+        required=False,
+        max_length=2000,
+        label="Video URL",
+        assume_scheme="https",
         help_text="A short clip of the character (2–4 s works best).",
     )
     clip = forms.FileField(
-        required=False, label="…or upload a clip",
+        required=False,
+        label="…or upload a clip",
         widget=forms.ClearableFileInput(attrs={"accept": "video/mp4,video/webm,video/quicktime"}),
     )
     backends = forms.ModelMultipleChoiceField(
-        queryset=Backend.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=Backend.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         label="Register on",
         help_text="A character id lives on one backend only; register it wherever you will use it.",
     )

@@ -38,7 +38,9 @@ def resolve(owner, prompt: str) -> list[Character]:
     handles = find_handles(prompt)
     if not handles:
         return []
-    found = {c.handle: c for c in Character.objects.owned_by(owner).filter(handle__in=handles).prefetch_related("bindings")}
+    found = {
+        c.handle: c for c in Character.objects.owned_by(owner).filter(handle__in=handles).prefetch_related("bindings")
+    }
     missing = [h for h in handles if h not in found]
     if missing:
         names = ", ".join(f"@{h}" for h in missing)

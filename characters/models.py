@@ -8,9 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 HANDLE_PATTERN = r"[a-z0-9_]{2,30}"
-handle_validator = RegexValidator(
-    rf"^{HANDLE_PATTERN}$", "2–30 characters: lowercase letters, digits and underscores."
-)
+handle_validator = RegexValidator(rf"^{HANDLE_PATTERN}$", "2–30 characters: lowercase letters, digits and underscores.")
 
 
 class CharacterQuerySet(models.QuerySet):
@@ -22,11 +20,11 @@ class CharacterQuerySet(models.QuerySet):
 
 
 def _clip_path(instance, filename):
-    return f"characters/{instance.owner_id}/{instance.handle}/source{filename[filename.rfind('.'):]}"
+    return f"characters/{instance.owner_id}/{instance.handle}/source{filename[filename.rfind('.') :]}"
 
 
 def _avatar_path(instance, filename):
-    return f"characters/{instance.owner_id}/{instance.handle}/avatar{filename[filename.rfind('.'):]}"
+    return f"characters/{instance.owner_id}/{instance.handle}/avatar{filename[filename.rfind('.') :]}"
 
 
 class Character(models.Model):
@@ -88,9 +86,12 @@ class CharacterBinding(models.Model):
         return f"{self.character} on {self.backend}"
 
     def transition(self, old: str, new: str, **fields) -> bool:
-        won = CharacterBinding.objects.filter(pk=self.pk, status=old).update(
-            status=new, updated_at=timezone.now(), **fields
-        ) == 1
+        won = (
+            CharacterBinding.objects.filter(pk=self.pk, status=old).update(
+                status=new, updated_at=timezone.now(), **fields
+            )
+            == 1
+        )
         if won:
             self.status = new
             for name, value in fields.items():

@@ -41,14 +41,21 @@ def bind(character: Character, backend, *, extract_from_task: str = "") -> Chara
     """Ask `backend` to learn `character` (again, if an earlier try failed). Runs in a worker."""
     first_try = timezone.now() + FIRST_TRY_GRACE
     binding, created = CharacterBinding.objects.get_or_create(
-        character=character, backend=backend,
+        character=character,
+        backend=backend,
         defaults={"extract_from_task": extract_from_task, "next_try_at": first_try},
     )
     if not created:
         if binding.status != BindingStatus.FAILED:
             return binding  # ready or on its way: never register twice
-        binding.transition(BindingStatus.FAILED, BindingStatus.PROCESSING, error="", attempts=0,
-                           next_try_at=first_try, extract_from_task=extract_from_task or binding.extract_from_task)
+        binding.transition(
+            BindingStatus.FAILED,
+            BindingStatus.PROCESSING,
+            error="",
+            attempts=0,
+            next_try_at=first_try,
+            extract_from_task=extract_from_task or binding.extract_from_task,
+        )
     if travels_by_images(backend) and stills.take_from_clip(character):
         # Nothing to register: the stills go along with every video. Ready at once.
         binding.transition(BindingStatus.PROCESSING, BindingStatus.READY, remote_id="", error="", next_try_at=None)
@@ -110,9 +117,9 @@ def register(binding_id: int) -> None:
     # Take it by compare-and-set, so two workers never register it at once; a dead worker's lease
     # runs out and the pump hands it out again.
     now = timezone.now()
-    if not CharacterBinding.objects.filter(pk=binding.pk, status=BindingStatus.PROCESSING,
-                                           next_try_at=binding.next_try_at).update(
-            next_try_at=now + LEASE, attempts=F("attempts") + 1, updated_at=now):
+    if not CharacterBinding.objects.filter(
+        pk=binding.pk, status=BindingStatus.PROCESSING, next_try_at=binding.next_try_at
+    ).update(next_try_at=now + LEASE, attempts=F("attempts") + 1, updated_at=now):
         return
     binding.refresh_from_db(fields=["attempts", "next_try_at"])
     character, backend = binding.character, binding.backend
@@ -131,7 +138,9 @@ def register(binding_id: int) -> None:
                 raise ClipError("This character has no source clip.")
             with clips.for_registration(character.source_clip, backend.spec.clip_seconds) as clip:
                 remote_id = client.create_character(
-                    name=character.name, description=character.description, clip=clip,
+                    name=character.name,
+                    description=character.description,
+                    clip=clip,
                     # A clip given by a public link is passed on as that link: a provider cannot
                     # reach this studio's own address from outside. Uploads go as a signed link.
                     clip_url=character.source_url or clip_link(character),
@@ -140,20 +149,28 @@ def register(binding_id: int) -> None:
         message = getattr(exc, "message", str(exc))
         if getattr(exc, "transient", False) and binding.attempts < MAX_ATTEMPTS:
             # Down for a moment, or busy (429): try again soon, as the provider asked if it did.
-            delay = max(2 ** binding.attempts, getattr(exc, "retry_after", None) or 0)
+            delay = max(2**binding.attempts, getattr(exc, "retry_after", None) or 0)
             CharacterBinding.objects.filter(pk=binding.pk, status=BindingStatus.PROCESSING).update(
-                next_try_at=timezone.now() + timedelta(seconds=delay), error=f"Retrying: {message}")
+                next_try_at=timezone.now() + timedelta(seconds=delay), error=f"Retrying: {message}"
+            )
             return
         binding.transition(BindingStatus.PROCESSING, BindingStatus.FAILED, error=message, next_try_at=None)
         return
     with transaction.atomic():
-        if binding.transition(BindingStatus.PROCESSING, BindingStatus.READY, remote_id=remote_id, error="",
-                              next_try_at=None):
+        if binding.transition(
+            BindingStatus.PROCESSING, BindingStatus.READY, remote_id=remote_id, error="", next_try_at=None
+        ):
             fee, price = pricing.character_fee(backend)
             if fee > 0:
-                CostEntry.objects.record_once(kind=CostKind.CHARGE, amount=fee, backend=backend, owner=character.owner,
-                                              binding=binding, price=price,
-                                              note=f"Character @{character.handle} created")
+                CostEntry.objects.record_once(
+                    kind=CostKind.CHARGE,
+                    amount=fee,
+                    backend=backend,
+                    owner=character.owner,
+                    binding=binding,
+                    price=price,
+                    note=f"Character @{character.handle} created",
+                )
 
 
 def due_bindings(now):

@@ -28,11 +28,26 @@ LONGEST_SIDE = 1024
 def frame_at(path: str, seconds: float) -> bytes | None:
     """One frame of the video at `path`, as a JPEG no larger than LONGEST_SIDE; None if ffmpeg cannot."""
     command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-ss", f"{seconds:.3f}", "-i", path, "-frames:v", "1",
-        "-vf", f"scale='min({LONGEST_SIDE},iw)':'min({LONGEST_SIDE},ih)':force_original_aspect_ratio=decrease,"
-               "format=yuvj420p",
-        "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "3", "pipe:1",
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-ss",
+        f"{seconds:.3f}",
+        "-i",
+        path,
+        "-frames:v",
+        "1",
+        "-vf",
+        f"scale='min({LONGEST_SIDE},iw)':'min({LONGEST_SIDE},ih)':force_original_aspect_ratio=decrease,format=yuvj420p",
+        "-f",
+        "image2pipe",
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        "3",
+        "pipe:1",
     ]
     try:
         result = subprocess.run(command, capture_output=True, timeout=30, check=False)

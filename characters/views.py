@@ -50,8 +50,9 @@ def character_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def new(request: HttpRequest) -> HttpResponse:
     """Create a character from a video URL or an uploaded clip and register it on chosen backends."""
-    form = CharacterForm(request.POST or None, request.FILES or None, instance=Character(owner=request.user),
-                         owner=request.user)
+    form = CharacterForm(
+        request.POST or None, request.FILES or None, instance=Character(owner=request.user), owner=request.user
+    )
     if request.method == "POST" and form.is_valid():
         character = form.instance
         character.source_url = form.cleaned_data["video_url"]
@@ -83,19 +84,26 @@ def _binding_rows(character: Character) -> list[dict]:
     backends = {b.pk: b for b in Backend.objects.for_characters()}
     for binding in bindings.values():
         backends.setdefault(binding.backend_id, binding.backend)
-    return [{"backend": backend, "binding": bindings.get(pk), "travel": registry.how_it_travels(character, backend)}
-            for pk, backend in sorted(backends.items(), key=lambda item: item[1].name)]
+    return [
+        {"backend": backend, "binding": bindings.get(pk), "travel": registry.how_it_travels(character, backend)}
+        for pk, backend in sorted(backends.items(), key=lambda item: item[1].name)
+    ]
 
 
-def _render_bindings(request: HttpRequest, character: Character, *, polled: bool,
-                     errors: dict[int, str] | None = None) -> HttpResponse:
+def _render_bindings(
+    request: HttpRequest, character: Character, *, polled: bool, errors: dict[int, str] | None = None
+) -> HttpResponse:
     rows = _binding_rows(character)
     for row in rows:
         row["error"] = (errors or {}).get(row["backend"].pk, "")
     processing = any(r["binding"] and r["binding"].status == BindingStatus.PROCESSING for r in rows)
     status = HTMX_STOP_POLLING if polled and not processing else 200
-    return render(request, "characters/detail.html#bindings",
-                  {"character": character, "rows": rows, "processing": processing}, status=status)
+    return render(
+        request,
+        "characters/detail.html#bindings",
+        {"character": character, "rows": rows, "processing": processing},
+        status=status,
+    )
 
 
 def _any_processing(character: Character) -> bool:
@@ -109,8 +117,12 @@ def binding_status(request: HttpRequest, pk: int) -> HttpResponse:
     if not partial_wanted(request):
         return vary_on_htmx(redirect("characters:detail", pk=pk))
     character.processing = _any_processing(character)
-    response = render(request, "characters/list.html#status", {"character": character},
-                      status=200 if character.processing else HTMX_STOP_POLLING)
+    response = render(
+        request,
+        "characters/list.html#status",
+        {"character": character},
+        status=200 if character.processing else HTMX_STOP_POLLING,
+    )
     return vary_on_htmx(response)
 
 
@@ -150,8 +162,9 @@ def register(request: HttpRequest, pk: int) -> HttpResponse:
         with transaction.atomic():
             registry.bind(character, backend)
     if request.htmx:
-        return _render_bindings(request, _get_character_for_user(request, pk), polled=False,
-                                errors={backend.pk: error} if error else None)
+        return _render_bindings(
+            request, _get_character_for_user(request, pk), polled=False, errors={backend.pk: error} if error else None
+        )
     if error:
         messages.error(request, f"{backend.name}: {error}")
     return redirect("characters:detail", pk=character.pk)
@@ -175,7 +188,7 @@ def extract(request: HttpRequest, generation_pk: int) -> HttpResponse:
                 if generation.thumbnail:
                     with generation.thumbnail.open("rb") as thumb:
                         name = generation.thumbnail.name
-                        character.avatar.save("avatar" + name[name.rfind("."):], File(thumb), save=False)
+                        character.avatar.save("avatar" + name[name.rfind(".") :], File(thumb), save=False)
                 character.save()
                 backend = generation.backend
                 if backend.supports_extract and generation.remote_id:
@@ -253,4 +266,4 @@ def clip(request: HttpRequest, token: str) -> FileResponse:
     if character is None:
         raise Http404("This link is not valid (or has expired).")
     name = character.source_clip.name
-    return files.serve(request, character.source_clip, filename=f"{character.handle}{name[name.rfind('.'):]}")
+    return files.serve(request, character.source_clip, filename=f"{character.handle}{name[name.rfind('.') :]}")

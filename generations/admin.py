@@ -22,14 +22,16 @@ def _formfield(field, **kwargs):
 class BackendForm(forms.ModelForm):
     # Write-only: the key is never rendered back (neither plaintext nor ciphertext).
     api_key = forms.CharField(
-        label="API key", required=False, strip=True,
+        label="API key",
+        required=False,
+        strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted. Leave blank to keep the current key.",
     )
 
     class Meta:
         model = Backend
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007 -- BackendAdmin.fieldsets decide what is shown
         formfield_callback = _formfield
 
     def __init__(self, *args, **kwargs):
@@ -86,8 +88,18 @@ class BackendAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "protocol", "tier", "base_url", "api_key", "enabled"]}),
         ("What it offers", {"fields": ["offers", "supports_characters", "supports_extract", "supports_remix"]}),
-        ("Behaviour", {"fields": ["max_in_flight", "honours_idempotency_keys", "bills_failed_jobs",
-                                  "paused_until", "created_at"]}),
+        (
+            "Behaviour",
+            {
+                "fields": [
+                    "max_in_flight",
+                    "honours_idempotency_keys",
+                    "bills_failed_jobs",
+                    "paused_until",
+                    "created_at",
+                ]
+            },
+        ),
     ]
 
     @admin.display(description="API key")
@@ -123,9 +135,26 @@ class GenerationAdmin(admin.ModelAdmin):
     formfield_overrides = URL_FIELDS
     actions = ["cancel_queued"]
     readonly_fields = [
-        "uuid", "owner", "backend", "status", "progress", "remote_id", "idempotency_key", "attempts", "poll_errors",
-        "next_poll_at", "lease_until", "remote_video_url", "prompt_sent", "characters_sent", "routing_reason",
-        "error_code", "created_at", "submitted_at", "completed_at", "updated_at",
+        "uuid",
+        "owner",
+        "backend",
+        "status",
+        "progress",
+        "remote_id",
+        "idempotency_key",
+        "attempts",
+        "poll_errors",
+        "next_poll_at",
+        "lease_until",
+        "remote_video_url",
+        "prompt_sent",
+        "characters_sent",
+        "routing_reason",
+        "error_code",
+        "created_at",
+        "submitted_at",
+        "completed_at",
+        "updated_at",
     ]
 
     @admin.display(description="Prompt")

@@ -2,8 +2,8 @@ from django.apps import AppConfig
 
 
 class GenerationsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'generations'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "generations"
 
     def ready(self):
         from sora_studio import lookups  # noqa: F401  (registers the overflow-safe `__in`)

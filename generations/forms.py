@@ -65,8 +65,10 @@ class RemixForm(forms.Form):
             prompt.help_text = f"{generation.backend.name} remixes this video: describe the change."
         else:
             prompt.label = "Prompt for the new video"
-            prompt.help_text = (f"{generation.backend.name} cannot remix, so this starts a new video with the same "
-                                "model, length and size, on whichever backend can make it.")
+            prompt.help_text = (
+                f"{generation.backend.name} cannot remix, so this starts a new video with the same "
+                "model, length and size, on whichever backend can make it."
+            )
             self.initial.setdefault("prompt", generation.prompt)
 
 
@@ -76,12 +78,15 @@ STATUS_FILTERS = [("", "Any status"), ("active", "Queued or running"), *Status.c
 class GalleryFilterForm(forms.Form):
     """The gallery's filters, read from the query string; a field that does not validate is ignored."""
 
-    q = forms.CharField(required=False, max_length=200, label="Search prompts",
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Words in the prompt"}))
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search prompts",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Words in the prompt"}),
+    )
     status = forms.ChoiceField(required=False, choices=STATUS_FILTERS)
     series = forms.ModelChoiceField(queryset=Series.objects.none(), required=False, empty_label="Any series")
-    character = forms.ModelChoiceField(queryset=Character.objects.none(), required=False,
-                                       empty_label="Any character")
+    character = forms.ModelChoiceField(queryset=Character.objects.none(), required=False, empty_label="Any character")
     backend = forms.ModelChoiceField(queryset=Backend.objects.all(), required=False, empty_label="Any backend")
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))

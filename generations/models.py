@@ -16,6 +16,22 @@ from generations.states import ACTIVE, IN_FLIGHT, TERMINAL, Status
 from generations.storyboards.models import Scene, Series
 
 __all__ = [
-    "ACTIVE", "IN_FLIGHT", "TERMINAL", "Backend", "Budget", "CostEntry", "CostKind", "Generation", "GenerationEvent",
-    "Price", "PriceUnit", "PumpLease", "Scene", "Series", "Status", "Tier", "upload_thumbnail", "upload_video",
+    "ACTIVE",
+    "IN_FLIGHT",
+    "TERMINAL",
+    "Backend",
+    "Budget",
+    "CostEntry",
+    "CostKind",
+    "Generation",
+    "GenerationEvent",
+    "Price",
+    "PriceUnit",
+    "PumpLease",
+    "Scene",
+    "Series",
+    "Status",
+    "Tier",
+    "upload_thumbnail",
+    "upload_video",
 ]

@@ -35,6 +35,7 @@ MENTION_SUGGESTIONS = 8
 
 # --- Helpers -----------------------------------------------------------------------------------
 
+
 def _get_generation_for_user(request: HttpRequest, pk: int) -> Generation:
     return get_object_or_404(Generation.objects.for_user(request.user).with_card_data(), pk=pk)
 
@@ -154,6 +155,7 @@ def card(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- A generation -------------------------------------------------------------------------------
 
+
 def _timeline(generation: Generation) -> list:
     """The states the job went through, each with the time since it was created."""
     events = list(generation.events.all())
@@ -162,8 +164,14 @@ def _timeline(generation: Generation) -> list:
     return events
 
 
-def _render_detail(request: HttpRequest, generation: Generation, *, notice: str = "", partial: bool = False,
-                   remix_form: RemixForm | None = None) -> HttpResponse:
+def _render_detail(
+    request: HttpRequest,
+    generation: Generation,
+    *,
+    notice: str = "",
+    partial: bool = False,
+    remix_form: RemixForm | None = None,
+) -> HttpResponse:
     native = generation.remixes_natively
     context = {
         "generation": generation,
@@ -198,8 +206,13 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 def video(request: HttpRequest, pk: int) -> FileResponse:
     """The stored MP4, only to its owner (and staff); ?download=1 saves it."""
     generation = _get_generation_for_user(request, pk)
-    return files.serve(request, generation.video, as_attachment=request.GET.get("download") == "1",
-                          filename=f"sora-studio-{generation.pk}.mp4", content_type="video/mp4")
+    return files.serve(
+        request,
+        generation.video,
+        as_attachment=request.GET.get("download") == "1",
+        filename=f"sora-studio-{generation.pk}.mp4",
+        content_type="video/mp4",
+    )
 
 
 @require_GET
@@ -207,9 +220,13 @@ def thumbnail(request: HttpRequest, pk: int) -> FileResponse:
     """The stored thumbnail; ?download=1 saves it."""
     generation = _get_generation_for_user(request, pk)
     name = generation.thumbnail.name or ""
-    extension = name[name.rfind("."):] if "." in name else ".webp"
-    return files.serve(request, generation.thumbnail, as_attachment=request.GET.get("download") == "1",
-                          filename=f"sora-studio-{generation.pk}{extension}")
+    extension = name[name.rfind(".") :] if "." in name else ".webp"
+    return files.serve(
+        request,
+        generation.thumbnail,
+        as_attachment=request.GET.get("download") == "1",
+        filename=f"sora-studio-{generation.pk}{extension}",
+    )
 
 
 def _refused(request: HttpRequest, pk: int, notice: str) -> HttpResponse:
@@ -285,9 +302,17 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- New generation ------------------------------------------------------------------------------
 
+
 def _prefill_query(generation: Generation) -> str:
-    return urlencode({"prompt": generation.prompt, "backend": generation.backend_id, "model": generation.model,
-                      "seconds": generation.seconds, "size": generation.size})
+    return urlencode(
+        {
+            "prompt": generation.prompt,
+            "backend": generation.backend_id,
+            "model": generation.model,
+            "seconds": generation.seconds,
+            "size": generation.size,
+        }
+    )
 
 
 def _prefill(params) -> dict:
@@ -325,7 +350,9 @@ def _estimate(user, data) -> Estimate:
     results = router.candidates(characters, model, seconds, size)
     for result in results:
         if isinstance(result, Refusal):
-            estimate.rows.append(EstimateRow(result.backend, None, str(result), chosen=str(result.backend.pk) == chosen_pk))
+            estimate.rows.append(
+                EstimateRow(result.backend, None, str(result), chosen=str(result.backend.pk) == chosen_pk)
+            )
         else:
             estimate.rows.append(EstimateRow(result.backend, result, chosen=str(result.backend.pk) == chosen_pk))
     if not chosen_pk:
@@ -352,10 +379,17 @@ def new(request: HttpRequest) -> HttpResponse:
             try:
                 # The form's one-time token makes a double-click (or a re-sent form) find the first
                 # job instead of starting a second: lifecycle.start enforces it in the database.
-                started = lifecycle.start(lifecycle.GenerationRequest(
-                    request.user, prompt=data["prompt"], model=data["model"], seconds=data["seconds"],
-                    size=data["size"], backend=data["backend"], client_token=request.POST.get("token", ""),
-                ))
+                started = lifecycle.start(
+                    lifecycle.GenerationRequest(
+                        request.user,
+                        prompt=data["prompt"],
+                        model=data["model"],
+                        seconds=data["seconds"],
+                        size=data["size"],
+                        backend=data["backend"],
+                        client_token=request.POST.get("token", ""),
+                    )
+                )
             except lifecycle.GenerationRefused as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
@@ -390,7 +424,9 @@ def choices(request: HttpRequest) -> HttpResponse:
 def mention_suggestions(request: HttpRequest) -> HttpResponse:
     """The creator's characters whose handle (or name) starts with ?q=, for the prompt's @ autocomplete."""
     prefix = request.GET.get("q", "").strip().lstrip("@")[:30]
-    characters = Character.objects.owned_by(request.user).filter(
-        Q(handle__istartswith=prefix) | Q(name__istartswith=prefix)
-    ).order_by("handle")[:MENTION_SUGGESTIONS]
+    characters = (
+        Character.objects.owned_by(request.user)
+        .filter(Q(handle__istartswith=prefix) | Q(name__istartswith=prefix))
+        .order_by("handle")[:MENTION_SUGGESTIONS]
+    )
     return render(request, "generations/new.html#mentions", {"characters": characters, "prefix": prefix})

@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class SimulatorConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'simulator'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "simulator"

@@ -22,8 +22,14 @@ VEO = "veo"
 RUNWAY = "runway"
 FAL = "fal"
 REPLICATE = "replicate"
-PROTOCOLS = [(OPENAI, "openai_videos"), (TASK, "task_api"), (VEO, "gemini_veo"), (RUNWAY, "runway"),
-             (FAL, "fal_queue"), (REPLICATE, "replicate")]
+PROTOCOLS = [
+    (OPENAI, "openai_videos"),
+    (TASK, "task_api"),
+    (VEO, "gemini_veo"),
+    (RUNWAY, "runway"),
+    (FAL, "fal_queue"),
+    (REPLICATE, "replicate"),
+]
 # What a job's id starts with on each protocol (Veo's operation name carries it as its last part).
 ID_PREFIX = {OPENAI: "video", TASK: "task", VEO: "op", RUNWAY: "task", FAL: "req", REPLICATE: "pred"}
 
@@ -156,9 +162,7 @@ class Job(models.Model):
         return from_text(self.triggers)
 
     def phase(self, now: datetime | None = None) -> timing.Phase:
-        return timing.phase_at(
-            self.created_at, self.duration, fails=self.trigger_set.fail, now=now or timezone.now()
-        )
+        return timing.phase_at(self.created_at, self.duration, fails=self.trigger_set.fail, now=now or timezone.now())
 
     def expires_at(self, phase: timing.Phase) -> datetime | None:
         if phase.status != timing.COMPLETED or phase.finished_at is None:
@@ -227,4 +231,3 @@ class Character(models.Model):
             "description": self.description,
             "created_at": _unix(self.created_at),
         }
-

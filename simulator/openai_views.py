@@ -187,7 +187,7 @@ def _input_reference(data: dict[str, Any], files: dict[str, UploadedFile]) -> st
         if isinstance(reference.get("file_id"), str) and reference["file_id"]:
             return reference["file_id"][:500]
     raise InvalidRequest(
-        "'input_reference' must be an image file, {\"image_url\": …} or {\"file_id\": …}.", "input_reference"
+        '\'input_reference\' must be an image file, {"image_url": …} or {"file_id": …}.', "input_reference"
     )
 
 
@@ -304,7 +304,10 @@ def video(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
         return _delete(job)
     if job.trigger_set.flaky and job.claim_flaky_failure():
         return _error(
-            503, "The service is temporarily unavailable (simulated #flaky).", type="server_error", code="service_unavailable"
+            503,
+            "The service is temporarily unavailable (simulated #flaky).",
+            type="server_error",
+            code="service_unavailable",
         )
     if job.trigger_set.garbage:
         # What a misbehaving gateway in front of a provider sends: 200, but not the API's JSON.
@@ -335,7 +338,10 @@ def content(request: HttpRequest, owner: str, video_id: str) -> HttpResponse:
     variant = request.GET.get("variant", "video")
     if variant not in assets.VARIANTS:
         return _error(
-            400, "Invalid value for 'variant': use video, thumbnail or spritesheet.", param="variant", code="invalid_value"
+            400,
+            "Invalid value for 'variant': use video, thumbnail or spritesheet.",
+            param="variant",
+            code="invalid_value",
         )
     phase = job.phase()
     if phase.status != timing.COMPLETED:

@@ -41,7 +41,12 @@ MENTION = re.compile(r"@(char_[A-Za-z0-9]+)")
 # the wild; which one a task uses is picked by a hash of its id, so it never changes mid-task.
 STATUS_VOCABULARIES: list[dict[str, str]] = [
     {timing.QUEUED: "queued", timing.IN_PROGRESS: "processing", timing.COMPLETED: "completed", timing.FAILED: "failed"},
-    {timing.QUEUED: "pending", timing.IN_PROGRESS: "in_progress", timing.COMPLETED: "succeeded", timing.FAILED: "error"},
+    {
+        timing.QUEUED: "pending",
+        timing.IN_PROGRESS: "in_progress",
+        timing.COMPLETED: "succeeded",
+        timing.FAILED: "error",
+    },
     {timing.QUEUED: "queued", timing.IN_PROGRESS: "processing", timing.COMPLETED: "succeeded", timing.FAILED: "error"},
 ]
 FILE_VARIANTS = {"mp4": "video", "webp": "thumbnail"}
@@ -115,7 +120,9 @@ def generate(request: HttpRequest, owner: str) -> HttpResponse:
     duration = _duration(data)
     if duration is None:
         return _error(
-            400, f"'duration' must be a whole number of seconds from {MIN_DURATION} to {MAX_DURATION}.", "invalid_duration"
+            400,
+            f"'duration' must be a whole number of seconds from {MIN_DURATION} to {MAX_DURATION}.",
+            "invalid_duration",
         )
     mentioned = list(dict.fromkeys(MENTION.findall(prompt)))
     known = set(Character.objects.filter(owner=owner, protocol=TASK, pk__in=mentioned).values_list("pk", flat=True))
@@ -124,7 +131,9 @@ def generate(request: HttpRequest, owner: str) -> HttpResponse:
         return _error(400, f"Unknown character: {', '.join('@' + m for m in missing)}.", "character_not_found")
     flags = triggers.parse(prompt)
     if flags.moderation:
-        return _error(400, "The prompt was rejected by content moderation (simulated #moderation).", "moderation_blocked")
+        return _error(
+            400, "The prompt was rejected by content moderation (simulated #moderation).", "moderation_blocked"
+        )
     try:
         job, _ = Job.objects.start(
             owner=owner,
@@ -320,4 +329,3 @@ def extract_character(request: HttpRequest, owner: str) -> HttpResponse:
         source=job.id,
     )
     return JsonResponse({"character_id": created.id})
-

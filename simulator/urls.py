@@ -31,8 +31,11 @@ urlpatterns = [
     path("veo/v1beta/files/<str:file_id>:download", veo_views.file_download, name="veo_file"),
     # replicate: the studio's base URL is .../replicate/v1; the `replicate` SDK's is .../replicate (it adds /v1).
     # Output files live outside /v1, as on replicate.delivery.
-    path("replicate/v1/models/<str:model_owner>/<str:model_name>/predictions", replicate_views.create,
-         name="replicate_create"),
+    path(
+        "replicate/v1/models/<str:model_owner>/<str:model_name>/predictions",
+        replicate_views.create,
+        name="replicate_create",
+    ),
     path("replicate/v1/predictions", replicate_views.predictions, name="replicate_predictions"),
     path("replicate/v1/predictions/<str:prediction_id>", replicate_views.prediction, name="replicate_prediction"),
     path("replicate/v1/predictions/<str:prediction_id>/cancel", replicate_views.cancel, name="replicate_cancel"),

@@ -63,8 +63,9 @@ def serve(request: HttpRequest, field_file, **kwargs) -> HttpResponse:
         refused = HttpResponse(status=416)
         refused["Content-Range"] = f"bytes */{size}"
         return refused
-    partial = StreamingHttpResponse(_chunks(handle, start, end - start + 1), status=206,
-                                    content_type=response["Content-Type"])
+    partial = StreamingHttpResponse(
+        _chunks(handle, start, end - start + 1), status=206, content_type=response["Content-Type"]
+    )
     partial["Content-Range"] = f"bytes {start}-{end}/{size}"
     partial["Content-Length"] = str(end - start + 1)
     partial["Accept-Ranges"] = "bytes"

@@ -32,8 +32,10 @@ class LoginThrottle(AxesDatabaseHandler):
 
     def rules(self, request: HttpRequest, credentials: dict | None = None) -> list[Rule]:
         account, address = self.get_user_attempts(request, credentials)  # AXES_LOCKOUT_PARAMETERS order
-        return [Rule("account", settings.LOGIN_FAILURE_LIMIT, account),
-                Rule("address", settings.LOGIN_ADDRESS_FAILURE_LIMIT, address)]
+        return [
+            Rule("account", settings.LOGIN_FAILURE_LIMIT, account),
+            Rule("address", settings.LOGIN_ADDRESS_FAILURE_LIMIT, address),
+        ]
 
     def get_failures(self, request: HttpRequest, credentials: dict | None = None) -> int:
         # Axes locks when this reaches AXES_FAILURE_LIMIT. Report the rule nearest its own limit, moved
@@ -56,21 +58,26 @@ def failures(attempts: QuerySet) -> int:
 def locked_until(rule: Rule, cool_off: timedelta) -> datetime | None:
     """When the rule lets go: the cool-off after the newest failure without which it would be under its limit."""
     counted = 0
-    for attempt_time, count in rule.attempts.order_by("-attempt_time").values_list("attempt_time",
-                                                                                   "failures_since_start"):
+    for attempt_time, count in rule.attempts.order_by("-attempt_time").values_list(
+        "attempt_time", "failures_since_start"
+    ):
         counted += count
         if counted >= rule.limit:
             return attempt_time + cool_off
     return None
 
 
-def lockout_response(request: HttpRequest, original_response: HttpResponse | None = None,
-                     credentials: dict | None = None) -> HttpResponse:
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None
+) -> HttpResponse:
     """429 with the log-in page's look, saying which rule holds and until when; Retry-After in seconds."""
     cool_off = get_cool_off(request)
     now = timezone.now()
-    holds = [(until, rule.name) for rule in LoginThrottle().rules(request, credentials)
-             if (until := locked_until(rule, cool_off)) and until > now]
+    holds = [
+        (until, rule.name)
+        for rule in LoginThrottle().rules(request, credentials)
+        if (until := locked_until(rule, cool_off)) and until > now
+    ]
     until, held = max(holds) if holds else (now + cool_off, "account")
     seconds = max(1, math.ceil((until - now).total_seconds()))
     context = {"until": until, "minutes": math.ceil(seconds / 60), "held": held}

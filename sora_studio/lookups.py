@@ -17,8 +17,11 @@ class IntegerFieldIn(In):
     def process_rhs(self, compiler, connection):
         if self.rhs_is_direct_value():
             low, high = connection.ops.integer_field_range(self.lhs.output_field.get_internal_type())
-            values = [value for value in self.rhs if not isinstance(value, int)
-                      or ((low is None or value >= low) and (high is None or value <= high))]
+            values = [
+                value
+                for value in self.rhs
+                if not isinstance(value, int) or ((low is None or value >= low) and (high is None or value <= high))
+            ]
             if not values:
                 raise EmptyResultSet
             self.rhs = values

@@ -37,19 +37,38 @@ CHUNK = 256 * 1024
 HEADERS = {"Accept": "*/*", "Accept-Encoding": "identity", "User-Agent": "SoraStudio"}
 
 PRIVATE = "That link points into a private network; use a public link or upload the clip."
-AMBIGUOUS = ("That link is written in a way that could be read as two different addresses "
-             "(a backslash, a user name or password, a '#', spaces or unusual characters); "
-             "copy the plain link again, or upload the clip.")
-NUMERIC_HOST = ("That link spells an IP address in an unusual way; write it as four plain numbers "
-                "(like 93.184.215.14) or use the host name.")
+AMBIGUOUS = (
+    "That link is written in a way that could be read as two different addresses "
+    "(a backslash, a user name or password, a '#', spaces or unusual characters); "
+    "copy the plain link again, or upload the clip."
+)
+NUMERIC_HOST = (
+    "That link spells an IP address in an unusual way; write it as four plain numbers "
+    "(like 93.184.215.14) or use the host name."
+)
 
 # Spelled out rather than left to `ipaddress.is_global`, whose answers changed between Python
 # releases (3.11.7 calls 192.0.0.8 and ::7f00:1 global).
-_BLOCKED_V4 = [ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-)]
+_BLOCKED_V4 = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+]
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d, also :: and ::1
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # a NAT64 gateway reaches the IPv4 address inside
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
@@ -130,8 +149,13 @@ def fetch(url: str, max_bytes: int, timeout: tuple[float, float] = (5, 30), tota
         pool = _pool(target, address, timeout)
         try:
             response = pool.urlopen(
-                "GET", target.path, headers={**HEADERS, "Host": target.host_header},
-                redirect=False, retries=False, preload_content=False, assert_same_host=False,
+                "GET",
+                target.path,
+                headers={**HEADERS, "Host": target.host_header},
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                assert_same_host=False,
             )
         except urllib3.exceptions.ConnectTimeoutError as exc:  # refused, unreachable or silent: try the next address
             failure = exc
@@ -246,8 +270,15 @@ def _pool(target: Target, address: str, timeout: tuple[float, float]) -> urllib3
     options = {"timeout": urllib3.Timeout(connect=timeout[0], read=timeout[1]), "retries": False, "maxsize": 1}
     if target.scheme == "https":
         # SNI and certificate checks use the name the creator gave, not the address.
-        return urllib3.HTTPSConnectionPool(address, target.port, cert_reqs="CERT_REQUIRED", ca_certs=CA_CERTS,
-                                           server_hostname=target.host, assert_hostname=target.host, **options)
+        return urllib3.HTTPSConnectionPool(
+            address,
+            target.port,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=CA_CERTS,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            **options,
+        )
     return urllib3.HTTPConnectionPool(address, target.port, **options)
 
 

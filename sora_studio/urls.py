@@ -13,4 +13,3 @@ urlpatterns = [
 
 if settings.SIMULATOR_ENABLED:
     urlpatterns.append(path("simulator/", include("simulator.urls")))
-

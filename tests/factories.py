@@ -24,9 +24,7 @@ def make_backend(name, protocol, base_url, **fields):
     tier, abilities, idempotency and prices, and the simulator's key."""
     from generations.providers.models import Backend
 
-    backend = Backend(
-        name=name, protocol=protocol, base_url=base_url, api_key=SIM_KEY, max_in_flight=4
-    )
+    backend = Backend(name=name, protocol=protocol, base_url=base_url, api_key=SIM_KEY, max_in_flight=4)
     backend.adopt_protocol_defaults()
     for field, value in fields.items():
         setattr(backend, field, value)

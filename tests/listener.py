@@ -11,8 +11,11 @@ import time
 class Listener:
     """Listens on 127.0.0.1 (and on ::1 with the same port where it can) until closed."""
 
-    def __init__(self, reply: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nclip",
-                 tls: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        reply: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nclip",
+        tls: ssl.SSLContext | None = None,
+    ):
         self.reply, self.tls = reply, tls
         self.requests: list[bytes] = []  # what each accepted connection sent (b"" if nothing)
         self._lock = threading.Lock()

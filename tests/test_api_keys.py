@@ -35,7 +35,7 @@ def test_with_the_wrong_encryption_key_it_fails_loudly_instead_of_sending_cipher
     settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     loaded = Backend.objects.get(pk=backend.pk)  # loading and listing still work (the admin)
     with pytest.raises(DecryptionError, match="ENCRYPTION_KEYS"):
-        loaded.key
+        _ = loaded.key
 
 
 def test_keys_can_be_rotated(settings):
@@ -60,7 +60,10 @@ def test_a_job_on_a_backend_whose_key_cannot_be_read_fails_with_that_reason(alic
     from tests.conftest import drive
 
     settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="x", model="sora-2", seconds=4,
-                                                         size="720x1280", backend=official)).generation)
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(alice, prompt="x", model="sora-2", seconds=4, size="720x1280", backend=official)
+        ).generation
+    )
     assert generation.status == "failed" and generation.error_code == "api_key_unreadable"
     assert "ENCRYPTION_KEYS" in generation.error_message

@@ -29,8 +29,9 @@ def fal(live_server, settings):
 
 
 def create(client, prompt="A red kite", model=KLING_MASTER, seconds="5", size="1920x1080", images=()):
-    return client.create(prompt=prompt, model=model, seconds=seconds, size=size, characters=[],
-                         idempotency_key="k", images=images)
+    return client.create(
+        prompt=prompt, model=model, seconds=seconds, size=size, characters=[], idempotency_key="k", images=images
+    )
 
 
 def finish(client, job, seen=None):
@@ -62,8 +63,12 @@ def test_it_maps_the_request_onto_klings_arguments_polls_and_downloads_the_video
 
     sent = Job.objects.get(pk=request_id)
     assert sent.model == KLING_MASTER and sent.prompt == "A red kite"
-    assert sent.request == {"duration": "5", "aspect_ratio": "9:16",
-                            "negative_prompt": "blur, distort, and low quality", "cfg_scale": 0.5}
+    assert sent.request == {
+        "duration": "5",
+        "aspect_ratio": "9:16",
+        "negative_prompt": "blur, distort, and low quality",
+        "cfg_scale": 0.5,
+    }
 
     seen = []
     done = finish(client, job, seen)
@@ -137,8 +142,14 @@ def test_a_503_and_an_answer_that_is_not_json_are_transient(fal):
 
 
 def test_a_reference_image_goes_as_a_data_uri_where_the_app_takes_one_and_nowhere_else(fal):
-    fal.offers = {**fal.offers, KLING_IMAGE: {"seconds": ["5"], "sizes": ["1920x1080"], "arguments": {
-        "prompt": "{prompt}", "duration": "{seconds}", "image_url": "{image}"}}}
+    fal.offers = {
+        **fal.offers,
+        KLING_IMAGE: {
+            "seconds": ["5"],
+            "sizes": ["1920x1080"],
+            "arguments": {"prompt": "{prompt}", "duration": "{seconds}", "image_url": "{image}"},
+        },
+    }
     fal.save()
     client = fal.client()
     png = a_png()
@@ -186,9 +197,11 @@ def test_deleting_cancels_a_request_and_a_finished_one_needs_nothing(fal):
 def test_what_the_queue_api_does_not_have_is_said_plainly(fal):
     client = fal.client()
     assert client.find_recent("A red kite", 0) is None
-    for call in (lambda: client.remix("fal-ai/kling-video/req_x", "again", "k"),
-                 lambda: client.create_character(name="Mossy", description="", clip=None, clip_url=""),
-                 lambda: client.extract_character("req_x", "Mossy")):
+    for call in (
+        lambda: client.remix("fal-ai/kling-video/req_x", "again", "k"),
+        lambda: client.create_character(name="Mossy", description="", clip=None, clip_url=""),
+        lambda: client.extract_character("req_x", "Mossy"),
+    ):
         with pytest.raises(ProviderError) as unsupported:
             call()
         assert unsupported.value.code == "unsupported" and not unsupported.value.transient
@@ -212,19 +225,57 @@ def test_nothing_listening_is_transient_and_certainly_not_sent(fal):
 def test_add_backend_then_the_pipeline_completes_a_job_at_the_price_rows_cost(alice, live_server, settings):
     settings.SITE_URL = live_server.url
     base_url = f"{live_server.url}/simulator/fal"
-    standard = {KLING_STANDARD: {"seconds": ["5"], "sizes": ["1080x1920"], "arguments": {
-        "prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{aspect_ratio}"}}}
+    standard = {
+        KLING_STANDARD: {
+            "seconds": ["5"],
+            "sizes": ["1080x1920"],
+            "arguments": {"prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{aspect_ratio}"},
+        }
+    }
     # As an admin types it: `manage.py add_backend fal --protocol fal_queue --base-url … --price-per-second 0.10`.
-    call_command("add_backend", "fal", "--protocol", "fal_queue", "--base-url", base_url, "--api-key", SIM_KEY,
-                 "--price-per-second", "0.10", "--offers", json.dumps(standard), stdout=StringIO())
+    call_command(
+        "add_backend",
+        "fal",
+        "--protocol",
+        "fal_queue",
+        "--base-url",
+        base_url,
+        "--api-key",
+        SIM_KEY,
+        "--price-per-second",
+        "0.10",
+        "--offers",
+        json.dumps(standard),
+        stdout=StringIO(),
+    )
     # Without a price flag, the protocol's own rows: Kling 2.1 Master at $0.28/s, from fal's model page.
-    call_command("add_backend", "fal list price", "--protocol", "fal_queue", "--base-url", base_url,
-                 "--api-key", SIM_KEY, stdout=StringIO())
+    call_command(
+        "add_backend",
+        "fal list price",
+        "--protocol",
+        "fal_queue",
+        "--base-url",
+        base_url,
+        "--api-key",
+        SIM_KEY,
+        stdout=StringIO(),
+    )
 
     def generate(backend, model, seconds, size):
         out = StringIO()
-        call_command("generate", user="alice", prompt="A lantern on a cliff", backend=backend, model=model,
-                     seconds=seconds, size=size, wait=True, json=True, timeout=30, stdout=out)
+        call_command(
+            "generate",
+            user="alice",
+            prompt="A lantern on a cliff",
+            backend=backend,
+            model=model,
+            seconds=seconds,
+            size=size,
+            wait=True,
+            json=True,
+            timeout=30,
+            stdout=out,
+        )
         return json.loads(out.getvalue())
 
     flagged = generate("fal", KLING_STANDARD, "5", "1080x1920")

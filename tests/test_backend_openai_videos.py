@@ -23,8 +23,9 @@ def finish(client, job):
 
 def test_it_creates_polls_and_downloads_a_video(official):
     client = official.client()
-    job = client.create(prompt="A red kite", model="sora-2", seconds="4", size="720x1280", characters=[],
-                        idempotency_key="k-1")
+    job = client.create(
+        prompt="A red kite", model="sora-2", seconds="4", size="720x1280", characters=[], idempotency_key="k-1"
+    )
     assert job.id.startswith("video_") and job.status == "queued"
 
     running = client.retrieve(job.id)
@@ -41,30 +42,45 @@ def test_it_creates_polls_and_downloads_a_video(official):
 
 def test_the_same_idempotency_key_returns_the_same_job(official):
     client = official.client()
-    a = client.create(prompt="Once", model="sora-2", seconds="4", size="720x1280", characters=[], idempotency_key="same")
-    b = client.create(prompt="Once", model="sora-2", seconds="4", size="720x1280", characters=[], idempotency_key="same")
+    a = client.create(
+        prompt="Once", model="sora-2", seconds="4", size="720x1280", characters=[], idempotency_key="same"
+    )
+    b = client.create(
+        prompt="Once", model="sora-2", seconds="4", size="720x1280", characters=[], idempotency_key="same"
+    )
     assert a.id == b.id
 
 
 def test_a_character_made_from_a_clip_can_be_sent_with_a_video(official):
     client = official.client()
-    done = finish(client, client.create(prompt="Clip", model="sora-2", seconds="4", size="720x1280",
-                                        characters=[], idempotency_key="clip"))
+    done = finish(
+        client,
+        client.create(
+            prompt="Clip", model="sora-2", seconds="4", size="720x1280", characters=[], idempotency_key="clip"
+        ),
+    )
     clip = io.BytesIO()
     client.download(done, "video", clip)
     clip.seek(0)
     char_id = client.create_character(name="Mossy", description="", clip=clip, clip_url="")
     assert char_id.startswith("char_")
 
-    job = client.create(prompt="Mossy waves", model="sora-2", seconds="4", size="720x1280",
-                        characters=[char_id], idempotency_key="with-char")
+    job = client.create(
+        prompt="Mossy waves",
+        model="sora-2",
+        seconds="4",
+        size="720x1280",
+        characters=[char_id],
+        idempotency_key="with-char",
+    )
     assert job.raw["prompt"] == "Mossy waves"
 
 
 def test_a_moderated_prompt_is_a_permanent_error(official):
     with pytest.raises(ProviderError) as exc:
-        official.client().create(prompt="bad #moderation", model="sora-2", seconds="4", size="720x1280",
-                                 characters=[], idempotency_key="mod")
+        official.client().create(
+            prompt="bad #moderation", model="sora-2", seconds="4", size="720x1280", characters=[], idempotency_key="mod"
+        )
     assert exc.value.code == "moderation_blocked"
     assert not exc.value.transient and not exc.value.maybe_sent
 
@@ -91,8 +107,9 @@ def test_429_is_transient_and_carries_retry_after(official, settings):
 
 def test_an_answer_that_is_not_json_is_transient(official):
     client = official.client()
-    job = client.create(prompt="x #garbage", model="sora-2", seconds="4", size="720x1280", characters=[],
-                        idempotency_key="g")
+    job = client.create(
+        prompt="x #garbage", model="sora-2", seconds="4", size="720x1280", characters=[], idempotency_key="g"
+    )
     with pytest.raises(ProviderError) as exc:
         client.retrieve(job.id)
     assert exc.value.code == "invalid_response" and exc.value.transient
@@ -108,6 +125,7 @@ def test_an_object_that_is_not_a_video_is_rejected():
 def test_nothing_listening_is_transient_and_certainly_not_sent(official):
     official.base_url = "http://127.0.0.1:9/v1"
     with pytest.raises(ProviderError) as exc:
-        official.client().create(prompt="x", model="sora-2", seconds="4", size="720x1280", characters=[],
-                                 idempotency_key="n")
+        official.client().create(
+            prompt="x", model="sora-2", seconds="4", size="720x1280", characters=[], idempotency_key="n"
+        )
     assert exc.value.transient and not exc.value.maybe_sent

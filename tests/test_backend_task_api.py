@@ -23,11 +23,20 @@ def finish(client, job_id):
     raise AssertionError("never finished")
 
 
-@pytest.mark.parametrize("word,expected", [
-    ("queued", "queued"), ("pending", "queued"), ("processing", "in_progress"), ("in_progress", "in_progress"),
-    ("completed", "completed"), ("succeeded", "completed"), ("SUCCESS", "completed"),
-    ("failed", "failed"), ("error", "failed"),
-])
+@pytest.mark.parametrize(
+    "word,expected",
+    [
+        ("queued", "queued"),
+        ("pending", "queued"),
+        ("processing", "in_progress"),
+        ("in_progress", "in_progress"),
+        ("completed", "completed"),
+        ("succeeded", "completed"),
+        ("SUCCESS", "completed"),
+        ("failed", "failed"),
+        ("error", "failed"),
+    ],
+)
 def test_status_synonyms_are_normalised(word, expected):
     assert normalise_status(word) == expected
 
@@ -39,8 +48,9 @@ def test_an_unknown_status_is_a_bad_answer_not_a_guess():
 
 def test_it_generates_and_downloads_a_task(aggregator):
     client = aggregator.client()
-    job = client.create(prompt="A lantern", model="sora-2", seconds="10", size="720x1280", characters=[],
-                        idempotency_key="t-1")
+    job = client.create(
+        prompt="A lantern", model="sora-2", seconds="10", size="720x1280", characters=[], idempotency_key="t-1"
+    )
     assert job.id.startswith("task_")
     done, seen = finish(client, job.id)
     assert done.status == "completed" and done.video_url.startswith("http")
@@ -51,16 +61,18 @@ def test_it_generates_and_downloads_a_task(aggregator):
 
 def test_a_failed_task_carries_the_providers_reason(aggregator):
     client = aggregator.client()
-    job = client.create(prompt="A storm #fail", model="sora-2", seconds="10", size="720x1280", characters=[],
-                        idempotency_key="t-fail")
+    job = client.create(
+        prompt="A storm #fail", model="sora-2", seconds="10", size="720x1280", characters=[], idempotency_key="t-fail"
+    )
     done, _ = finish(client, job.id)
     assert done.status == "failed" and "halfway" in done.error_message
 
 
 def test_characters_from_a_url_and_extracted_from_a_task(aggregator):
     client = aggregator.client()
-    job = client.create(prompt="Source", model="sora-2", seconds="10", size="720x1280", characters=[],
-                        idempotency_key="t-src")
+    job = client.create(
+        prompt="Source", model="sora-2", seconds="10", size="720x1280", characters=[], idempotency_key="t-src"
+    )
     done, _ = finish(client, job.id)
 
     from_url = client.create_character(name="Kite", description="a red kite", clip=None, clip_url=done.video_url)
@@ -68,11 +80,23 @@ def test_characters_from_a_url_and_extracted_from_a_task(aggregator):
     assert from_url.startswith("char_") and extracted.startswith("char_") and from_url != extracted
 
     # The character is used as @char_id inside the prompt.
-    client.create(prompt=f"@{from_url} flies", model="sora-2", seconds="10", size="720x1280", characters=[],
-                  idempotency_key="t-use")
+    client.create(
+        prompt=f"@{from_url} flies",
+        model="sora-2",
+        seconds="10",
+        size="720x1280",
+        characters=[],
+        idempotency_key="t-use",
+    )
     with pytest.raises(ProviderError) as exc:
-        client.create(prompt="@char_doesnotexist flies", model="sora-2", seconds="10", size="720x1280",
-                      characters=[], idempotency_key="t-bad")
+        client.create(
+            prompt="@char_doesnotexist flies",
+            model="sora-2",
+            seconds="10",
+            size="720x1280",
+            characters=[],
+            idempotency_key="t-bad",
+        )
     assert not exc.value.transient
 
 

@@ -14,12 +14,29 @@ from tests.factories import make_character, make_generation, make_series, make_u
 
 pytestmark = pytest.mark.django_db
 
-JUNK = ["", " ", "0", "-1", "9" * 30, "abc", "<script>alert(1)</script>", "../../etc/passwd", "@", "@@x",
-        "x" * 40_000, "2026-13", "NaN", "\x00", "[]", "{}"]
+JUNK = [
+    "",
+    " ",
+    "0",
+    "-1",
+    "9" * 30,
+    "abc",
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+    "@",
+    "@@x",
+    "x" * 40_000,
+    "2026-13",
+    "NaN",
+    "\x00",
+    "[]",
+    "{}",
+]
 
 
 def studio_routes():
     """Every URL pattern of the studio (not the admin, not the simulator) with its argument names."""
+
     def walk(patterns, prefix=""):
         for p in patterns:
             if hasattr(p, "url_patterns"):
@@ -32,8 +49,9 @@ def studio_routes():
 
 @pytest.fixture
 def bobs_things(bob, backend):
-    generation = Generation(owner=bob, backend=backend, prompt="Bob's", model="sora-2", seconds="4",
-                            size="720x1280", status="completed")
+    generation = Generation(
+        owner=bob, backend=backend, prompt="Bob's", model="sora-2", seconds="4", size="720x1280", status="completed"
+    )
     generation.video.save("v.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42"), save=False)
     generation.save()
     character = Character.objects.create(owner=bob, name="Bobby", handle="bobby")
@@ -67,9 +85,33 @@ def test_no_page_or_action_answers_500_for_other_peoples_or_missing_ids(client, 
 
 def test_junk_in_every_field_and_query_parameter_is_answered_without_a_500(client, alice, backend):
     client.force_login(alice)
-    fields = ["prompt", "backend", "model", "seconds", "size", "q", "status", "series", "character", "date_from",
-              "date_to", "after", "month", "videos", "name", "handle", "description", "video_url", "title",
-              "direction", "token", "format", "version", "variant", "download"]
+    fields = [
+        "prompt",
+        "backend",
+        "model",
+        "seconds",
+        "size",
+        "q",
+        "status",
+        "series",
+        "character",
+        "date_from",
+        "date_to",
+        "after",
+        "month",
+        "videos",
+        "name",
+        "handle",
+        "description",
+        "video_url",
+        "title",
+        "direction",
+        "token",
+        "format",
+        "version",
+        "variant",
+        "download",
+    ]
     routes = [r for r in studio_routes() if "<" not in r and r not in ("logout/",)]
     for junk in JUNK:
         data = {field: junk for field in fields}
@@ -100,8 +142,12 @@ def test_an_id_too_large_for_the_database_is_a_form_error(client, alice, backend
     client.force_login(alice)
     offer = {"model": "sora-2", "seconds": "4", "size": "720x1280"}
     posts = {
-        "/characters/new/": {"name": "Al", "handle": "al", "video_url": "https://example.com/a.mp4",
-                             "backends": [HUGE_ID]},
+        "/characters/new/": {
+            "name": "Al",
+            "handle": "al",
+            "video_url": "https://example.com/a.mp4",
+            "backends": [HUGE_ID],
+        },
         "/series/": {"title": "S", "characters": [HUGE_ID, "1"], "backend": HUGE_ID, **offer},
         f"/series/{bobs_things['series'].pk}/edit/": {"title": "S", "characters": [HUGE_ID], **offer},
         "/generations/new/": {"prompt": "x", "token": "t", "backend": HUGE_ID, **offer},
@@ -116,10 +162,19 @@ def test_an_id_too_large_for_the_database_is_a_form_error(client, alice, backend
 
     staff = make_user("root", is_staff=True, is_superuser=True)
     client.force_login(staff)
-    response = client.post(f"/admin/generations/series/{bobs_things['series'].pk}/change/",
-                           {"owner": bobs_things["series"].owner_id, "title": "S", "characters": [HUGE_ID],
-                            "model": "sora-2", "seconds": "4", "size": "720x1280", "scenes-TOTAL_FORMS": "0",
-                            "scenes-INITIAL_FORMS": "0"})
+    response = client.post(
+        f"/admin/generations/series/{bobs_things['series'].pk}/change/",
+        {
+            "owner": bobs_things["series"].owner_id,
+            "title": "S",
+            "characters": [HUGE_ID],
+            "model": "sora-2",
+            "seconds": "4",
+            "size": "720x1280",
+            "scenes-TOTAL_FORMS": "0",
+            "scenes-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 200 and "Select a valid choice" in response.text
 
 
@@ -127,57 +182,147 @@ def test_an_id_too_large_for_the_database_is_a_form_error(client, alice, backend
 
 # Every query parameter, form field and header the studio's code reads (grep request.GET / POST /
 # headers, the forms' fields, and django-htmx's HX-* headers), and Range for the stored files.
-GET_FIELDS = ["q", "status", "series", "character", "backend", "date_from", "date_to", "after", "month", "videos",
-              "seconds", "format", "version", "prompt", "model", "size", "seen", "download"]
-POST_FIELDS = ["token", "prompt", "backend", "model", "seconds", "size", "name", "handle", "description",
-               "video_url", "backends", "title", "characters", "direction"]
+GET_FIELDS = [
+    "q",
+    "status",
+    "series",
+    "character",
+    "backend",
+    "date_from",
+    "date_to",
+    "after",
+    "month",
+    "videos",
+    "seconds",
+    "format",
+    "version",
+    "prompt",
+    "model",
+    "size",
+    "seen",
+    "download",
+]
+POST_FIELDS = [
+    "token",
+    "prompt",
+    "backend",
+    "model",
+    "seconds",
+    "size",
+    "name",
+    "handle",
+    "description",
+    "video_url",
+    "backends",
+    "title",
+    "characters",
+    "direction",
+]
 MULTI_FIELDS = {"backends", "characters"}
-HEADERS = ["HTTP_RANGE", "HTTP_HX_REQUEST", "HTTP_HX_TARGET", "HTTP_HX_TRIGGER", "HTTP_HX_TRIGGER_NAME",
-           "HTTP_HX_CURRENT_URL", "HTTP_HX_BOOSTED", "HTTP_HX_HISTORY_RESTORE_REQUEST", "HTTP_HX_PROMPT",
-           "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_RANGE", "HTTP_ACCEPT_LANGUAGE"]
+HEADERS = [
+    "HTTP_RANGE",
+    "HTTP_HX_REQUEST",
+    "HTTP_HX_TARGET",
+    "HTTP_HX_TRIGGER",
+    "HTTP_HX_TRIGGER_NAME",
+    "HTTP_HX_CURRENT_URL",
+    "HTTP_HX_BOOSTED",
+    "HTTP_HX_HISTORY_RESTORE_REQUEST",
+    "HTTP_HX_PROMPT",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_RANGE",
+    "HTTP_ACCEPT_LANGUAGE",
+]
 
 # Values known to have broken parsers somewhere: digit strings int() refuses or the database cannot
 # hold, digits str.isdigit() accepts and int() does not, floats that are not numbers.
-NASTY = JUNK + [HUGE_ID, "9" * 5000, "-" + HUGE_ID, "1e400", "Infinity", "-0", "²", "１２", "٣", "0x10", "1_000",
-                "true", "None", "2026-02-30", "9999-12", "0-0", "1_" + HUGE_ID, HUGE_ID + "_1", "bytes=0-",
-                "bytes=" + "1" * 5000 + "-", "bytes=-" + "9" * 5000, "bytes=5-1", "bytes=0-0,1-1", "active",
-                "720x1280", "sora-2", "4", "10", "csv", "up", "down", "1"]
+NASTY = JUNK + [
+    HUGE_ID,
+    "9" * 5000,
+    "-" + HUGE_ID,
+    "1e400",
+    "Infinity",
+    "-0",
+    "²",
+    "１２",
+    "٣",
+    "0x10",
+    "1_000",
+    "true",
+    "None",
+    "2026-02-30",
+    "9999-12",
+    "0-0",
+    "1_" + HUGE_ID,
+    HUGE_ID + "_1",
+    "bytes=0-",
+    "bytes=" + "1" * 5000 + "-",
+    "bytes=-" + "9" * 5000,
+    "bytes=5-1",
+    "bytes=0-0,1-1",
+    "active",
+    "720x1280",
+    "sora-2",
+    "4",
+    "10",
+    "csv",
+    "up",
+    "down",
+    "1",
+]
 # One of each kind of number that has broken a parser: too large for a 64-bit column, too many digits
 # for int(), a float no integer equals, a digit str.isdigit() accepts and int() refuses. Each goes into
 # every field of every route as an explicit example; hypothesis adds random mixes on top.
 NUMERIC = [HUGE_ID, "9" * 5000, "1e400", "²"]
 values = st.one_of(st.sampled_from(NUMERIC), st.sampled_from(NASTY), st.text(max_size=30), st.integers().map(str))
 # What a real client can put in a header: printable Latin-1, no line breaks.
-header_values = st.one_of(st.sampled_from(NASTY[:-12] + ["true", "false", "*", '"v1"', 'W/"x"']),
-                          st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=30))
+header_values = st.one_of(
+    st.sampled_from(NASTY[:-12] + ["true", "false", "*", '"v1"', 'W/"x"']),
+    st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=30),
+)
 # Four explicit and four random examples per route: ~25 s for both sweeps on a 2-core machine.
-PER_ROUTE = settings(max_examples=4, deadline=None, derandomize=True, database=None,
-                     suppress_health_check=list(HealthCheck))
+PER_ROUTE = settings(
+    max_examples=4, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def with_every_field_set_to_each_number(fields, headers):
     """Decorators adding one explicit example per NUMERIC value: every field (and header) holds it."""
+
     def decorate(check):
         for number in NUMERIC:
             data = {name: [number] if name in MULTI_FIELDS else number for name in fields}
             sent = {key: f"bytes={number}-" if key == "HTTP_RANGE" else number for key in headers}
             check = example(sent | {"HTTP_HX_REQUEST": "true"}, data)(check)
         return check
+
     return decorate
 
 
 @pytest.fixture
 def alices_things(alice, backend):
     """Alice's own objects, so that junk reaches the code behind the access checks."""
-    generation = make_generation(alice, backend, prompt="Alice's", status="completed",
-                                 video=b"\x00\x00\x00\x18ftypmp42" * 10, thumbnail=b"RIFF\x00\x00\x00\x00WEBP")
+    generation = make_generation(
+        alice,
+        backend,
+        prompt="Alice's",
+        status="completed",
+        video=b"\x00\x00\x00\x18ftypmp42" * 10,
+        thumbnail=b"RIFF\x00\x00\x00\x00WEBP",
+    )
     series = make_series(alice, "Alice's series")
     scene = Scene.objects.create(series=series, prompt="x", position=1)
     generation.scene = scene
     generation.save()
     character = make_character(alice, "ally")
-    return {"generations/": generation.pk, "characters/": character.pk, "series/": series.pk,
-            "scenes/": scene.pk, "take": generation.pk}
+    return {
+        "generations/": generation.pk,
+        "characters/": character.pk,
+        "series/": series.pk,
+        "scenes/": scene.pk,
+        "take": generation.pk,
+    }
 
 
 def own_url(route: str, pks: dict) -> str:
@@ -196,8 +341,7 @@ def assert_answered(response, what):
         assert "Traceback" not in response.content.decode(errors="replace"), what
 
 
-def test_any_query_string_and_headers_on_any_page_are_answered_without_a_500(client, alice, alices_things,
-                                                                             held_tasks):
+def test_any_query_string_and_headers_on_any_page_are_answered_without_a_500(client, alice, alices_things, held_tasks):
     client.force_login(alice)
     params = st.fixed_dictionaries({name: values for name in GET_FIELDS})
     headers = st.dictionaries(st.sampled_from(HEADERS), header_values, max_size=5)
@@ -207,7 +351,7 @@ def test_any_query_string_and_headers_on_any_page_are_answered_without_a_500(cli
         @PER_ROUTE
         @given(headers=headers, params=params)
         @with_every_field_set_to_each_number(GET_FIELDS, ["HTTP_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_HX_TARGET"])
-        def check(headers, params):
+        def check(headers, params, url=url):
             assert_answered(client.get(url, params, **headers), (url, params, headers))
 
         check()
@@ -215,8 +359,9 @@ def test_any_query_string_and_headers_on_any_page_are_answered_without_a_500(cli
 
 def test_any_form_post_on_any_action_is_answered_without_a_500(client, alice, alices_things, held_tasks):
     client.force_login(alice)
-    data = st.fixed_dictionaries({name: st.lists(values, max_size=3) if name in MULTI_FIELDS else values
-                                  for name in POST_FIELDS})
+    data = st.fixed_dictionaries(
+        {name: st.lists(values, max_size=3) if name in MULTI_FIELDS else values for name in POST_FIELDS}
+    )
     headers = st.dictionaries(st.sampled_from(HEADERS[1:]), header_values, max_size=3)
     for route in sweep_routes():
         url = own_url(route, alices_things)
@@ -224,7 +369,7 @@ def test_any_form_post_on_any_action_is_answered_without_a_500(client, alice, al
         @PER_ROUTE
         @given(headers=headers, data=data)
         @with_every_field_set_to_each_number(POST_FIELDS, ["HTTP_HX_TRIGGER"])
-        def check(headers, data):
+        def check(headers, data, url=url):
             assert_answered(client.post(url, data, **headers), (url, data, headers))
 
         check()

@@ -30,8 +30,14 @@ def test_no_page_breaks_the_policy_and_everything_still_works(chromium, studio, 
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
     page.add_init_script(REPORT_VIOLATIONS)
     violations, errors = [], []
-    page.on("console", lambda message: violations.append(message.text) if (
-        "Content Security Policy" in message.text or "CSP violation" in message.text) else None)
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text)
+            if ("Content Security Policy" in message.text or "CSP violation" in message.text)
+            else None
+        ),
+    )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     login(page, studio)
 
@@ -68,9 +74,17 @@ def test_no_page_breaks_the_policy_and_everything_still_works(chromium, studio, 
     page.locator(f"#scene-{scene.pk}-edit").wait_for()
     assert page.locator(f"#scene-{scene.pk} textarea").count() == 0
 
-    for path in ["/characters/", f"/characters/{pip.pk}/", "/characters/new/", "/series/",
-                 f"/series/{series.pk}/watch/", "/spending/", "/admin/", "/admin/generations/generation/",
-                 f"/admin/generations/backend/{official.pk}/change/"]:
+    for path in [
+        "/characters/",
+        f"/characters/{pip.pk}/",
+        "/characters/new/",
+        "/series/",
+        f"/series/{series.pk}/watch/",
+        "/spending/",
+        "/admin/",
+        "/admin/generations/generation/",
+        f"/admin/generations/backend/{official.pk}/change/",
+    ]:
         page.goto(studio + path)
         page.wait_for_load_state("networkidle")
     shoot(page, "admin")

@@ -26,16 +26,21 @@ def a_studio_with_things(alice, backend):
     series = make_series(alice, "Rex at sea, a very long series title that might overflow")
     series.characters.add(character)
     for i, status in enumerate(["completed", "failed", "in_progress"]):
-        scene = Scene.objects.create(series=series, prompt=f"@rex scene {i} " + "with a long prompt " * 5,
-                                     position=i)
-        generation = make_generation(alice, backend, scene=scene, prompt=scene.prompt, prompt_sent=scene.prompt,
-                                     status=status, progress=40,
-                                     error_message="The simulated renderer failed." if i == 1 else "")
+        scene = Scene.objects.create(series=series, prompt=f"@rex scene {i} " + "with a long prompt " * 5, position=i)
+        generation = make_generation(
+            alice,
+            backend,
+            scene=scene,
+            prompt=scene.prompt,
+            prompt_sent=scene.prompt,
+            status=status,
+            progress=40,
+            error_message="The simulated renderer failed." if i == 1 else "",
+        )
         generation.characters.add(character)
         if status == "completed":
             generation.video.save("v.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42"))
-            CostEntry.objects.record(kind="charge", amount="0.40", backend=backend, owner=alice,
-                                     generation=generation)
+            CostEntry.objects.record(kind="charge", amount="0.40", backend=backend, owner=alice, generation=generation)
     return {"character": character, "series": series, "generation": Generation.objects.first()}
 
 

@@ -14,8 +14,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_the_mention_autocomplete_works_from_the_keyboard(chromium, studio, alice, bob, official, shoot):
     for owner, handle in [(alice, "pip"), (alice, "pixel"), (alice, "rex"), (bob, "pia")]:
         character = make_character(owner, handle)
-        CharacterBinding.objects.create(character=character, backend=official, remote_id=f"char_{handle}",
-                                        status="ready")
+        CharacterBinding.objects.create(
+            character=character, backend=official, remote_id=f"char_{handle}", status="ready"
+        )
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
     login(page, studio)
     page.goto(f"{studio}/generations/new/")

@@ -58,8 +58,9 @@ def test_a_series_from_character_to_export(chromium, studio, alice, shoot, tmp_p
 
     # Generate all: every take card turns completed, and the series progress says so, no reload.
     page.locator("#generate-all").click()
-    page.wait_for_function("() => document.querySelectorAll('#scene-board [data-status=completed]').length >= 3",
-                           timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#scene-board [data-status=completed]').length >= 3", timeout=60_000
+    )
     page.wait_for_function("() => document.getElementById('series-progress').value == 100", timeout=15_000)
     shoot(page, "series-generated")
 

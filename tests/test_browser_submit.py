@@ -50,10 +50,23 @@ def make_run(settings, chromium):
     the simulated backends served by that same web process."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = workers.worker_env(settings, WEB_HOST="127.0.0.1", WEB_PORT=str(port), SITE_URL=base, DEBUG="true",
-                             SIMULATOR_ENABLED="true", SIMULATOR_SPEED="10")
-    web = subprocess.Popen(["sh", "-c", _procfile_web_command()], cwd=workers.ROOT, env=env,
-                           start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = workers.worker_env(
+        settings,
+        WEB_HOST="127.0.0.1",
+        WEB_PORT=str(port),
+        SITE_URL=base,
+        DEBUG="true",
+        SIMULATOR_ENABLED="true",
+        SIMULATOR_SPEED="10",
+    )
+    web = subprocess.Popen(
+        ["sh", "-c", _procfile_web_command()],
+        cwd=workers.ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     cluster = workers.start("qcluster", env=env)
     try:
         workers.wait_for(lambda: _answers(f"{base}/login/"), 30, "the web server to answer")

@@ -79,8 +79,9 @@ def test_a_refusal_by_a_shared_cap_names_the_cap_not_what_others_spent(alice, bo
     Budget.objects.create(amount=Decimal("1.00"))
     job(bob, backend, (CostKind.CHARGE, "0.90"))
     with pytest.raises(lifecycle.GenerationRefused) as exc:
-        lifecycle.start(GenerationRequest(alice, prompt="x", model="sora-2", seconds=4, size="720x1280",
-                                          backend=backend))
+        lifecycle.start(
+            GenerationRequest(alice, prompt="x", model="sora-2", seconds=4, size="720x1280", backend=backend)
+        )
     message = str(exc.value)
     assert "hard cap for the whole studio" in message and "Nothing was sent" in message
     assert "$0.40 video" in message  # her own video's price is hers to know
@@ -88,12 +89,15 @@ def test_a_refusal_by_a_shared_cap_names_the_cap_not_what_others_spent(alice, bo
         assert figure not in message
 
 
-def test_a_soft_warning_from_a_shared_cap_shows_figures_only_to_staff(alice, backend,
-                                                                      held_tasks):
+def test_a_soft_warning_from_a_shared_cap_shows_figures_only_to_staff(alice, backend, held_tasks):
     Budget.objects.create(backend=backend, amount=Decimal("0.50"), hard=False)
     root = make_user("root", is_staff=True)
-    start = lambda owner: lifecycle.start(GenerationRequest(owner, prompt="x", model="sora-2", seconds=4,  # noqa: E731
-                                                            size="720x1280", backend=backend))
+
+    def start(owner):
+        return lifecycle.start(
+            GenerationRequest(owner, prompt="x", model="sora-2", seconds=4, size="720x1280", backend=backend)
+        )
+
     start(root)
     creator = start(alice).warnings[0]
     assert "soft cap on Official" in creator and "$0.50" not in creator and "$0.30" not in creator

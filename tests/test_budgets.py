@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def start(owner, backend, prompt="x"):
-    return lifecycle.start(GenerationRequest(owner, prompt=prompt, model="sora-2", seconds=4, size="720x1280",
-                                             backend=backend))
+    return lifecycle.start(
+        GenerationRequest(owner, prompt=prompt, model="sora-2", seconds=4, size="720x1280", backend=backend)
+    )
 
 
 def test_a_hard_cap_refuses_the_job_naming_the_cap_and_the_overshoot(alice, official, held_tasks):
@@ -45,12 +46,18 @@ def test_refunds_give_the_money_back_to_the_budget(alice, aggregator):
     from tests.conftest import drive
 
     cap = Budget.objects.create(amount=Decimal("0.12"))
-    failed = drive(lifecycle.start(GenerationRequest(alice, prompt="Boom #fail", model="sora-2", seconds=10,
-                                                     size="720x1280", backend=aggregator)).generation)
+    failed = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="Boom #fail", model="sora-2", seconds=10, size="720x1280", backend=aggregator
+            )
+        ).generation
+    )
     assert failed.status == "failed"
     assert budgets.committed(cap) == Decimal("0")
-    lifecycle.start(GenerationRequest(alice, prompt="Fine", model="sora-2", seconds=10, size="720x1280",
-                                      backend=aggregator))
+    lifecycle.start(
+        GenerationRequest(alice, prompt="Fine", model="sora-2", seconds=10, size="720x1280", backend=aggregator)
+    )
 
 
 def test_a_cap_holds_under_50_parallel_submissions(alice, official, held_tasks):

@@ -45,8 +45,18 @@ def test_a_mention_becomes_an_id_in_the_prompt_on_task_api(alice, aggregator, cl
     registry.bind(mossy, aggregator)
     remote_id = mossy.bindings.get().remote_id
 
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="@mossy waters the garden", model="sora-2",
-                                                         seconds=10, size="720x1280", backend=aggregator)).generation)
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice,
+                prompt="@mossy waters the garden",
+                model="sora-2",
+                seconds=10,
+                size="720x1280",
+                backend=aggregator,
+            )
+        ).generation
+    )
 
     assert generation.prompt_sent == f"@{remote_id} waters the garden"
     assert generation.status == Status.COMPLETED
@@ -57,8 +67,13 @@ def test_a_mention_becomes_a_character_reference_and_the_name_on_openai_videos(a
     mossy = make_character(alice, "mossy", name="Mossy the robot", clip=clip_bytes, description="A test character")
     registry.bind(mossy, official)
 
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="@Mossy waters the garden", model="sora-2",
-                                                         seconds=4, size="720x1280", backend=official)).generation)
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="@Mossy waters the garden", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        ).generation
+    )
 
     assert generation.prompt_sent == "Mossy the robot waters the garden"
     assert generation.characters_sent == [mossy.bindings.get().remote_id]
@@ -67,38 +82,53 @@ def test_a_mention_becomes_a_character_reference_and_the_name_on_openai_videos(a
 
 def test_an_unknown_handle_is_refused_naming_it(alice, official):
     with pytest.raises(lifecycle.GenerationRefused, match="@nobody") as exc:
-        lifecycle.start(GenerationRequest(alice, prompt="@nobody dances", model="sora-2", seconds=4, size="720x1280",
-                                          backend=official))
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="@nobody dances", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        )
     assert exc.value.field == "prompt"
 
 
 def test_another_creators_character_is_unknown_to_me(alice, bob, official, clip_bytes):
     make_character(bob, "mossy", clip=clip_bytes, description="A test character")
     with pytest.raises(lifecycle.GenerationRefused, match="@mossy"):
-        lifecycle.start(GenerationRequest(alice, prompt="@mossy dances", model="sora-2", seconds=4, size="720x1280",
-                                          backend=official))
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="@mossy dances", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        )
 
 
 def test_a_character_not_ready_on_the_chosen_backend_is_refused_naming_it(alice, official, aggregator, clip_bytes):
     mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     registry.bind(mossy, aggregator)
     with pytest.raises(lifecycle.GenerationRefused, match="@mossy is not registered on Simulated official"):
-        lifecycle.start(GenerationRequest(alice, prompt="@mossy dances", model="sora-2", seconds=4, size="720x1280",
-                                          backend=official))
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="@mossy dances", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        )
 
 
 def test_automatic_routing_goes_where_the_character_is_ready(alice, official, aggregator, clip_bytes):
     mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     registry.bind(mossy, official)
-    generation = lifecycle.start(GenerationRequest(alice, prompt="@mossy dances", model="sora-2", seconds=4,
-                                                   size="720x1280")).generation
+    generation = lifecycle.start(
+        GenerationRequest(alice, prompt="@mossy dances", model="sora-2", seconds=4, size="720x1280")
+    ).generation
     assert generation.backend == official
     assert "@mossy ready" in generation.routing_reason
 
 
 def test_a_character_can_be_extracted_from_a_finished_task(alice, aggregator):
-    source = drive(lifecycle.start(GenerationRequest(alice, prompt="A fox in a scarf", model="sora-2", seconds=10,
-                                                     size="720x1280", backend=aggregator)).generation)
+    source = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="A fox in a scarf", model="sora-2", seconds=10, size="720x1280", backend=aggregator
+            )
+        ).generation
+    )
     fox = make_character(alice, "fox", source_generation=source)
 
     registry.bind(fox, aggregator, extract_from_task=source.remote_id)
@@ -115,12 +145,15 @@ def test_a_clip_url_that_cannot_be_fetched_fails_the_binding_with_a_reason(alice
     assert "Could not download the clip" in binding.error
 
 
-@pytest.mark.parametrize("prompt,handles", [
-    ("@a1 and @b_2 meet @a1", ["a1", "b_2"]),
-    ("mail me at x@example.com", []),
-    ("@@mossy", []),
-    ("(@Mossy)!", ["mossy"]),
-])
+@pytest.mark.parametrize(
+    "prompt,handles",
+    [
+        ("@a1 and @b_2 meet @a1", ["a1", "b_2"]),
+        ("mail me at x@example.com", []),
+        ("@@mossy", []),
+        ("(@Mossy)!", ["mossy"]),
+    ],
+)
 def test_handles_are_found_in_prompts(prompt, handles):
     assert mentions.find_handles(prompt) == handles
 
@@ -140,8 +173,11 @@ def test_a_character_fee_is_charged_once_when_the_character_is_created(alice, ag
 
 
 def test_a_character_from_a_url_gets_an_avatar_once_its_clip_is_fetched(alice, aggregator, official):
-    source = drive(lifecycle.start(GenerationRequest(alice, prompt="A heron", model="sora-2", seconds=10,
-                                                     size="720x1280", backend=aggregator)).generation)
+    source = drive(
+        lifecycle.start(
+            GenerationRequest(alice, prompt="A heron", model="sora-2", seconds=10, size="720x1280", backend=aggregator)
+        ).generation
+    )
     heron = make_character(alice, "heron", source_url=source.remote_video_url)
     registry.bind(heron, official)
     heron.refresh_from_db()

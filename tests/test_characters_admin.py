@@ -14,8 +14,11 @@ def test_the_admin_makes_missing_avatars_from_stored_clips(client, alice):
     without_clip = make_character(alice, "pip")
     client.force_login(make_user("root", is_staff=True, is_superuser=True))
 
-    response = client.post(reverse("admin:characters_character_changelist"), {
-        "action": "make_avatars", "_selected_action": [with_clip.pk, without_clip.pk]}, follow=True)
+    response = client.post(
+        reverse("admin:characters_character_changelist"),
+        {"action": "make_avatars", "_selected_action": [with_clip.pk, without_clip.pk]},
+        follow=True,
+    )
 
     assert "1 avatar made." in response.text
     with_clip.refresh_from_db()

@@ -26,8 +26,10 @@ def test_add_backend_installs_the_default_prices_of_its_protocol():
     assert official.tier == "official" and agg.tier == "aggregator"
     assert official.key == "sk-1"
     assert {(p.model, p.size, p.amount) for p in official.prices.filter(unit="per_second")} == {
-        ("sora-2", "", Decimal("0.100000")), ("sora-2-pro", "", Decimal("0.300000")),
-        ("sora-2-pro", "1024x1792", Decimal("0.500000")), ("sora-2-pro", "1792x1024", Decimal("0.500000")),
+        ("sora-2", "", Decimal("0.100000")),
+        ("sora-2-pro", "", Decimal("0.300000")),
+        ("sora-2-pro", "1024x1792", Decimal("0.500000")),
+        ("sora-2-pro", "1792x1024", Decimal("0.500000")),
     }
     assert Price.objects.get(backend=agg, unit="per_request").amount == Decimal("0.12")
 
@@ -38,8 +40,7 @@ def test_add_backend_refuses_a_bad_url():
 
 
 def test_generate_waits_and_prints_the_result_as_json(alice, official):
-    out = run("generate", user="alice", prompt="A snail race", backend=official.name, seconds="4", wait=True,
-              json=True)
+    out = run("generate", user="alice", prompt="A snail race", backend=official.name, seconds="4", wait=True, json=True)
     result = json.loads(out)
     assert result["status"] == "completed"
     assert result["cost_usd"] == "0.40"
@@ -50,8 +51,7 @@ def test_generate_waits_and_prints_the_result_as_json(alice, official):
 
 
 def test_generate_on_the_aggregator_defaults_to_its_shortest_length(alice, aggregator):
-    result = json.loads(run("generate", user="alice", prompt="A kettle", backend=aggregator.name, wait=True,
-                            json=True))
+    result = json.loads(run("generate", user="alice", prompt="A kettle", backend=aggregator.name, wait=True, json=True))
     assert result["seconds"] == "10" and result["cost_usd"] == "0.12"
 
 
@@ -67,15 +67,18 @@ def test_generate_exits_non_zero_with_one_clear_line_on_failure(alice, official)
 
 
 def test_add_character_from_a_url_waits_for_every_backend(alice, official, aggregator):
-    source = json.loads(run("generate", user="alice", prompt="Source clip", backend=aggregator.name, wait=True,
-                            json=True))
+    source = json.loads(
+        run("generate", user="alice", prompt="Source clip", backend=aggregator.name, wait=True, json=True)
+    )
     from generations.models import Generation
 
     url = Generation.objects.get(pk=source["id"]).remote_video_url
     out = run("add_character", user="alice", name="Kite", handle="kite", video_url=url, wait=True, json=True)
     result = json.loads(out)
     assert {b["backend"]: b["status"] for b in result["bindings"]} == {
-        "Simulated official": "ready", "Simulated aggregator": "ready"}
+        "Simulated official": "ready",
+        "Simulated aggregator": "ready",
+    }
 
 
 def test_add_character_refuses_a_bad_handle(alice, official):
@@ -129,10 +132,18 @@ def test_a_fresh_seed_makes_a_random_simulator_key_that_the_seeded_backends_use(
     # The web process started next reads the key from .env: the seeded backends work, the old default does not.
     settings.SIMULATOR_API_KEYS = [key]
     aggregator = Backend.objects.get(name="Simulated aggregator")
-    assert requests.get(f"{aggregator.base_url}/sora/characters", headers={"Authorization": f"Bearer {key}"},
-                        timeout=10).status_code == 200
-    assert requests.get(f"{aggregator.base_url}/sora/characters", headers={"Authorization": "Bearer sim-local-key"},
-                        timeout=10).status_code == 401
+    assert (
+        requests.get(
+            f"{aggregator.base_url}/sora/characters", headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ).status_code
+        == 200
+    )
+    assert (
+        requests.get(
+            f"{aggregator.base_url}/sora/characters", headers={"Authorization": "Bearer sim-local-key"}, timeout=10
+        ).status_code
+        == 401
+    )
     run("seed_demo", site_url=live_server.url)  # the next `make run`: same key, nothing written
     assert settings.ENV_FILE.read_text().splitlines() == lines and {b.key for b in Backend.objects.all()} == {key}
 
@@ -165,8 +176,15 @@ def test_seed_demo_makes_backends_logins_and_a_ready_demo_character(live_server,
 @pytest.mark.django_db
 @pytest.mark.parametrize("flag, unit", [("price_per_second", "per_second"), ("price_per_request", "per_request")])
 def test_add_backend_writes_the_first_price_row_from_a_flag(flag, unit):
-    call_command("add_backend", "Priced", protocol="task_api", base_url="http://127.0.0.1:9/v1", api_key="k",
-                 **{flag: Decimal("0.07")}, stdout=StringIO())
+    call_command(
+        "add_backend",
+        "Priced",
+        protocol="task_api",
+        base_url="http://127.0.0.1:9/v1",
+        api_key="k",
+        **{flag: Decimal("0.07")},
+        stdout=StringIO(),
+    )
     backend = Backend.objects.get(name="Priced")
     assert backend.prices.filter(unit=unit, amount=Decimal("0.07"), model="", size="").exists()
     # The flag is the backend's price: the protocol's default video prices are not installed beside it.
@@ -177,5 +195,12 @@ def test_add_backend_writes_the_first_price_row_from_a_flag(flag, unit):
 @pytest.mark.django_db
 def test_add_backend_refuses_a_negative_price_with_one_line():
     with pytest.raises(CommandError, match="non-negative"):
-        call_command("add_backend", "Priced", protocol="task_api", base_url="http://127.0.0.1:9/v1", api_key="k",
-                     price_per_second=Decimal("-1"), stdout=StringIO())
+        call_command(
+            "add_backend",
+            "Priced",
+            protocol="task_api",
+            base_url="http://127.0.0.1:9/v1",
+            api_key="k",
+            price_per_second=Decimal("-1"),
+            stdout=StringIO(),
+        )

@@ -14,14 +14,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def start(owner, backend, token):
-    return lifecycle.start(GenerationRequest(owner, prompt="Twice?", model="sora-2", seconds=4, size="720x1280",
-                                             backend=backend, client_token=token)).generation
+    return lifecycle.start(
+        GenerationRequest(
+            owner, prompt="Twice?", model="sora-2", seconds=4, size="720x1280", backend=backend, client_token=token
+        )
+    ).generation
 
 
 def test_the_same_form_token_twice_returns_the_first_job(alice, official, held_tasks):
     first = start(alice, official, "form-1")
-    again = lifecycle.start(GenerationRequest(alice, prompt="Twice?", model="sora-2", seconds=4, size="720x1280",
-                                              backend=official, client_token="form-1"))
+    again = lifecycle.start(
+        GenerationRequest(
+            alice, prompt="Twice?", model="sora-2", seconds=4, size="720x1280", backend=official, client_token="form-1"
+        )
+    )
     assert again.generation.pk == first.pk and not again.created and again.warnings == []
     assert Generation.objects.count() == 1 and CostEntry.objects.count() == 1
     assert [f for f, _ in held_tasks].count("generations.tasks.advance") == 1
@@ -56,8 +62,11 @@ def test_tokens_are_per_creator(alice, bob, official, held_tasks):
 def test_a_deleted_video_leaves_the_gallery_but_keeps_its_ledger(alice, official):
     from tests.conftest import drive
 
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="Bye", model="sora-2", seconds=4,
-                                                         size="720x1280", backend=official)).generation)
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(alice, prompt="Bye", model="sora-2", seconds=4, size="720x1280", backend=official)
+        ).generation
+    )
     video_path = generation.video.path
     note = lifecycle.delete(generation)
 

@@ -23,15 +23,23 @@ CLIP = b"\x00\x00\x00\x18ftypmp42 rex clip"
 
 def make_take(scene, backend, *, status="completed", minutes_ago=0, charge=None, characters=()):
     done = status == "completed"
-    take = make_generation(scene.series.owner, backend, scene=scene, prompt=scene.prompt,
-                           prompt_sent=scene.prompt.replace("@rex", "Rex"), size="1280x720", status=status,
-                           created_at=timezone.now() - timedelta(minutes=minutes_ago),
-                           video=b"VIDEO-%d" % scene.pk + os.urandom(4) if done else None,
-                           thumbnail=b"RIFF-THUMB" if done else None)
+    take = make_generation(
+        scene.series.owner,
+        backend,
+        scene=scene,
+        prompt=scene.prompt,
+        prompt_sent=scene.prompt.replace("@rex", "Rex"),
+        size="1280x720",
+        status=status,
+        created_at=timezone.now() - timedelta(minutes=minutes_ago),
+        video=b"VIDEO-%d" % scene.pk + os.urandom(4) if done else None,
+        thumbnail=b"RIFF-THUMB" if done else None,
+    )
     take.characters.set(characters)
     if charge is not None:
-        CostEntry.objects.record(kind=CostKind.CHARGE, amount=Decimal(charge), backend=backend,
-                                 owner=take.owner, generation=take)
+        CostEntry.objects.record(
+            kind=CostKind.CHARGE, amount=Decimal(charge), backend=backend, owner=take.owner, generation=take
+        )
     return take
 
 
@@ -45,8 +53,9 @@ def open_zip(response) -> zipfile.ZipFile:
 def rex_at_sea(alice, backend):
     rex = make_character(alice, "rex", description="A red crab", clip=CLIP)
     CharacterBinding.objects.create(character=rex, backend=backend, status="ready", remote_id="char_1")
-    series = make_series(alice, "Rex at sea!", description="A crab's voyage", backend=backend, seconds="4",
-                         size="1280x720")
+    series = make_series(
+        alice, "Rex at sea!", description="A crab's voyage", backend=backend, seconds="4", size="1280x720"
+    )
     series.characters.add(rex)
     harbour = Scene.objects.create(series=series, prompt="@rex leaves the harbour", position=0)
     storm = Scene.objects.create(series=series, prompt="A storm", position=1)
@@ -69,19 +78,48 @@ def test_a_series_exports_as_a_zip_with_its_videos_and_a_manifest(client, alice,
     archive = open_zip(response)
     manifest = json.loads(archive.read("manifest.json"))
     assert manifest["series"] | {"scenes": None, "created_at": None} == {
-        "title": "Rex at sea!", "description": "A crab's voyage", "backend": "Official", "model": "sora-2",
-        "seconds": "4", "size": "1280x720", "characters": ["@rex"], "scenes": None, "created_at": None}
+        "title": "Rex at sea!",
+        "description": "A crab's voyage",
+        "backend": "Official",
+        "model": "sora-2",
+        "seconds": "4",
+        "size": "1280x720",
+        "characters": ["@rex"],
+        "scenes": None,
+        "created_at": None,
+    }
     harbour, storm, island = manifest["series"]["scenes"]
     assert (harbour["number"], harbour["prompt"]) == (1, "@rex leaves the harbour")
     assert harbour["chosen_take"] == first.pk and harbour["chosen_by"] == "creator"
     takes = {take["id"]: take for take in harbour["takes"]}
     assert [take["chosen"] for take in harbour["takes"]] == [False, True]  # newest first; the chosen one marked
     take = takes[first.pk]
-    assert {key: take[key] for key in ("prompt", "prompt_sent", "characters", "backend", "protocol", "model",
-                                       "seconds", "size", "status", "cost_usd")} == {
-        "prompt": "@rex leaves the harbour", "prompt_sent": "Rex leaves the harbour", "characters": ["@rex"],
-        "backend": "Official", "protocol": "openai_videos", "model": "sora-2", "seconds": "4", "size": "1280x720",
-        "status": "completed", "cost_usd": "0.4"}
+    assert {
+        key: take[key]
+        for key in (
+            "prompt",
+            "prompt_sent",
+            "characters",
+            "backend",
+            "protocol",
+            "model",
+            "seconds",
+            "size",
+            "status",
+            "cost_usd",
+        )
+    } == {
+        "prompt": "@rex leaves the harbour",
+        "prompt_sent": "Rex leaves the harbour",
+        "characters": ["@rex"],
+        "backend": "Official",
+        "protocol": "openai_videos",
+        "model": "sora-2",
+        "seconds": "4",
+        "size": "1280x720",
+        "status": "completed",
+        "cost_usd": "0.4",
+    }
     assert [e["kind"] for e in take["cost_entries"]] == ["charge"]
     # Every completed take's files are in the zip, byte for byte.
     for generation in (first, second):
@@ -92,14 +130,20 @@ def test_a_series_exports_as_a_zip_with_its_videos_and_a_manifest(client, alice,
     assert storm["takes"][0]["status"] == "failed" and storm["takes"][0]["video"] is None
     assert island["takes"] == [] and island["chosen_take"] is None
     assert manifest["total_cost_usd"] == "0.8"
-    assert manifest["backends"] == [{"name": "Official", "protocol": "openai_videos",
-                                     "base_url": "http://127.0.0.1:9/v1", "tier": "official"}]
+    assert manifest["backends"] == [
+        {"name": "Official", "protocol": "openai_videos", "base_url": "http://127.0.0.1:9/v1", "tier": "official"}
+    ]
     assert "secret-key" not in archive.read("manifest.json").decode()
     (rex,) = manifest["characters"]
     assert (rex["handle"], rex["description"]) == ("@rex", "A red crab")
-    assert rex["bindings"][0] | {"cost_usd": None} == {"backend": "Official", "protocol": "openai_videos",
-                                                      "status": "ready", "remote_id": "char_1", "error": None,
-                                                      "cost_usd": None}
+    assert rex["bindings"][0] | {"cost_usd": None} == {
+        "backend": "Official",
+        "protocol": "openai_videos",
+        "status": "ready",
+        "remote_id": "char_1",
+        "error": None,
+        "cost_usd": None,
+    }
     assert archive.read(rex["source_clip"]) == CLIP
     assert manifest["missing_files"] == []
 
@@ -137,7 +181,9 @@ def test_everything_exports_as_one_zip(client, alice, bob, backend, rex_at_sea):
     assert generations[loose.pk]["series"] is None
     assert archive.read(generations[loose.pk]["video"]) == b"LOOSE"
     assert (generations[rex_at_sea["first"].pk]["series"], generations[rex_at_sea["first"].pk]["scene"]) == (
-        "Rex at sea!", 1)
+        "Rex at sea!",
+        1,
+    )
     (series,) = manifest["series"]
     assert series["title"] == "Rex at sea!"
     assert series["scenes"][0]["chosen_take"] == rex_at_sea["first"].pk

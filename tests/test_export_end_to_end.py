@@ -35,7 +35,7 @@ def test_a_generated_series_plays_and_exports_its_real_videos(client, alice, off
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     manifest = json.loads(archive.read("manifest.json"))
     assert len(manifest["playlist"]) == 2
-    for scene, take in zip(manifest["series"]["scenes"], takes):
+    for scene, take in zip(manifest["series"]["scenes"], takes, strict=True):
         (entry,) = scene["takes"]
         assert entry["id"] == take.pk and entry["chosen"] and entry["remote_id"].startswith("video_")
         assert entry["cost_usd"] == "0.4"  # 4 s at $0.10/s

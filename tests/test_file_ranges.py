@@ -29,15 +29,22 @@ def test_a_whole_file_says_it_accepts_ranges(client, alice, video):
     assert response.status_code == 200 and response["Accept-Ranges"] == "bytes" and body(response) == DATA
 
 
-@pytest.mark.parametrize("header,start,end", [("bytes=0-99", 0, 99), ("bytes=10000-", 10000, 10239),
-                                              ("bytes=-40", 10200, 10239), ("bytes=10200-99999", 10200, 10239)])
+@pytest.mark.parametrize(
+    "header,start,end",
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=10000-", 10000, 10239),
+        ("bytes=-40", 10200, 10239),
+        ("bytes=10200-99999", 10200, 10239),
+    ],
+)
 def test_a_range_gets_206_with_exactly_those_bytes(client, alice, video, header, start, end):
     client.force_login(alice)
     response = client.get(f"/generations/{video.pk}/video.mp4", HTTP_RANGE=header)
     assert response.status_code == 206
     assert response["Content-Range"] == f"bytes {start}-{end}/10240"
     assert response["Content-Type"] == "video/mp4"
-    assert body(response) == DATA[start:end + 1]
+    assert body(response) == DATA[start : end + 1]
 
 
 def test_a_range_past_the_end_is_416(client, alice, video):
@@ -51,18 +58,21 @@ def test_someone_elses_video_is_404_even_by_range(client, bob, video):
     assert client.get(f"/generations/{video.pk}/video.mp4", HTTP_RANGE="bytes=0-9").status_code == 404
 
 
-@pytest.mark.parametrize("header,status,start,end", [
-    ("bytes=" + "1" * 5000 + "-", 416, None, None),  # a start past any file
-    ("bytes=0-" + "9" * 5000, 206, 0, 10239),  # an end past the file means "to the end"
-    ("bytes=-" + "9" * 5000, 206, 0, 10239),  # a suffix longer than the file is the whole file
-    ("bytes=" + "0" * 5000 + "5-9", 206, 5, 9),  # leading zeros are still the number 5
-])
+@pytest.mark.parametrize(
+    "header,status,start,end",
+    [
+        ("bytes=" + "1" * 5000 + "-", 416, None, None),  # a start past any file
+        ("bytes=0-" + "9" * 5000, 206, 0, 10239),  # an end past the file means "to the end"
+        ("bytes=-" + "9" * 5000, 206, 0, 10239),  # a suffix longer than the file is the whole file
+        ("bytes=" + "0" * 5000 + "5-9", 206, 5, 9),  # leading zeros are still the number 5
+    ],
+)
 def test_a_range_with_thousands_of_digits_is_answered_not_a_500(client, alice, video, header, status, start, end):
     client.force_login(alice)
     response = client.get(f"/generations/{video.pk}/video.mp4", HTTP_RANGE=header)
     assert response.status_code == status
     if status == 206:
-        assert response["Content-Range"] == f"bytes {start}-{end}/10240" and body(response) == DATA[start:end + 1]
+        assert response["Content-Range"] == f"bytes {start}-{end}/10240" and body(response) == DATA[start : end + 1]
     else:
         assert response["Content-Range"] == "bytes */10240"
 

@@ -48,8 +48,9 @@ def run_in_threads(target, count=2):
 
 
 def test_two_workers_advancing_the_same_job_at_once_charge_it_once(alice, official):
-    generation = lifecycle.start(GenerationRequest(alice, prompt="Twins", model="sora-2", seconds=4, size="720x1280",
-                                                   backend=official)).generation
+    generation = lifecycle.start(
+        GenerationRequest(alice, prompt="Twins", model="sora-2", seconds=4, size="720x1280", backend=official)
+    ).generation
     generation.refresh_from_db()
     wait_remote_done(generation, official)
     Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now())
@@ -64,8 +65,9 @@ def test_two_workers_advancing_the_same_job_at_once_charge_it_once(alice, offici
 
 def test_two_workers_polling_past_the_lease_still_charge_once(alice, official):
     """Even when both really poll (a slow worker's lease ran out), one wins the transition."""
-    generation = lifecycle.start(GenerationRequest(alice, prompt="Twins again", model="sora-2", seconds=4,
-                                                   size="720x1280", backend=official)).generation
+    generation = lifecycle.start(
+        GenerationRequest(alice, prompt="Twins again", model="sora-2", seconds=4, size="720x1280", backend=official)
+    ).generation
     generation.refresh_from_db()
     wait_remote_done(generation, official)
 
@@ -78,8 +80,9 @@ def test_two_workers_polling_past_the_lease_still_charge_once(alice, official):
 
 
 def test_a_worker_that_dies_after_storing_the_video_is_finished_by_the_next(alice, official, monkeypatch, settings):
-    generation = lifecycle.start(GenerationRequest(alice, prompt="Phoenix", model="sora-2", seconds=4,
-                                                   size="720x1280", backend=official)).generation
+    generation = lifecycle.start(
+        GenerationRequest(alice, prompt="Phoenix", model="sora-2", seconds=4, size="720x1280", backend=official)
+    ).generation
     generation.refresh_from_db()
     wait_remote_done(generation, official)
     Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now())
@@ -119,8 +122,9 @@ def test_a_worker_that_dies_while_submitting_never_sends_twice(alice, official, 
 
     monkeypatch.setattr(OpenAIVideosClient, "create", create_then_die)
     with pytest.raises(SystemExit):
-        generation = lifecycle.start(GenerationRequest(alice, prompt="Once only", model="sora-2", seconds=4,
-                                                       size="720x1280", backend=official)).generation
+        generation = lifecycle.start(
+            GenerationRequest(alice, prompt="Once only", model="sora-2", seconds=4, size="720x1280", backend=official)
+        ).generation
     monkeypatch.setattr(OpenAIVideosClient, "create", real_create)
     generation = Generation.objects.get(prompt="Once only")
     assert generation.status == Status.SUBMITTING
@@ -150,8 +154,11 @@ def test_without_idempotency_keys_a_lost_create_is_reconciled_not_resent(alice, 
 
     monkeypatch.setattr(OpenAIVideosClient, "create", create_then_die)
     with pytest.raises(SystemExit):
-        lifecycle.start(GenerationRequest(alice, prompt="Reconcile me", model="sora-2", seconds=4, size="720x1280",
-                                          backend=official))
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="Reconcile me", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        )
     generation = Generation.objects.get(prompt="Reconcile me")
     Generation.objects.filter(pk=generation.pk).update(lease_until=timezone.now(), next_poll_at=timezone.now())
 

@@ -16,8 +16,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_failing_job_ends_failed_with_the_providers_reason_and_is_refunded(alice, aggregator):
-    generation = lifecycle.start(GenerationRequest(alice, prompt="A storm #fail", model="sora-2", seconds=10,
-                                                   size="720x1280", backend=aggregator)).generation
+    generation = lifecycle.start(
+        GenerationRequest(
+            alice, prompt="A storm #fail", model="sora-2", seconds=10, size="720x1280", backend=aggregator
+        )
+    ).generation
 
     generation = drive(generation)
 
@@ -30,8 +33,13 @@ def test_a_failing_job_ends_failed_with_the_providers_reason_and_is_refunded(ali
 
 
 def test_a_failed_job_on_the_per_second_backend_is_never_charged(alice, official):
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="A storm #fail", model="sora-2", seconds=4,
-                                                         size="720x1280", backend=official)).generation)
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="A storm #fail", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        ).generation
+    )
     assert generation.status == Status.FAILED
     assert generation.error_code == "video_generation_failed"
     assert not generation.cost_entries.filter(kind__in=[CostKind.CHARGE, CostKind.REFUND]).exists()
@@ -40,15 +48,25 @@ def test_a_failed_job_on_the_per_second_backend_is_never_charged(alice, official
 def test_a_backend_that_keeps_the_money_for_failures_is_not_refunded(alice, aggregator):
     aggregator.bills_failed_jobs = True
     aggregator.save()
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="A storm #fail", model="sora-2", seconds=10,
-                                                         size="720x1280", backend=aggregator)).generation)
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="A storm #fail", model="sora-2", seconds=10, size="720x1280", backend=aggregator
+            )
+        ).generation
+    )
     assert generation.status == Status.FAILED
     assert generation.charged() == Decimal("0.12")
 
 
 def test_a_moderated_prompt_fails_at_once_with_the_providers_message(alice, official):
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="Something #moderation", model="sora-2",
-                                                         seconds=4, size="720x1280", backend=official)).generation)
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="Something #moderation", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        ).generation
+    )
     assert generation.status == Status.FAILED
     assert generation.error_code == "moderation_blocked"
     assert generation.error_message
@@ -57,8 +75,9 @@ def test_a_moderated_prompt_fails_at_once_with_the_providers_message(alice, offi
 
 
 def test_a_provider_that_answers_garbage_is_retried_until_the_deadline_then_timed_out(alice, official, settings):
-    generation = lifecycle.start(GenerationRequest(alice, prompt="Noise #garbage", model="sora-2", seconds=4,
-                                                   size="720x1280", backend=official)).generation
+    generation = lifecycle.start(
+        GenerationRequest(alice, prompt="Noise #garbage", model="sora-2", seconds=4, size="720x1280", backend=official)
+    ).generation
     for _ in range(5):
         pump.tick()
         generation.refresh_from_db()
@@ -73,8 +92,13 @@ def test_a_provider_that_answers_garbage_is_retried_until_the_deadline_then_time
 
 
 def test_a_flaky_status_endpoint_is_retried_and_the_job_still_completes(alice, official):
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="Flicker #flaky", model="sora-2", seconds=4,
-                                                         size="720x1280", backend=official)).generation)
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="Flicker #flaky", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        ).generation
+    )
     assert generation.status == Status.COMPLETED
     assert generation.charged() == Decimal("0.40")
 
@@ -83,8 +107,9 @@ def test_an_unreachable_backend_gives_up_after_a_few_attempts_with_a_reason(alic
     official.base_url = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
     official.save()
     settings.GENERATION_MAX_SUBMIT_ATTEMPTS = 3
-    generation = lifecycle.start(GenerationRequest(alice, prompt="Nowhere", model="sora-2", seconds=4,
-                                                   size="720x1280", backend=official)).generation
+    generation = lifecycle.start(
+        GenerationRequest(alice, prompt="Nowhere", model="sora-2", seconds=4, size="720x1280", backend=official)
+    ).generation
     for _ in range(6):
         Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now())
         pump.tick()
@@ -94,8 +119,9 @@ def test_an_unreachable_backend_gives_up_after_a_few_attempts_with_a_reason(alic
 
 
 def test_a_cancelled_job_is_never_sent(alice, official, held_tasks):
-    generation = lifecycle.start(GenerationRequest(alice, prompt="Never mind", model="sora-2", seconds=4,
-                                                   size="720x1280", backend=official)).generation
+    generation = lifecycle.start(
+        GenerationRequest(alice, prompt="Never mind", model="sora-2", seconds=4, size="720x1280", backend=official)
+    ).generation
     assert lifecycle.cancel(generation)
     lifecycle.advance(generation.pk)
     generation.refresh_from_db()

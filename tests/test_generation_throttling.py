@@ -27,8 +27,12 @@ def run_until_all_done(generations, timeout=30.0):
 def test_a_backend_never_has_more_jobs_in_flight_than_its_cap(alice, official, held_tasks):
     official.max_in_flight = 1
     official.save()
-    generations = [lifecycle.start(GenerationRequest(alice, prompt=f"Job {i}", model="sora-2", seconds=4,
-                                                     size="720x1280", backend=official)).generation for i in range(3)]
+    generations = [
+        lifecycle.start(
+            GenerationRequest(alice, prompt=f"Job {i}", model="sora-2", seconds=4, size="720x1280", backend=official)
+        ).generation
+        for i in range(3)
+    ]
     held_tasks.clear()
     from django_q.tasks import async_task
 
@@ -47,8 +51,12 @@ def test_a_provider_429_pauses_the_backend_and_every_job_still_completes(alice, 
     # Each job lasts 1 s (at the suite's usual speed, 0.18 s): long enough that the next create meets
     # the first job still running, and so a 429, even when a busy machine starts the three slowly.
     settings.SIMULATOR_SPEED = 9
-    generations = [lifecycle.start(GenerationRequest(alice, prompt=f"Busy {i}", model="sora-2", seconds=4,
-                                                     size="720x1280", backend=official)).generation for i in range(3)]
+    generations = [
+        lifecycle.start(
+            GenerationRequest(alice, prompt=f"Busy {i}", model="sora-2", seconds=4, size="720x1280", backend=official)
+        ).generation
+        for i in range(3)
+    ]
 
     run_until_all_done(generations)
 

@@ -134,10 +134,12 @@ def test_behind_one_trusted_proxy_the_address_it_saw_is_counted(client, alice, s
     proxy = "10.0.0.2"
     for number in range(20):  # the client's own part of the header (on the left) is not believed
         log_in(client, f"user{number}", "guess", address=proxy, HTTP_X_FORWARDED_FOR=f"192.0.2.{number}, 203.0.113.7")
-    assert log_in(client, "alice", "alice-password", address=proxy,
-                  HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 429
-    assert log_in(client, "alice", "alice-password", address=proxy,
-                  HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 302
+    assert (
+        log_in(client, "alice", "alice-password", address=proxy, HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 429
+    )
+    assert (
+        log_in(client, "alice", "alice-password", address=proxy, HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 302
+    )
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.7"}
 
 

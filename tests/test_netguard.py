@@ -26,11 +26,21 @@ def production(settings):
     settings.ALLOW_PRIVATE_FETCH = False
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:8000/admin/", "http://localhost/", "http://[::1]/x.mp4", "http://10.0.0.5/clip.mp4",
-    "http://192.168.1.1/clip.mp4", "http://169.254.169.254/latest/meta-data/", "http://0.0.0.0/",
-    "file:///etc/passwd", "ftp://example.com/clip.mp4", "gopher://127.0.0.1/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/admin/",
+        "http://localhost/",
+        "http://[::1]/x.mp4",
+        "http://10.0.0.5/clip.mp4",
+        "http://192.168.1.1/clip.mp4",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0/",
+        "file:///etc/passwd",
+        "ftp://example.com/clip.mp4",
+        "gopher://127.0.0.1/",
+    ],
+)
 def test_private_and_non_http_urls_are_refused(production, url):
     with pytest.raises(netguard.UnsafeURL):
         netguard.check(url)
@@ -49,8 +59,7 @@ def test_development_allows_loopback_for_the_simulator(settings):
 
 @pytest.mark.django_db
 def test_the_character_form_says_why_a_private_link_is_refused(production, alice):
-    form = CharacterForm(data={"name": "Rex", "handle": "rex", "video_url": "http://127.0.0.1:5432/"},
-                         owner=alice)
+    form = CharacterForm(data={"name": "Rex", "handle": "rex", "video_url": "http://127.0.0.1:5432/"}, owner=alice)
     assert not form.is_valid()
     assert "private network" in str(form.errors["video_url"])
 
@@ -65,6 +74,7 @@ def test_a_worker_never_fetches_a_private_link(production, alice, backend):
 
 
 # --- the fetch, against a real loopback listener ---------------------------------------------------
+
 
 @pytest.fixture
 def listener():
@@ -145,12 +155,15 @@ def test_no_spelling_of_a_private_address_makes_the_server_connect(production, r
     assert listener.quiet(), f"{url!r} reached the listener"
 
 
-@pytest.mark.parametrize("url, message", [
-    ("http://127.0.0.1:8000\\@" + PUBLIC + "/", "could be read as two different addresses"),
-    ("http://user:pass@" + PUBLIC + "/clip.mp4", "could be read as two different addresses"),
-    ("http://2130706433/", "spells an IP address in an unusual way"),
-    ("http://[::ffff:127.0.0.1]/", "points into a private network; use a public link or upload the clip"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("http://127.0.0.1:8000\\@" + PUBLIC + "/", "could be read as two different addresses"),
+        ("http://user:pass@" + PUBLIC + "/clip.mp4", "could be read as two different addresses"),
+        ("http://2130706433/", "spells an IP address in an unusual way"),
+        ("http://[::ffff:127.0.0.1]/", "points into a private network; use a public link or upload the clip"),
+    ],
+)
 def test_a_refusal_tells_the_creator_why(production, url, message):
     with pytest.raises(netguard.UnsafeURL, match=message):
         netguard.check(url)
@@ -202,8 +215,11 @@ def test_the_fetch_connects_to_the_checked_address_with_the_original_host(settin
 
 def test_development_keeps_the_parsing_rules(settings, listener):
     settings.ALLOW_PRIVATE_FETCH = True
-    for url in [f"http://public@127.0.0.1:{listener.port}/", f"http://127.0.0.1:{listener.port}\\@{PUBLIC}/",
-                f"http://2130706433:{listener.port}/"]:
+    for url in [
+        f"http://public@127.0.0.1:{listener.port}/",
+        f"http://127.0.0.1:{listener.port}\\@{PUBLIC}/",
+        f"http://2130706433:{listener.port}/",
+    ]:
         with pytest.raises(netguard.UnsafeURL):
             netguard.fetch(url, max_bytes=1000)
     assert listener.quiet()
@@ -212,8 +228,12 @@ def test_development_keeps_the_parsing_rules(settings, listener):
 def test_a_redirect_is_refused_not_followed(settings, listener):
     settings.ALLOW_PRIVATE_FETCH = True
     target = Listener()
-    redirecting = Listener(reply=(f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{target.port}/x\r\n"
-                                  "Content-Length: 0\r\nConnection: close\r\n\r\n").encode())
+    redirecting = Listener(
+        reply=(
+            f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{target.port}/x\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ).encode()
+    )
     try:
         with pytest.raises(netguard.FetchError, match="redirects; give the final link"):
             netguard.fetch(f"http://127.0.0.1:{redirecting.port}/clip.mp4", max_bytes=1000)
@@ -243,17 +263,24 @@ def tls_listener(tmp_path, monkeypatch):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "clips.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("clips.test")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("clips.test")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     monkeypatch.setattr(netguard, "CA_CERTS", str(cert_file))

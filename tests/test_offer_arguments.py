@@ -2,9 +2,18 @@
 
 from generations.providers.offers import fill_arguments, offer_problems
 
-KLING = {"seconds": ["5", "10"], "sizes": ["1280x720", "720x1280"],
-         "arguments": {"prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{ratio}",
-                       "image_url": "{image}", "cfg_scale": 0.5, "negative_prompt": "blur, {prompt}"}}
+KLING = {
+    "seconds": ["5", "10"],
+    "sizes": ["1280x720", "720x1280"],
+    "arguments": {
+        "prompt": "{prompt}",
+        "duration": "{seconds}",
+        "aspect_ratio": "{ratio}",
+        "image_url": "{image}",
+        "cfg_scale": 0.5,
+        "negative_prompt": "blur, {prompt}",
+    },
+}
 
 
 def test_an_offer_may_carry_an_argument_map():
@@ -20,4 +29,9 @@ def test_an_argument_map_of_the_wrong_shape_is_refused():
 def test_arguments_are_filled_keeping_the_value_type_and_dropping_what_is_not_asked_for():
     values = {"prompt": "A fox", "seconds": 5, "ratio": "16:9", "image": None}
     assert fill_arguments(KLING["arguments"], values) == {
-        "prompt": "A fox", "duration": 5, "aspect_ratio": "16:9", "cfg_scale": 0.5, "negative_prompt": "blur, A fox"}
+        "prompt": "A fox",
+        "duration": 5,
+        "aspect_ratio": "16:9",
+        "cfg_scale": 0.5,
+        "negative_prompt": "blur, A fox",
+    }

@@ -11,8 +11,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def alices_things(alice, backend):
-    generation = make_generation(alice, backend, prompt="A lighthouse", status="completed",
-                                 video=b"\x00\x00\x00\x18ftypmp42", thumbnail=b"RIFF0000WEBP")
+    generation = make_generation(
+        alice,
+        backend,
+        prompt="A lighthouse",
+        status="completed",
+        video=b"\x00\x00\x00\x18ftypmp42",
+        thumbnail=b"RIFF0000WEBP",
+    )
     character = make_character(alice, "rex")
     series = make_series(alice, "Rex at sea")
     scene = Scene.objects.create(series=series, prompt="@rex sails")
@@ -32,9 +38,12 @@ def test_every_page_sends_a_stranger_to_the_login_page(client, name):
 
 def test_object_pages_need_a_login_too(client, alices_things):
     generation = alices_things["generation"]
-    for url in [reverse("generation_detail", args=[generation.pk]), reverse("generation_video", args=[generation.pk]),
-                reverse("characters:detail", args=[alices_things["character"].pk]),
-                reverse("series_detail", args=[alices_things["series"].pk])]:
+    for url in [
+        reverse("generation_detail", args=[generation.pk]),
+        reverse("generation_video", args=[generation.pk]),
+        reverse("characters:detail", args=[alices_things["character"].pk]),
+        reverse("series_detail", args=[alices_things["series"].pk]),
+    ]:
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith("/login/"), url
 

@@ -18,20 +18,29 @@ CLIP = b"\x00\x00\x00\x18ftypmp42 a tiny clip"
 
 
 def test_a_character_from_a_video_url_is_registered_on_the_chosen_backends(
-        client, alice, official_offline, aggregator_offline, django_capture_on_commit_callbacks):
+    client, alice, official_offline, aggregator_offline, django_capture_on_commit_callbacks
+):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = client.post(reverse("characters:new"), {
-            "name": "Rex the crab", "handle": "@Rex", "description": "A red crab",
-            "video_url": "https://example.com/rex.mp4", "backends": [official_offline.pk, aggregator_offline.pk],
-        })
+        response = client.post(
+            reverse("characters:new"),
+            {
+                "name": "Rex the crab",
+                "handle": "@Rex",
+                "description": "A red crab",
+                "video_url": "https://example.com/rex.mp4",
+                "backends": [official_offline.pk, aggregator_offline.pk],
+            },
+        )
 
     character = Character.objects.get()
     assert response.status_code == 302 and response.url == reverse("characters:detail", args=[character.pk])
     assert (character.owner, character.handle, character.source_url) == (alice, "rex", "https://example.com/rex.mp4")
     assert sorted(character.bindings.values_list("backend__name", "status")) == [
-        ("Aggregator", "processing"), ("Official", "processing")]
+        ("Aggregator", "processing"),
+        ("Official", "processing"),
+    ]
     assert len(callbacks) == 2  # one registration per backend, after the commit
 
     page = client.get(response.url)
@@ -56,24 +65,31 @@ def test_a_handle_already_taken_is_a_clear_error(client, alice, bob, official_of
     make_character(bob, "pip", name="Bob's Pip")
     client.force_login(alice)
 
-    taken = client.post(reverse("characters:new"), {"name": "Rex 2", "handle": "rex",
-                                                    "video_url": "https://example.com/rex.mp4"})
+    taken = client.post(
+        reverse("characters:new"), {"name": "Rex 2", "handle": "rex", "video_url": "https://example.com/rex.mp4"}
+    )
     assert taken.status_code == 200
     assert "You already have a character called @rex" in taken.text
 
     # Handles are per owner: bob's @pip does not stop alice from having one.
-    mine = client.post(reverse("characters:new"), {"name": "Pip", "handle": "pip",
-                                                   "video_url": "https://example.com/pip.mp4"})
+    mine = client.post(
+        reverse("characters:new"), {"name": "Pip", "handle": "pip", "video_url": "https://example.com/pip.mp4"}
+    )
     assert mine.status_code == 302
 
 
 def test_a_url_and_an_upload_together_are_refused(client, alice, official_offline):
     client.force_login(alice)
 
-    response = client.post(reverse("characters:new"), {
-        "name": "Rex", "handle": "rex", "video_url": "https://example.com/rex.mp4",
-        "clip": SimpleUploadedFile("rex.mp4", CLIP, content_type="video/mp4"),
-    })
+    response = client.post(
+        reverse("characters:new"),
+        {
+            "name": "Rex",
+            "handle": "rex",
+            "video_url": "https://example.com/rex.mp4",
+            "clip": SimpleUploadedFile("rex.mp4", CLIP, content_type="video/mp4"),
+        },
+    )
 
     assert response.status_code == 200
     assert "Give a video URL or upload a clip, not both." in response.text
@@ -92,13 +108,17 @@ def test_neither_a_url_nor_an_upload_is_refused(client, alice, official_offline)
 def test_an_upload_that_is_not_a_video_is_refused(client, alice, official_offline, settings):
     client.force_login(alice)
 
-    wrong_kind = client.post(reverse("characters:new"), {
-        "name": "Rex", "handle": "rex", "clip": SimpleUploadedFile("rex.gif", b"GIF89a", content_type="image/gif")})
+    wrong_kind = client.post(
+        reverse("characters:new"),
+        {"name": "Rex", "handle": "rex", "clip": SimpleUploadedFile("rex.gif", b"GIF89a", content_type="image/gif")},
+    )
     assert "Upload an .mp4, .webm or .mov clip." in wrong_kind.text
 
     settings.CHARACTER_CLIP_MAX_BYTES = 10
-    too_big = client.post(reverse("characters:new"), {
-        "name": "Rex", "handle": "rex", "clip": SimpleUploadedFile("rex.mp4", CLIP, content_type="video/mp4")})
+    too_big = client.post(
+        reverse("characters:new"),
+        {"name": "Rex", "handle": "rex", "clip": SimpleUploadedFile("rex.mp4", CLIP, content_type="video/mp4")},
+    )
     assert "The clip is larger than" in too_big.text
     assert not Character.objects.exists()
 
@@ -107,9 +127,15 @@ def test_an_uploaded_clip_is_stored(client, alice, official_offline, django_capt
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
-        client.post(reverse("characters:new"), {
-            "name": "Rex", "handle": "rex", "backends": [official_offline.pk],
-            "clip": SimpleUploadedFile("rex.mov", CLIP, content_type="video/quicktime")})
+        client.post(
+            reverse("characters:new"),
+            {
+                "name": "Rex",
+                "handle": "rex",
+                "backends": [official_offline.pk],
+                "clip": SimpleUploadedFile("rex.mov", CLIP, content_type="video/quicktime"),
+            },
+        )
 
     character = Character.objects.get()
     assert character.source_clip.name.endswith(".mov")
@@ -150,8 +176,9 @@ def test_the_bindings_panel_stops_polling_when_nothing_is_processing(client, ali
     assert "Try again" in failed.text
 
 
-def test_a_character_can_be_registered_on_another_backend(client, alice, official_offline, aggregator_offline,
-                                                          django_capture_on_commit_callbacks):
+def test_a_character_can_be_registered_on_another_backend(
+    client, alice, official_offline, aggregator_offline, django_capture_on_commit_callbacks
+):
     character = make_character(alice, "rex", source_url="https://example.com/r.mp4")
     CharacterBinding.objects.create(character=character, backend=official_offline, status="ready", remote_id="char_1")
     client.force_login(alice)
@@ -159,8 +186,11 @@ def test_a_character_can_be_registered_on_another_backend(client, alice, officia
     page = client.get(reverse("characters:detail", args=[character.pk]))
     assert "Register here" in page.text
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = client.post(reverse("characters:register", args=[character.pk]), {"backend": aggregator_offline.pk},
-                               headers={"HX-Request": "true"})
+        response = client.post(
+            reverse("characters:register", args=[character.pk]),
+            {"backend": aggregator_offline.pk},
+            headers={"HX-Request": "true"},
+        )
 
     assert response.status_code == 200
     assert character.bindings.get(backend=aggregator_offline).status == "processing"
@@ -170,20 +200,32 @@ def test_a_character_can_be_registered_on_another_backend(client, alice, officia
 
 
 def completed_generation(owner, backend, remote_id="task_abc"):
-    return make_generation(owner, backend, prompt="A crab dancing", seconds="10", status="completed",
-                           remote_id=remote_id, video=CLIP, thumbnail=b"RIFF....WEBP")
+    return make_generation(
+        owner,
+        backend,
+        prompt="A crab dancing",
+        seconds="10",
+        status="completed",
+        remote_id=remote_id,
+        video=CLIP,
+        thumbnail=b"RIFF....WEBP",
+    )
 
 
-def test_a_character_extracted_from_an_aggregator_task(client, alice, aggregator_offline,
-                                                       django_capture_on_commit_callbacks):
+def test_a_character_extracted_from_an_aggregator_task(
+    client, alice, aggregator_offline, django_capture_on_commit_callbacks
+):
     generation = completed_generation(alice, aggregator_offline)
     client.force_login(alice)
 
     page = client.get(reverse("generation_detail", args=[generation.pk]))
     assert f'action="{reverse("characters:extract", args=[generation.pk])}"' in page.text
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(reverse("characters:extract", args=[generation.pk]),
-                               {"name": "Dancing crab", "handle": "crab"}, headers={"HX-Request": "true"})
+        response = client.post(
+            reverse("characters:extract", args=[generation.pk]),
+            {"name": "Dancing crab", "handle": "crab"},
+            headers={"HX-Request": "true"},
+        )
 
     character = Character.objects.get()
     assert response["HX-Redirect"] == reverse("characters:detail", args=[character.pk])
@@ -192,11 +234,15 @@ def test_a_character_extracted_from_an_aggregator_task(client, alice, aggregator
     assert character.avatar
     binding = character.bindings.get()
     assert (binding.backend, binding.extract_from_task, binding.status) == (
-        aggregator_offline, "task_abc", "processing")
+        aggregator_offline,
+        "task_abc",
+        "processing",
+    )
 
 
-def test_a_character_from_an_official_video_uploads_the_clip(client, alice, official_offline,
-                                                             django_capture_on_commit_callbacks):
+def test_a_character_from_an_official_video_uploads_the_clip(
+    client, alice, official_offline, django_capture_on_commit_callbacks
+):
     generation = completed_generation(alice, official_offline, remote_id="video_abc")
     client.force_login(alice)
 
@@ -212,8 +258,11 @@ def test_extracting_with_a_taken_handle_shows_the_error_in_place(client, alice, 
     make_character(alice, "crab")
     client.force_login(alice)
 
-    response = client.post(reverse("characters:extract", args=[generation.pk]), {"name": "Crab 2", "handle": "crab"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("characters:extract", args=[generation.pk]),
+        {"name": "Crab 2", "handle": "crab"},
+        headers={"HX-Request": "true"},
+    )
 
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<section id="extract"')
@@ -242,14 +291,22 @@ def real_clip():
     return render_mp4(look_for("x", "1280x720", "clip"), 2)
 
 
-def test_an_uploaded_clip_gives_the_character_an_avatar(client, alice, official_offline, real_clip,
-                                                       django_capture_on_commit_callbacks):
+def test_an_uploaded_clip_gives_the_character_an_avatar(
+    client, alice, official_offline, real_clip, django_capture_on_commit_callbacks
+):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(reverse("characters:new"), {
-            "name": "Rex", "handle": "rex", "backends": [official_offline.pk],
-            "clip": SimpleUploadedFile("rex.mp4", real_clip, content_type="video/mp4")}, follow=True)
+        response = client.post(
+            reverse("characters:new"),
+            {
+                "name": "Rex",
+                "handle": "rex",
+                "backends": [official_offline.pk],
+                "clip": SimpleUploadedFile("rex.mp4", real_clip, content_type="video/mp4"),
+            },
+            follow=True,
+        )
 
     character = Character.objects.get()
     assert character.avatar.name.endswith(".jpg")
@@ -277,14 +334,21 @@ def test_a_clip_given_by_url_gets_its_avatar_once_the_worker_has_fetched_it(clie
     assert Character.objects.get().avatar
 
 
-def test_a_clip_that_is_not_a_video_falls_back_to_the_initial(client, alice, official_offline,
-                                                              django_capture_on_commit_callbacks):
+def test_a_clip_that_is_not_a_video_falls_back_to_the_initial(
+    client, alice, official_offline, django_capture_on_commit_callbacks
+):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(reverse("characters:new"), {
-            "name": "Pip", "handle": "pip", "backends": [official_offline.pk],
-            "clip": SimpleUploadedFile("pip.mp4", CLIP, content_type="video/mp4")})
+        response = client.post(
+            reverse("characters:new"),
+            {
+                "name": "Pip",
+                "handle": "pip",
+                "backends": [official_offline.pk],
+                "clip": SimpleUploadedFile("pip.mp4", CLIP, content_type="video/mp4"),
+            },
+        )
 
     assert response.status_code == 302
     character = Character.objects.get()
@@ -306,28 +370,32 @@ def test_registering_without_a_stored_clip_says_so_next_to_the_backend(client, a
     character = make_character(alice, "rex")
     client.force_login(alice)
 
-    response = client.post(reverse("characters:register", args=[character.pk]), {"backend": official_offline.pk},
-                           headers=HX)
+    response = client.post(
+        reverse("characters:register", args=[character.pk]), {"backend": official_offline.pk}, headers=HX
+    )
 
     assert response.status_code == 200
-    row = response.text[response.text.index(f"<th scope=\"row\">{official_offline.name}</th>"):]
+    row = response.text[response.text.index(f'<th scope="row">{official_offline.name}</th>') :]
     assert row.index("This character has no stored clip to register from.") < row.index("</tr>")
     assert not character.bindings.exists()
 
 
-def test_a_failed_registration_says_why_and_can_be_tried_again(client, alice, official_offline,
-                                                               django_capture_on_commit_callbacks):
+def test_a_failed_registration_says_why_and_can_be_tried_again(
+    client, alice, official_offline, django_capture_on_commit_callbacks
+):
     character = make_character(alice, "rex", source_url="https://example.com/r.mp4")
-    CharacterBinding.objects.create(character=character, backend=official_offline, status="failed",
-                                    error="The clip shows a real person.")
+    CharacterBinding.objects.create(
+        character=character, backend=official_offline, status="failed", error="The clip shows a real person."
+    )
     client.force_login(alice)
 
     page = client.get(reverse("characters:detail", args=[character.pk]))
     assert "Registration failed: The clip shows a real person." in page.text
     assert "Try again" in page.text
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        retried = client.post(reverse("characters:register", args=[character.pk]), {"backend": official_offline.pk},
-                              headers=HX)
+        retried = client.post(
+            reverse("characters:register", args=[character.pk]), {"backend": official_offline.pk}, headers=HX
+        )
 
     assert len(callbacks) == 1
     assert character.bindings.get().status == "processing" and character.bindings.get().error == ""

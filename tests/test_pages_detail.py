@@ -25,11 +25,23 @@ def make(owner, backend, status, **extra):
 
 
 def test_it_shows_the_prompt_as_sent_the_routing_and_the_ledger(client, alice, backend):
-    generation = make(alice, backend, "in_progress", prompt_sent="@char_123 sails away", progress=30,
-                      routing_reason="automatic: Aggregator, cheapest with @rex ready")
+    generation = make(
+        alice,
+        backend,
+        "in_progress",
+        prompt_sent="@char_123 sails away",
+        progress=30,
+        routing_reason="automatic: Aggregator, cheapest with @rex ready",
+    )
     CostEntry.objects.record(kind=CostKind.ESTIMATE, amount="0.12", backend=backend, owner=alice, generation=generation)
-    CostEntry.objects.record(kind=CostKind.CHARGE, amount="0.12", backend=backend, owner=alice, generation=generation,
-                             note="Charged when the provider accepted the job")
+    CostEntry.objects.record(
+        kind=CostKind.CHARGE,
+        amount="0.12",
+        backend=backend,
+        owner=alice,
+        generation=generation,
+        note="Charged when the provider accepted the job",
+    )
     client.force_login(alice)
 
     response = client.get(reverse("generation_detail", args=[generation.pk]))
@@ -114,12 +126,19 @@ def test_the_last_poll_of_the_live_panel_asks_for_a_toast(client, alice, backend
     done = client.get(url, headers={"HX-Request": "true"})
 
     assert done.status_code == 286
-    assert json.loads(done["HX-Trigger"]) == {"jobFinished": {
-        "id": generation.pk, "status": "completed", "message": f"Video #{generation.pk} is ready.", "url": url}}
+    assert json.loads(done["HX-Trigger"]) == {
+        "jobFinished": {
+            "id": generation.pk,
+            "status": "completed",
+            "message": f"Video #{generation.pk} is ready.",
+            "url": url,
+        }
+    }
     assert "HX-Trigger" not in client.get(url)  # the full page is no poll
 
 
 # --- Retry -------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def priced():
@@ -133,8 +152,7 @@ def made_on(owner, backend, status, **extra):
 
 
 @pytest.mark.parametrize("status", ["failed", "timed_out", "cancelled"])
-def test_a_job_that_ended_badly_can_be_tried_again(client, alice, priced, status,
-                                                  django_capture_on_commit_callbacks):
+def test_a_job_that_ended_badly_can_be_tried_again(client, alice, priced, status, django_capture_on_commit_callbacks):
     old = made_on(alice, priced, status, error_message="It broke.")
     client.force_login(alice)
     assert "Try again" in client.get(reverse("generation_detail", args=[old.pk])).text
@@ -186,8 +204,10 @@ def test_a_retry_the_studio_refuses_says_why(client, alice, priced):
 
 # --- Remix -------------------------------------------------------------------------------------------
 
-def test_remix_on_a_backend_that_remixes_uses_its_remix_endpoint(client, alice, priced, held_tasks,
-                                                                 django_capture_on_commit_callbacks):
+
+def test_remix_on_a_backend_that_remixes_uses_its_remix_endpoint(
+    client, alice, priced, held_tasks, django_capture_on_commit_callbacks
+):
     done = made_on(alice, priced, "completed", remote_id="video_abc")
     client.force_login(alice)
     page = client.get(reverse("generation_detail", args=[done.pk]))
@@ -195,8 +215,9 @@ def test_remix_on_a_backend_that_remixes_uses_its_remix_endpoint(client, alice, 
     assert f'hx-post="{reverse("generation_remix", args=[done.pk])}"' in page.text
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("generation_remix", args=[done.pk]), {"prompt": "The same shot at night"},
-                               follow=True)
+        response = client.post(
+            reverse("generation_remix", args=[done.pk]), {"prompt": "The same shot at night"}, follow=True
+        )
 
     remix = Generation.objects.exclude(pk=done.pk).get()
     assert (remix.remix_of, remix.backend, remix.prompt) == (done, priced, "The same shot at night")
@@ -205,8 +226,9 @@ def test_remix_on_a_backend_that_remixes_uses_its_remix_endpoint(client, alice, 
     assert ("generations.tasks.advance", (remix.pk,)) in held_tasks  # the worker sends it, not the page
 
 
-def test_remix_where_the_backend_cannot_starts_a_new_prefilled_video(client, alice, backend,
-                                                                     django_capture_on_commit_callbacks):
+def test_remix_where_the_backend_cannot_starts_a_new_prefilled_video(
+    client, alice, backend, django_capture_on_commit_callbacks
+):
     backend.install_default_prices()
     done = made_on(alice, backend, "completed", remote_id="task_1", prompt="A fox in the snow", seconds="10")
     client.force_login(alice)
@@ -215,8 +237,9 @@ def test_remix_where_the_backend_cannot_starts_a_new_prefilled_video(client, ali
     assert ">\nA fox in the snow</textarea>" in page.text  # prefilled with this video's prompt
 
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(reverse("generation_remix", args=[done.pk]), {"prompt": "A fox in the rain"},
-                               headers={"HX-Request": "true"})
+        response = client.post(
+            reverse("generation_remix", args=[done.pk]), {"prompt": "A fox in the rain"}, headers={"HX-Request": "true"}
+        )
 
     made = Generation.objects.exclude(pk=done.pk).get()
     assert response["HX-Redirect"] == reverse("generation_detail", args=[made.pk])
@@ -227,8 +250,9 @@ def test_a_refused_remix_shows_the_error_next_to_its_prompt(client, alice, price
     done = made_on(alice, priced, "completed", remote_id="video_abc")
     client.force_login(alice)
 
-    response = client.post(reverse("generation_remix", args=[done.pk]), {"prompt": "@nobody dances"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("generation_remix", args=[done.pk]), {"prompt": "@nobody dances"}, headers={"HX-Request": "true"}
+    )
 
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<section id="remix"')
@@ -252,8 +276,9 @@ def test_an_unfinished_video_cannot_be_remixed(client, alice, priced):
     running = made_on(alice, priced, "in_progress", remote_id="video_abc")
     client.force_login(alice)
 
-    response = client.post(reverse("generation_remix", args=[running.pk]), {"prompt": "At night"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("generation_remix", args=[running.pk]), {"prompt": "At night"}, headers={"HX-Request": "true"}
+    )
 
     assert response.status_code == 200
     assert "Only a completed video can be remixed." in response.text
@@ -262,8 +287,13 @@ def test_an_unfinished_video_cannot_be_remixed(client, alice, priced):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_remix_goes_through_the_providers_remix_endpoint_and_completes(client, alice, official):
-    first = drive(lifecycle.start(GenerationRequest(alice, prompt="A lighthouse at dawn", model="sora-2", seconds=4,
-                                                    size="720x1280", backend=official)).generation)
+    first = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="A lighthouse at dawn", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        ).generation
+    )
     client.force_login(alice)
 
     client.post(reverse("generation_remix", args=[first.pk]), {"prompt": "The lighthouse at night"})
@@ -276,12 +306,13 @@ def test_a_remix_goes_through_the_providers_remix_endpoint_and_completes(client,
 
 # --- Delete ------------------------------------------------------------------------------------------
 
+
 def test_delete_hides_the_video_and_keeps_its_costs(client, alice, backend):
     done = make(alice, backend, "completed")
     CostEntry.objects.record(kind=CostKind.CHARGE, amount="0.12", backend=backend, owner=alice, generation=done)
     client.force_login(alice)
     page = client.get(reverse("generation_detail", args=[done.pk]))
-    assert "<summary class=\"button danger\">Delete…</summary>" in page.text  # one step to confirm
+    assert '<summary class="button danger">Delete…</summary>' in page.text  # one step to confirm
     assert "What it cost stays in your spending." in page.text
 
     response = client.post(reverse("generation_delete", args=[done.pk]), follow=True)
@@ -336,8 +367,13 @@ def test_when_the_provider_cannot_delete_the_message_says_so(client, alice, pric
 
 @pytest.mark.django_db(transaction=True)
 def test_delete_also_deletes_on_an_openai_videos_provider(client, alice, official):
-    done = drive(lifecycle.start(GenerationRequest(alice, prompt="A lighthouse", model="sora-2", seconds=4,
-                                                   size="720x1280", backend=official)).generation)
+    done = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="A lighthouse", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        ).generation
+    )
     client.force_login(alice)
 
     response = client.post(reverse("generation_delete", args=[done.pk]), follow=True)

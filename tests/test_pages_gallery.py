@@ -72,8 +72,9 @@ def test_the_card_of_a_finished_job_stops_polling(client, alice, backend):
 
 
 def test_a_failed_card_says_why(client, alice, backend):
-    make(alice, backend, status="failed", error_code="moderation",
-         error_message="The prompt was refused by moderation.")
+    make(
+        alice, backend, status="failed", error_code="moderation", error_message="The prompt was refused by moderation."
+    )
     client.force_login(alice)
 
     response = client.get(reverse("gallery"))
@@ -105,9 +106,12 @@ def test_the_last_poll_of_a_card_asks_the_page_for_a_toast(client, alice, backen
 
     assert failed.status_code == 286
     event = json.loads(failed["HX-Trigger"])["jobFinished"]
-    assert event == {"id": generation.pk, "status": "failed",
-                     "message": f"Video #{generation.pk} failed: The prompt was refused.",
-                     "url": reverse("generation_detail", args=[generation.pk])}
+    assert event == {
+        "id": generation.pk,
+        "status": "failed",
+        "message": f"Video #{generation.pk} failed: The prompt was refused.",
+        "url": reverse("generation_detail", args=[generation.pk]),
+    }
 
 
 def test_a_completed_card_toasts_that_it_is_ready(client, alice, backend):
@@ -134,8 +138,13 @@ def test_a_card_shows_its_characters_avatars_or_initials(client, alice, backend)
 
 
 def test_a_finished_card_carries_a_muted_preview_that_loads_nothing_until_hovered(client, alice, backend):
-    generation = make(alice, backend, status="completed", video="generations/1/x/video.mp4",
-                      thumbnail="generations/1/x/thumbnail.webp")
+    generation = make(
+        alice,
+        backend,
+        status="completed",
+        video="generations/1/x/video.mp4",
+        thumbnail="generations/1/x/thumbnail.webp",
+    )
     running = make(alice, backend, status="in_progress")
     client.force_login(alice)
 
@@ -151,6 +160,7 @@ def test_a_finished_card_carries_a_muted_preview_that_loads_nothing_until_hovere
 
 
 # --- Filters and search ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def spread(alice, bob, backend):
@@ -179,19 +189,31 @@ def shown(response, things) -> set[str]:
     return {name for name, generation in things.items() if f'id="gen-{generation.pk}"' in response.text}
 
 
-@pytest.mark.parametrize("name, params, expected", [
-    ("status", lambda s: {"status": "failed"}, {"failed"}),
-    ("queued or running", lambda s: {"status": "active"}, {"running"}),
-    ("series", lambda s: {"series": s["series"].pk}, {"series"}),
-    ("character", lambda s: {"character": s["rex"].pk}, {"character"}),
-    ("backend", lambda s: {"backend": s["other"].pk}, {"backend"}),
-    ("date range", lambda s: {"date_from": (s["now"] - timedelta(days=41)).date().isoformat(),
-                              "date_to": (s["now"] - timedelta(days=39)).date().isoformat()}, {"old"}),
-    ("from a date on", lambda s: {"date_from": (s["now"] - timedelta(days=1)).date().isoformat()},
-     {"plain", "failed", "series", "character", "backend", "lighthouse", "running"}),
-    ("search", lambda s: {"q": "lighthouse"}, {"lighthouse"}),
-    ("search and status", lambda s: {"q": "shot", "status": "failed"}, {"failed"}),
-])
+@pytest.mark.parametrize(
+    "name, params, expected",
+    [
+        ("status", lambda s: {"status": "failed"}, {"failed"}),
+        ("queued or running", lambda s: {"status": "active"}, {"running"}),
+        ("series", lambda s: {"series": s["series"].pk}, {"series"}),
+        ("character", lambda s: {"character": s["rex"].pk}, {"character"}),
+        ("backend", lambda s: {"backend": s["other"].pk}, {"backend"}),
+        (
+            "date range",
+            lambda s: {
+                "date_from": (s["now"] - timedelta(days=41)).date().isoformat(),
+                "date_to": (s["now"] - timedelta(days=39)).date().isoformat(),
+            },
+            {"old"},
+        ),
+        (
+            "from a date on",
+            lambda s: {"date_from": (s["now"] - timedelta(days=1)).date().isoformat()},
+            {"plain", "failed", "series", "character", "backend", "lighthouse", "running"},
+        ),
+        ("search", lambda s: {"q": "lighthouse"}, {"lighthouse"}),
+        ("search and status", lambda s: {"q": "shot", "status": "failed"}, {"failed"}),
+    ],
+)
 def test_each_filter_narrows_the_gallery(client, alice, spread, name, params, expected):
     client.force_login(alice)
 
@@ -212,8 +234,7 @@ def test_without_filters_every_one_of_mine_is_shown(client, alice, spread):
 def test_the_filters_keep_their_values_in_the_form(client, alice, spread):
     client.force_login(alice)
 
-    response = client.get(reverse("gallery"), {"q": "lighthouse", "status": "failed",
-                                               "character": spread["rex"].pk})
+    response = client.get(reverse("gallery"), {"q": "lighthouse", "status": "failed", "character": spread["rex"].pk})
 
     assert 'name="q" value="lighthouse"' in response.text
     assert '<option value="failed" selected>Failed</option>' in response.text
@@ -271,6 +292,7 @@ def test_htmx_filtering_swaps_only_the_list(client, alice, spread):
 
 # --- Pagination (keyset: no OFFSET) -------------------------------------------------------------
 
+
 def add_many(owner, backend, n, prompt="Scene", character=None, start=0):
     """n completed, charged generations, one second apart, newest last."""
     base = timezone.now() - timedelta(days=1)
@@ -278,8 +300,9 @@ def add_many(owner, backend, n, prompt="Scene", character=None, start=0):
         generation = make(owner, backend, f"{prompt} {i}", status="completed", created_at=base + timedelta(seconds=i))
         if character:
             generation.characters.add(character)
-        CostEntry.objects.record(kind=CostKind.CHARGE, amount="0.40", backend=backend, owner=owner,
-                                 generation=generation)
+        CostEntry.objects.record(
+            kind=CostKind.CHARGE, amount="0.40", backend=backend, owner=owner, generation=generation
+        )
 
 
 def load_more_url(html: str) -> str:
@@ -343,8 +366,14 @@ def test_the_filters_and_search_are_kept_in_the_load_more_link(client, alice, ba
     add_many(alice, backend, 30, prompt="Rex dives", character=rex)
     add_many(alice, backend, 30, prompt="Nobody swims", start=30)
     client.force_login(alice)
-    params = {"q": "dives", "character": rex.pk, "status": "completed", "backend": backend.pk,
-              "date_from": "2000-01-01", "series": ""}
+    params = {
+        "q": "dives",
+        "character": rex.pk,
+        "status": "completed",
+        "backend": backend.pk,
+        "date_from": "2000-01-01",
+        "series": "",
+    }
 
     first = client.get(reverse("gallery"), params)
     more = load_more_url(first.text)
@@ -375,8 +404,9 @@ def _queries(client, url, **headers) -> int:
     return len(queries)
 
 
-def test_a_page_costs_the_same_queries_for_10_or_60_generations_and_on_page_2(client, alice, backend,
-                                                                               django_assert_num_queries):
+def test_a_page_costs_the_same_queries_for_10_or_60_generations_and_on_page_2(
+    client, alice, backend, django_assert_num_queries
+):
     rex = make_character(alice, "rex")
     series = make_series(alice, "Rex at sea")
     client.force_login(alice)

@@ -16,8 +16,14 @@ pytestmark = pytest.mark.django_db
 
 
 def form_data(**overrides):
-    data = {"token": uuid.uuid4().hex, "prompt": "A paper boat on a rainy street", "backend": "",
-            "model": "sora-2", "seconds": "4", "size": "720x1280"}
+    data = {
+        "token": uuid.uuid4().hex,
+        "prompt": "A paper boat on a rainy street",
+        "backend": "",
+        "model": "sora-2",
+        "seconds": "4",
+        "size": "720x1280",
+    }
     data.update(overrides)
     return data
 
@@ -40,8 +46,10 @@ def test_the_form_offers_what_the_enabled_backends_offer(client, alice, official
 def test_the_form_is_prefilled_from_the_query_string(client, alice, official_offline):
     client.force_login(alice)
 
-    response = client.get(reverse("generation_new"), {"prompt": "A fox again", "backend": official_offline.pk,
-                                                      "seconds": "8", "size": "1280x720"})
+    response = client.get(
+        reverse("generation_new"),
+        {"prompt": "A fox again", "backend": official_offline.pk, "seconds": "8", "size": "1280x720"},
+    )
 
     assert "A fox again</textarea>" in response.text
     assert f'<option value="{official_offline.pk}" selected>' in response.text
@@ -89,9 +97,11 @@ def test_a_character_not_ready_on_the_chosen_backend_is_named(client, alice, off
     CharacterBinding.objects.create(character=rex, backend=official_offline, status="processing")
     client.force_login(alice)
 
-    response = client.post(reverse("generation_new"),
-                           form_data(prompt="@rex walks into the sea", backend=official_offline.pk),
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("generation_new"),
+        form_data(prompt="@rex walks into the sea", backend=official_offline.pk),
+        headers={"HX-Request": "true"},
+    )
 
     assert response.status_code == 200
     assert "@rex is processing on Official" in response.text
@@ -99,8 +109,9 @@ def test_a_character_not_ready_on_the_chosen_backend_is_named(client, alice, off
     assert not Generation.objects.exists()
 
 
-def test_a_choice_the_backend_does_not_offer_is_an_error_next_to_the_backend(client, alice, official_offline,
-                                                                             aggregator_offline):
+def test_a_choice_the_backend_does_not_offer_is_an_error_next_to_the_backend(
+    client, alice, official_offline, aggregator_offline
+):
     client.force_login(alice)
 
     response = client.post(reverse("generation_new"), form_data(backend=aggregator_offline.pk, seconds="4"))
@@ -110,8 +121,9 @@ def test_a_choice_the_backend_does_not_offer_is_an_error_next_to_the_backend(cli
     assert "not 4" in response.text
 
 
-def test_a_valid_post_creates_one_generation_and_sends_nothing_yet(client, alice, official_offline,
-                                                                    django_capture_on_commit_callbacks):
+def test_a_valid_post_creates_one_generation_and_sends_nothing_yet(
+    client, alice, official_offline, django_capture_on_commit_callbacks
+):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -125,8 +137,9 @@ def test_a_valid_post_creates_one_generation_and_sends_nothing_yet(client, alice
     assert callbacks  # the submit waits for the commit
 
 
-def test_htmx_posts_are_redirected_with_hx_redirect(client, alice, official_offline,
-                                                    django_capture_on_commit_callbacks):
+def test_htmx_posts_are_redirected_with_hx_redirect(
+    client, alice, official_offline, django_capture_on_commit_callbacks
+):
     client.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=False):
@@ -149,8 +162,9 @@ def test_the_same_form_sent_twice_starts_one_video(client, alice, official_offli
     assert second["HX-Redirect"] == first.url
 
 
-def test_a_refused_form_can_be_fixed_and_sent_with_the_same_token(client, alice, official_offline,
-                                                                   django_capture_on_commit_callbacks):
+def test_a_refused_form_can_be_fixed_and_sent_with_the_same_token(
+    client, alice, official_offline, django_capture_on_commit_callbacks
+):
     client.force_login(alice)
     data = form_data(prompt="@nobody waves")
 
@@ -173,6 +187,7 @@ def test_with_no_backend_enabled_the_form_says_so(client, alice):
 
 # --- Choices as the chosen backend allows ----------------------------------------------------------
 
+
 def options(html: str, name: str) -> list[str]:
     select = re.search(rf'<select name="{name}".*?</select>', html, re.DOTALL).group(0)
     return re.findall(r'<option value="([^"]*)"', select)
@@ -186,8 +201,11 @@ def selected(html: str, name: str) -> str:
 def test_choosing_a_backend_offers_only_what_it_makes(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
 
-    response = client.post(reverse("generation_choices"), form_data(backend=aggregator_offline.pk, seconds="4"),
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("generation_choices"),
+        form_data(backend=aggregator_offline.pk, seconds="4"),
+        headers={"HX-Request": "true"},
+    )
 
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<div id="offer-fields"')
@@ -203,7 +221,9 @@ def test_the_estimate_comes_along_with_the_new_choices(client, alice, official_o
     response = client.post(reverse("generation_choices"), form_data(backend=aggregator_offline.pk, seconds="4"))
 
     estimate = response.text.split('<aside id="estimate"')[1]
-    assert estimate.startswith(' class="panel estimate" aria-live="polite" aria-label="Cost estimate" hx-swap-oob="true"')
+    assert estimate.startswith(
+        ' class="panel estimate" aria-live="polite" aria-label="Cost estimate" hx-swap-oob="true"'
+    )
     assert "your choice" in estimate and "$0.12" in estimate  # priced at 10 s, the length now chosen
 
 
@@ -220,10 +240,12 @@ def test_automatic_offers_every_backends_choices(client, alice, official_offline
 def test_the_larger_sizes_come_with_the_model_that_makes_them(client, alice, official_offline, aggregator_offline):
     client.force_login(alice)
 
-    pro = client.post(reverse("generation_choices"), form_data(backend=official_offline.pk, model="sora-2-pro",
-                                                                size="1792x1024"))
-    plain = client.post(reverse("generation_choices"), form_data(backend=official_offline.pk, model="sora-2",
-                                                                  size="1792x1024"))
+    pro = client.post(
+        reverse("generation_choices"), form_data(backend=official_offline.pk, model="sora-2-pro", size="1792x1024")
+    )
+    plain = client.post(
+        reverse("generation_choices"), form_data(backend=official_offline.pk, model="sora-2", size="1792x1024")
+    )
 
     assert "1792x1024" in options(pro.text, "size") and selected(pro.text, "size") == "1792x1024"
     assert options(plain.text, "size") == ["720x1280", "1280x720"]
@@ -262,6 +284,7 @@ def test_a_form_prefilled_with_a_backend_offers_only_its_choices(client, alice, 
 
 
 # --- @ autocomplete ----------------------------------------------------------------------------------
+
 
 def test_the_autocomplete_lists_my_characters_starting_with_what_i_typed(client, alice, bob):
     mo = make_character(alice, "mo", name="Mo the cat")
@@ -307,4 +330,7 @@ def test_the_prompt_is_wired_for_the_autocomplete(client, alice, official_offlin
     response = client.get(reverse("generation_new"))
 
     assert f'data-mentions-url="{reverse("generation_mentions")}"' in response.text
-    assert '<ul id="mention-listbox" class="mention-list" role="listbox" aria-label="Your characters" hidden>' in response.text
+    assert (
+        '<ul id="mention-listbox" class="mention-list" role="listbox" aria-label="Your characters" hidden>'
+        in response.text
+    )

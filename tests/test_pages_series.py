@@ -17,9 +17,18 @@ def test_a_series_is_created_with_its_defaults(client, alice, bob, official_offl
 
     form = client.get(reverse("series_list"))
     assert "@rex" in form.text and "@bobs" not in form.text  # only my own characters to pick
-    response = client.post(reverse("series_list"), {
-        "title": "Rex at sea", "description": "", "characters": [rex.pk], "backend": official_offline.pk,
-        "model": "sora-2", "seconds": "8", "size": "1280x720"})
+    response = client.post(
+        reverse("series_list"),
+        {
+            "title": "Rex at sea",
+            "description": "",
+            "characters": [rex.pk],
+            "backend": official_offline.pk,
+            "model": "sora-2",
+            "seconds": "8",
+            "size": "1280x720",
+        },
+    )
 
     series = Series.objects.get()
     assert response.url == reverse("series_detail", args=[series.pk])
@@ -30,22 +39,28 @@ def test_a_series_is_created_with_its_defaults(client, alice, bob, official_offl
 def test_defaults_no_backend_can_make_are_refused(client, alice, official_offline):
     client.force_login(alice)
 
-    response = client.post(reverse("series_list"), {"title": "x", "backend": official_offline.pk, "model": "sora-2",
-                                                    "seconds": "4", "size": "1792x1024"})
+    response = client.post(
+        reverse("series_list"),
+        {"title": "x", "backend": official_offline.pk, "model": "sora-2", "seconds": "4", "size": "1792x1024"},
+    )
 
     assert response.status_code == 200
     assert "not 1792x1024" in response.text
     assert not Series.objects.exists()
 
 
-def test_generate_all_starts_each_scene_and_reports_refusals(client, alice, official_offline,
-                                                            django_capture_on_commit_callbacks):
+def test_generate_all_starts_each_scene_and_reports_refusals(
+    client, alice, official_offline, django_capture_on_commit_callbacks
+):
     series = make_series(alice, "Rex at sea", backend=official_offline)
     client.force_login(alice)
     for prompt in ["A boat leaves the harbour", "@nobody waves from the shore", "The boat sinks"]:
         client.post(reverse("scene_add", args=[series.pk]), {"prompt": prompt})
     assert list(series.scenes.values_list("prompt", flat=True)) == [
-        "A boat leaves the harbour", "@nobody waves from the shore", "The boat sinks"]  # in the order added
+        "A boat leaves the harbour",
+        "@nobody waves from the shore",
+        "The boat sinks",
+    ]  # in the order added
 
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post(reverse("series_generate_all", args=[series.pk]), follow=True)
@@ -87,6 +102,8 @@ def events(response) -> set[str]:
     import json
 
     return set(json.loads(response.get("HX-Trigger") or "{}"))
+
+
 VIDEO = b"\x00\x00\x00\x18ftypmp42 a take"
 
 
@@ -96,14 +113,26 @@ def make_take(scene, backend, *, status="completed", minutes_ago=0, prompt=None)
     from django.utils import timezone
 
     done = status == "completed"
-    return make_generation(scene.series.owner, backend, scene=scene, prompt=prompt or scene.prompt, status=status,
-                           created_at=timezone.now() - timedelta(minutes=minutes_ago),
-                           video=VIDEO + str(scene.pk).encode() if done else None,
-                           thumbnail=b"RIFF0000WEBP" if done else None)
+    return make_generation(
+        scene.series.owner,
+        backend,
+        scene=scene,
+        prompt=prompt or scene.prompt,
+        status=status,
+        created_at=timezone.now() - timedelta(minutes=minutes_ago),
+        video=VIDEO + str(scene.pk).encode() if done else None,
+        thumbnail=b"RIFF0000WEBP" if done else None,
+    )
 
 
-SERIES_FORM = {"title": "Rex at sea", "description": "", "backend": "", "model": "sora-2", "seconds": "4",
-               "size": "720x1280"}
+SERIES_FORM = {
+    "title": "Rex at sea",
+    "description": "",
+    "backend": "",
+    "model": "sora-2",
+    "seconds": "4",
+    "size": "720x1280",
+}
 
 
 def test_a_series_is_edited_and_the_page_shows_the_new_defaults(client, alice, official_offline):
@@ -113,9 +142,18 @@ def test_a_series_is_edited_and_the_page_shows_the_new_defaults(client, alice, o
 
     form = client.get(reverse("series_edit", args=[series.pk]))
     assert form.status_code == 200 and 'value="Rex at sea"' in form.text
-    response = client.post(reverse("series_edit", args=[series.pk]), {
-        **SERIES_FORM, "title": "Rex ashore", "description": "He walks now.", "characters": [rex.pk],
-        "seconds": "8", "size": "1280x720"}, follow=True)
+    response = client.post(
+        reverse("series_edit", args=[series.pk]),
+        {
+            **SERIES_FORM,
+            "title": "Rex ashore",
+            "description": "He walks now.",
+            "characters": [rex.pk],
+            "seconds": "8",
+            "size": "1280x720",
+        },
+        follow=True,
+    )
 
     assert response.redirect_chain[-1][0] == reverse("series_detail", args=[series.pk])
     assert "<h1>Rex ashore</h1>" in response.text
@@ -129,8 +167,10 @@ def test_someone_elses_character_or_garbage_is_an_error_next_to_its_field(client
     bobs = make_character(bob, "pip")
     client.force_login(alice)
 
-    response = client.post(reverse("series_edit", args=[series.pk]), {
-        **SERIES_FORM, "characters": [bobs.pk], "backend": "abc", "seconds": "x"})
+    response = client.post(
+        reverse("series_edit", args=[series.pk]),
+        {**SERIES_FORM, "characters": [bobs.pk], "backend": "abc", "seconds": "x"},
+    )
 
     assert response.status_code == 200
     assert 'class="field field-characters has-error"' in response.text
@@ -182,7 +222,10 @@ def test_scenes_are_added_edited_reordered_and_deleted_in_place(client, alice, o
 
     moved = client.post(reverse("scene_move", args=[island.pk]), {"direction": "up"}, headers=HX)
     assert scene_order(scene_board(moved), ["The harbour", "The great storm", "The island"]) == [
-        "The harbour", "The island", "The great storm"]
+        "The harbour",
+        "The island",
+        "The great storm",
+    ]
     assert "Scene moved to position 2." in moved.text
     assert f'id="scene-{harbour.pk}-up" title="Move up"\n          aria-label="Move scene 1 up" disabled' in moved.text
     assert client.post(reverse("scene_move", args=[island.pk]), {"direction": "sideways"}).status_code == 400
@@ -226,6 +269,7 @@ def test_deleting_a_scene_keeps_its_takes_in_the_gallery(client, alice, official
 
 # --- Takes ---------------------------------------------------------------------------------------
 
+
 def test_regenerating_keeps_the_earlier_takes(client, alice, official_offline, django_capture_on_commit_callbacks):
     series = make_series(alice, "Rex at sea", backend=official_offline)
     scene = Scene.objects.create(series=series, prompt="A boat")
@@ -257,8 +301,9 @@ def test_a_refused_scene_says_why_next_to_it(client, alice, official_offline):
     assert "HX-Trigger" not in response
 
 
-def test_generate_all_in_place_shows_each_refusal_by_its_scene(client, alice, official_offline,
-                                                              django_capture_on_commit_callbacks):
+def test_generate_all_in_place_shows_each_refusal_by_its_scene(
+    client, alice, official_offline, django_capture_on_commit_callbacks
+):
     series = make_series(alice, "Rex at sea", backend=official_offline)
     Scene.objects.create(series=series, prompt="A boat", position=0)
     bad = Scene.objects.create(series=series, prompt="@nobody waves", position=1)
@@ -269,7 +314,7 @@ def test_generate_all_in_place_shows_each_refusal_by_its_scene(client, alice, of
 
     text = scene_board(response)
     assert "Started 1 scene." in text and "1 scene could not start: see below." in text
-    bad_scene = text[text.index(f'<li id="scene-{bad.pk}"'):]
+    bad_scene = text[text.index(f'<li id="scene-{bad.pk}"') :]
     assert "No character called @nobody in your library." in bad_scene
     assert events(response) == {"scenesChanged"}
 
@@ -287,7 +332,7 @@ def test_choosing_a_take_changes_what_the_series_plays(client, alice, official_o
 
     chosen = client.post(reverse("scene_choose_take", args=[scene.pk, older.pk]), headers=HX)
     assert chosen.text.lstrip().startswith(f'<li id="scene-{scene.pk}"')
-    older_li = chosen.text[chosen.text.index(f'id="gen-{older.pk}"'):]
+    older_li = chosen.text[chosen.text.index(f'id="gen-{older.pk}"') :]
     assert older_li.index("chosen by you") < older_li.index("</li>")
     assert f'src="{reverse("generation_video", args=[older.pk])}"' in client.get(watch).text
 
@@ -329,6 +374,7 @@ def test_the_watch_page_says_so_when_nothing_is_finished(client, alice, official
 
 # --- Progress ------------------------------------------------------------------------------------
 
+
 def test_the_progress_bar_polls_while_a_take_runs_and_stops_with_286(client, alice, official_offline):
     series = make_series(alice, "Rex at sea", backend=official_offline)
     done, running = Scene.objects.create(series=series, prompt="One"), Scene.objects.create(series=series, prompt="Two")
@@ -367,8 +413,9 @@ def test_the_series_page_shows_progress_and_each_scenes_status(client, alice, of
     assert "Not generated yet." in page
 
 
-def test_the_series_page_needs_the_same_queries_for_more_scenes(client, alice, official_offline,
-                                                                django_assert_max_num_queries):
+def test_the_series_page_needs_the_same_queries_for_more_scenes(
+    client, alice, official_offline, django_assert_max_num_queries
+):
     series = make_series(alice, "Rex at sea", backend=official_offline)
     rex = make_character(alice, "rex")
     series.characters.add(rex)
@@ -393,6 +440,7 @@ def test_the_series_page_needs_the_same_queries_for_more_scenes(client, alice, o
 
 # --- Deleting a series, and other creators ------------------------------------------------------
 
+
 def test_a_series_is_deleted_after_a_confirmation_and_its_takes_stay(client, alice, official_offline):
     series = make_series(alice, "Rex at sea", backend=official_offline)
     scene = Scene.objects.create(series=series, prompt="A boat")
@@ -415,16 +463,27 @@ def test_another_creator_gets_404_on_every_series_page(client, alice, bob, offic
     take = make_take(scene, official_offline)
     client.force_login(bob)
 
-    for url in [reverse(name, args=[series.pk]) for name in (
-            "series_detail", "series_edit", "series_delete", "series_progress", "series_watch", "series_export")] + [
-            reverse(name, args=[scene.pk]) for name in ("scene_detail", "scene_edit")]:
+    for url in [
+        reverse(name, args=[series.pk])
+        for name in (
+            "series_detail",
+            "series_edit",
+            "series_delete",
+            "series_progress",
+            "series_watch",
+            "series_export",
+        )
+    ] + [reverse(name, args=[scene.pk]) for name in ("scene_detail", "scene_edit")]:
         assert client.get(url).status_code == 404, url
         assert client.get(url, headers=HX).status_code == 404, url
-    for url in [reverse(name, args=[series.pk]) for name in ("series_edit", "series_delete", "scene_add",
-                                                              "series_generate_all")] + [
-            reverse(name, args=[scene.pk]) for name in ("scene_edit", "scene_delete", "scene_move",
-                                                        "scene_generate")] + [
-            reverse("scene_choose_take", args=[scene.pk, take.pk])]:
+    for url in (
+        [
+            reverse(name, args=[series.pk])
+            for name in ("series_edit", "series_delete", "scene_add", "series_generate_all")
+        ]
+        + [reverse(name, args=[scene.pk]) for name in ("scene_edit", "scene_delete", "scene_move", "scene_generate")]
+        + [reverse("scene_choose_take", args=[scene.pk, take.pk])]
+    ):
         assert client.post(url, {**SERIES_FORM, "prompt": "x", "direction": "up"}).status_code == 404, url
     assert Series.objects.get().title == "Rex at sea" and Scene.objects.count() == 1
 
@@ -432,6 +491,11 @@ def test_another_creator_gets_404_on_every_series_page(client, alice, bob, offic
 def test_a_non_numeric_id_is_a_404_not_an_error(client, alice):
     client.force_login(alice)
 
-    for url in ["/series/abc/", "/series/1x/watch/", "/series/x/export.zip", "/scenes/abc/edit/",
-                "/scenes/1/takes/x/choose/"]:
+    for url in [
+        "/series/abc/",
+        "/series/1x/watch/",
+        "/series/x/export.zip",
+        "/scenes/abc/edit/",
+        "/scenes/1/takes/x/choose/",
+    ]:
         assert client.get(url).status_code == 404, url

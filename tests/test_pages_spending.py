@@ -33,7 +33,7 @@ def ledger(alice, bob):
 
 def row(text, backend):
     start = text.index(f'<th scope="row">{backend}</th>')
-    return text[start:text.index("</tr>", start)]
+    return text[start : text.index("</tr>", start)]
 
 
 def test_it_shows_this_months_spending_per_backend(client, alice, ledger):
@@ -86,7 +86,7 @@ def test_the_page_has_a_daily_chart_with_a_legend_and_every_breakdown(client, al
     text = response.text
     assert "<svg" in text and "Net spend per day" in text
     assert text.count("<rect") >= 2  # a bar per backend on today's date
-    legend = text[text.index('class="legend"'):]
+    legend = text[text.index('class="legend"') :]
     assert "Official <strong>$1.60</strong>" in legend and "Aggregator <strong>$0.12</strong>" in legend
     for heading in ["By backend", "By model", "By series", "By character"]:
         assert heading in text
@@ -98,9 +98,9 @@ def test_it_reprices_the_month_elsewhere_and_projects_the_seeds_example(client, 
         b.install_default_prices()
     client.force_login(alice)
     text = client.get(reverse("spending")).text
-    elsewhere = text[text.index("What it would have cost elsewhere"):text.index('id="projection"')]
+    elsewhere = text[text.index("What it would have cost elsewhere") : text.index('id="projection"')]
     assert "$1.72" in elsewhere  # what was actually paid
-    projection = text[text.index('id="projection"'):]
+    projection = text[text.index('id="projection"') :]
     for amount in ["$500.00", "$6,000.00", "$2,500.00", "$30,000.00", "$60.00", "$720.00"]:
         assert amount in projection
 

@@ -33,10 +33,14 @@ def simulator_jobs(backend, prompt):
     return [v for v in videos if v["prompt"] == prompt]
 
 
-def test_a_timed_out_create_is_resent_with_the_same_key_and_finds_the_first_job(alice, official,
-                                                                               first_create_times_out):
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="Late answer", model="sora-2", seconds=4,
-                                                         size="720x1280", backend=official)).generation)
+def test_a_timed_out_create_is_resent_with_the_same_key_and_finds_the_first_job(
+    alice, official, first_create_times_out
+):
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(alice, prompt="Late answer", model="sora-2", seconds=4, size="720x1280", backend=official)
+        ).generation
+    )
 
     assert generation.status == Status.COMPLETED
     assert len(first_create_times_out) == 2 and len(set(first_create_times_out)) == 1  # same Idempotency-Key
@@ -45,16 +49,23 @@ def test_a_timed_out_create_is_resent_with_the_same_key_and_finds_the_first_job(
 
 
 def test_without_idempotency_a_timed_out_create_is_found_in_the_providers_list_not_resent(
-        alice, official, first_create_times_out, monkeypatch):
+    alice, official, first_create_times_out, monkeypatch
+):
     official.honours_idempotency_keys = False
     official.save()
     looked_up = []
     real_find = OpenAIVideosClient.find_recent
-    monkeypatch.setattr(OpenAIVideosClient, "find_recent",
-                        lambda self, *args: looked_up.append(args) or real_find(self, *args))
+    monkeypatch.setattr(
+        OpenAIVideosClient, "find_recent", lambda self, *args: looked_up.append(args) or real_find(self, *args)
+    )
 
-    generation = drive(lifecycle.start(GenerationRequest(alice, prompt="Late answer, no keys", model="sora-2",
-                                                         seconds=4, size="720x1280", backend=official)).generation)
+    generation = drive(
+        lifecycle.start(
+            GenerationRequest(
+                alice, prompt="Late answer, no keys", model="sora-2", seconds=4, size="720x1280", backend=official
+            )
+        ).generation
+    )
 
     assert len(first_create_times_out) == 1, "never sent again"
     assert looked_up, "the answer was lost, so the provider's list was searched"

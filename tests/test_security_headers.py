@@ -24,11 +24,15 @@ PRODUCTION = {
 
 
 def manage(*args, **env):
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith("SECURE_") and k not in PRODUCTION and k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SECURE_") and k not in PRODUCTION and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     environment.update(env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
 
 
 def directives(response) -> dict[str, list[str]]:
@@ -56,8 +60,16 @@ def test_no_template_has_inline_script_style_or_eval():
     found = []
     for template in (ROOT / "templates").rglob("*.html"):
         text = template.read_text()
-        for pattern in [r"<script(?![^>]*\ssrc=)", r"\son[a-z]+=", r"\bhx-on", r"javascript:", r"\sstyle=",
-                        r"hx-trigger=\"[^\"]*\[", r"hx-vals=['\"]js:", r"<style"]:
+        for pattern in [
+            r"<script(?![^>]*\ssrc=)",
+            r"\son[a-z]+=",
+            r"\bhx-on",
+            r"javascript:",
+            r"\sstyle=",
+            r"hx-trigger=\"[^\"]*\[",
+            r"hx-vals=['\"]js:",
+            r"<style",
+        ]:
             found += [f"{template.relative_to(ROOT)}: {match.group()}" for match in re.finditer(pattern, text)]
     assert found == []
 
@@ -81,12 +93,22 @@ def test_check_deploy_warns_without_https_settings():
 
 
 def test_https_settings_come_from_the_environment():
-    code = ("from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS,"
-            " s.SECURE_HSTS_PRELOAD, s.SECURE_SSL_REDIRECT, s.SECURE_PROXY_SSL_HEADER, s.MAX_REQUEST_BYTES)")
-    result = manage("shell", "-c", code, **PRODUCTION, SECURE_HSTS_PRELOAD="true",
-                    SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO", MAX_REQUEST_BYTES="1000")
+    code = (
+        "from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS,"
+        " s.SECURE_HSTS_PRELOAD, s.SECURE_SSL_REDIRECT, s.SECURE_PROXY_SSL_HEADER, s.MAX_REQUEST_BYTES)"
+    )
+    result = manage(
+        "shell",
+        "-c",
+        code,
+        **PRODUCTION,
+        SECURE_HSTS_PRELOAD="true",
+        SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO",
+        MAX_REQUEST_BYTES="1000",
+    )
     assert result.stdout.split("\n")[-2] == "31536000 True True True ('HTTP_X_FORWARDED_PROTO', 'https') 1000", (
-        result.stderr)
+        result.stderr
+    )
 
 
 @pytest.mark.django_db
@@ -133,8 +155,10 @@ def raw_request(url: str, head: str, body: bytes = b"", timeout: float = 5.0) ->
 @pytest.mark.django_db(transaction=True)
 def test_an_oversized_upload_is_refused_before_its_body_is_read(live_server, alice, settings):
     ten_gigabytes = 10 * 2**30
-    head = (f"POST /characters/new/ HTTP/1.1\nHost: 127.0.0.1\nContent-Length: {ten_gigabytes}\n"
-            "Content-Type: multipart/form-data; boundary=xyz\n")
+    head = (
+        f"POST /characters/new/ HTTP/1.1\nHost: 127.0.0.1\nContent-Length: {ten_gigabytes}\n"
+        "Content-Type: multipart/form-data; boundary=xyz\n"
+    )
     answer, seconds = raw_request(live_server.url, head, b"--xyz\r\n")  # a few bytes of the 10 GB
     status_line, _, rest = answer.partition(b"\r\n")
     assert status_line.startswith(b"HTTP/1.1 413"), answer

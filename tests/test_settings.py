@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def check(**env):
     environment = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     environment.update(env)
-    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=environment,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
 
 
 def test_debug_off_without_a_secret_key_refuses_to_start():

@@ -8,13 +8,30 @@ pytestmark = pytest.mark.django_db
 
 AUTH = {"HTTP_AUTHORIZATION": f"Bearer {SIM_KEY}"}
 # Written as raw JSON: 1e400 parses to infinity, NaN and Infinity are what Python's json accepts.
-BAD_NUMBERS = ["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "-1", "0", "26", "1" + "0" * 4000, "10.5",
-               "true", "false", '"ten"', '"1e400"', "null", "[10]", '{"s": 10}']
+BAD_NUMBERS = [
+    "1e400",
+    "-1e400",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "-1",
+    "0",
+    "26",
+    "1" + "0" * 4000,
+    "10.5",
+    "true",
+    "false",
+    '"ten"',
+    '"1e400"',
+    "null",
+    "[10]",
+    '{"s": 10}',
+]
 
 
 @pytest.mark.parametrize("value", BAD_NUMBERS)
 def test_the_task_api_refuses_a_bad_duration_with_its_error_shape(client, value):
-    body = '{"prompt": "A paper boat", "duration": %s}' % value
+    body = f'{{"prompt": "A paper boat", "duration": {value}}}'
     response = client.post("/simulator/task/v1/sora/generate", body, content_type="application/json", **AUTH)
     assert response.status_code == 400, response.content[:200]
     error = response.json()["error"]
@@ -24,14 +41,14 @@ def test_the_task_api_refuses_a_bad_duration_with_its_error_shape(client, value)
 
 @pytest.mark.parametrize("value", ["10", "10.0", '"10"'])
 def test_the_task_api_takes_a_whole_duration_however_it_is_written(client, value):
-    body = '{"prompt": "A paper boat", "duration": %s}' % value
+    body = f'{{"prompt": "A paper boat", "duration": {value}}}'
     response = client.post("/simulator/task/v1/sora/generate", body, content_type="application/json", **AUTH)
     assert response.status_code == 200 and response.json()["task_id"].startswith("task_")
 
 
 @pytest.mark.parametrize("value", BAD_NUMBERS + ['"4.0"', "4.0", '""', '" 4"'])
 def test_openai_videos_refuses_bad_seconds_with_its_error_shape(client, value):
-    body = '{"prompt": "A paper boat", "seconds": %s}' % value
+    body = f'{{"prompt": "A paper boat", "seconds": {value}}}'
     response = client.post("/simulator/openai/v1/videos", body, content_type="application/json", **AUTH)
     if value == "null":  # no value: the default, as the API does
         assert response.status_code == 200

@@ -39,8 +39,16 @@ def wait_until_completed(handle, timeout: float = 10.0):
 
 def test_it_queues_a_kling_request_that_completes_with_a_playable_mp4(client, settings):
     settings.SIMULATOR_SPEED = 10  # about a second, so the polls see it rendering
-    handle = client.submit(KLING, {"prompt": "A paper boat drifts down a rainy street", "duration": "5",
-                                   "aspect_ratio": "9:16", "negative_prompt": "blur", "cfg_scale": 0.5})
+    handle = client.submit(
+        KLING,
+        {
+            "prompt": "A paper boat drifts down a rainy street",
+            "duration": "5",
+            "aspect_ratio": "9:16",
+            "negative_prompt": "blur",
+            "cfg_scale": 0.5,
+        },
+    )
     assert handle.request_id.startswith("req_")
     # Status, result and cancel live under owner/alias only: the endpoint path is dropped.
     assert handle.status_url.endswith(f"/simulator/fal/fal-ai/kling-video/requests/{handle.request_id}/status")
@@ -74,8 +82,9 @@ def test_a_queued_request_says_how_many_wait_ahead_of_it(client, settings):
 
 def test_subscribe_and_a_handle_rebuilt_from_the_app_id_work_too(client):
     updates = []
-    result = client.subscribe(KLING, {"prompt": "A red kite over green hills"}, with_logs=True, interval=0.02,
-                              on_queue_update=updates.append)
+    result = client.subscribe(
+        KLING, {"prompt": "A red kite over green hills"}, with_logs=True, interval=0.02, on_queue_update=updates.append
+    )
     assert result["video"]["url"].endswith("/output.mp4")
     assert isinstance(updates[-1], fal_client.Completed)
 
@@ -92,8 +101,11 @@ def test_a_moderated_prompt_completes_and_its_result_is_a_422_content_policy_vio
         handle.get()
     assert refused.value.status_code == 422
     [detail] = refused.value.message
-    assert (detail["type"], detail["loc"], detail["categories"]) == ("content_policy_violation", ["body", "prompt"],
-                                                                     ["violence"])
+    assert (detail["type"], detail["loc"], detail["categories"]) == (
+        "content_policy_violation",
+        ["body", "prompt"],
+        ["violence"],
+    )
     assert refused.value.response.headers["X-Fal-Error-Type"] == "content_policy_violation"
 
 
@@ -125,17 +137,20 @@ def test_it_answers_429_when_the_key_has_too_many_requests_in_flight(client, set
     assert limited.value.response_headers["retry-after"] == "1"
 
 
-@pytest.mark.parametrize("arguments, loc, kind", [
-    ({"duration": "5"}, ["body", "prompt"], "missing"),
-    ({"prompt": "A fox", "duration": 5}, ["body", "duration"], "enum"),
-    ({"prompt": "A fox", "duration": "7"}, ["body", "duration"], "enum"),
-    ({"prompt": "A fox", "duration": "five"}, ["body", "duration"], "enum"),
-    ({"prompt": "A fox", "aspect_ratio": "4:3"}, ["body", "aspect_ratio"], "enum"),
-    ({"prompt": "A fox", "cfg_scale": "high"}, ["body", "cfg_scale"], "less_than_equal"),
-    ({"prompt": ["A fox"]}, ["body", "prompt"], "string_type"),
-    ({"prompt": "   "}, ["body", "prompt"], "string_too_short"),
-    ({"prompt": "A fox", "negative_prompt": 3}, ["body", "negative_prompt"], "string_type"),
-])
+@pytest.mark.parametrize(
+    "arguments, loc, kind",
+    [
+        ({"duration": "5"}, ["body", "prompt"], "missing"),
+        ({"prompt": "A fox", "duration": 5}, ["body", "duration"], "enum"),
+        ({"prompt": "A fox", "duration": "7"}, ["body", "duration"], "enum"),
+        ({"prompt": "A fox", "duration": "five"}, ["body", "duration"], "enum"),
+        ({"prompt": "A fox", "aspect_ratio": "4:3"}, ["body", "aspect_ratio"], "enum"),
+        ({"prompt": "A fox", "cfg_scale": "high"}, ["body", "cfg_scale"], "less_than_equal"),
+        ({"prompt": ["A fox"]}, ["body", "prompt"], "string_type"),
+        ({"prompt": "   "}, ["body", "prompt"], "string_too_short"),
+        ({"prompt": "A fox", "negative_prompt": 3}, ["body", "negative_prompt"], "string_type"),
+    ],
+)
 def test_bad_arguments_are_a_422_in_fals_validation_shape(client, arguments, loc, kind):
     with pytest.raises(fal_client.FalClientHTTPError) as bad:
         client.submit(KLING, arguments)
@@ -147,8 +162,12 @@ def test_bad_arguments_are_a_422_in_fals_validation_shape(client, arguments, loc
 def test_a_body_with_1e400_or_no_json_is_a_422_not_a_500(live_server):
     url = f"{live_server.url}/simulator/fal/{KLING}"
     headers = {"Authorization": f"Key {SIM_KEY}", "Content-Type": "application/json"}
-    for body in (b'{"prompt": "A fox", "duration": 1e400}', b'{"prompt": "A fox", "cfg_scale": 1e400}', b"{nope",
-                 b"[1, 2]"):
+    for body in (
+        b'{"prompt": "A fox", "duration": 1e400}',
+        b'{"prompt": "A fox", "cfg_scale": 1e400}',
+        b"{nope",
+        b"[1, 2]",
+    ):
         response = httpx.post(url, content=body, headers=headers)
         assert response.status_code == 422, body
         assert isinstance(response.json()["detail"], list)

@@ -74,8 +74,9 @@ def test_a_running_video_has_no_content_and_cannot_be_deleted_yet(sim_openai_url
 
 def test_progress_rises_while_in_progress(sim_openai_url, settings):
     settings.SIMULATOR_SPEED = 5  # a 4 s clip takes 1.8 s: long enough to watch it move
-    created = requests.post(f"{sim_openai_url}/videos", json={"prompt": "A slow sunrise"}, headers=AUTH,
-                            timeout=10).json()
+    created = requests.post(
+        f"{sim_openai_url}/videos", json={"prompt": "A slow sunrise"}, headers=AUTH, timeout=10
+    ).json()
     video_id = created["id"]
     seen = [(created["status"], created["progress"])]
     deadline = time.monotonic() + 10

@@ -21,7 +21,10 @@ FAILURE_WORDS = {"failed", "error"}
 
 def generate(base: str, prompt: str, duration: int = 4, headers: dict | None = None) -> requests.Response:
     return requests.post(
-        f"{base}/sora/generate", json={"prompt": prompt, "duration": duration}, headers={**AUTH, **(headers or {})}, timeout=10
+        f"{base}/sora/generate",
+        json={"prompt": prompt, "duration": duration},
+        headers={**AUTH, **(headers or {})},
+        timeout=10,
     )
 
 
@@ -127,8 +130,9 @@ def test_a_character_url_that_does_not_serve_a_clip_is_refused(sim_task_url, liv
 
 
 def create_character(base: str, video_url: str) -> requests.Response:
-    return requests.post(f"{base}/sora/characters", json={"video_url": video_url, "name": "Nosy"}, headers=AUTH,
-                         timeout=20)
+    return requests.post(
+        f"{base}/sora/characters", json={"video_url": video_url, "name": "Nosy"}, headers=AUTH, timeout=20
+    )
 
 
 @pytest.fixture
@@ -151,15 +155,21 @@ def test_the_simulator_fetches_clips_only_from_the_studios_origin(sim_task_url, 
         refused = create_character(sim_task_url, video_url)
         assert refused.status_code == 400, video_url
         assert refused.json()["error"]["code"] == "video_url_unusable"
-    assert "only from the studio's own links" in create_character(
-        sim_task_url, f"http://127.0.0.1:{listener.port}/clip.mp4").json()["error"]["message"]
+    assert (
+        "only from the studio's own links"
+        in create_character(sim_task_url, f"http://127.0.0.1:{listener.port}/clip.mp4").json()["error"]["message"]
+    )
     assert listener.quiet()
     assert requests.get(f"{sim_task_url}/sora/characters", headers=AUTH, timeout=10).json()["characters"] == []
 
 
 def test_the_simulator_does_not_follow_a_redirect(sim_task_url, settings, listener):
-    redirecting = Listener(reply=(f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{listener.port}/clip.mp4\r\n"
-                                  "Content-Length: 0\r\nConnection: close\r\n\r\n").encode())
+    redirecting = Listener(
+        reply=(
+            f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{listener.port}/clip.mp4\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ).encode()
+    )
     settings.SIMULATOR_FETCH_ORIGINS = [f"http://127.0.0.1:{redirecting.port}"]
     try:
         refused = create_character(sim_task_url, f"http://127.0.0.1:{redirecting.port}/clip.mp4")
@@ -189,7 +199,10 @@ def test_it_extracts_a_character_only_from_its_own_completed_task(sim_task_url, 
     done = completed_task(sim_task_url)
 
     extracted = requests.post(
-        f"{sim_task_url}/sora/characters/extract", json={"task_id": done["task_id"], "name": "Tin"}, headers=AUTH, timeout=10
+        f"{sim_task_url}/sora/characters/extract",
+        json={"task_id": done["task_id"], "name": "Tin"},
+        headers=AUTH,
+        timeout=10,
     )
     assert extracted.status_code == 200
     assert extracted.json()["character_id"].startswith("char_")

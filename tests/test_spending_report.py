@@ -3,8 +3,7 @@
 import csv
 import io
 import json
-from datetime import datetime
-from datetime import timezone as tz
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -18,7 +17,7 @@ from tests.factories import make_dead_backend, make_generation, make_series
 
 pytestmark = pytest.mark.django_db
 
-NOV = datetime(2026, 11, 10, 12, tzinfo=tz.utc)
+NOV = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -26,18 +25,28 @@ def backends():
     official = make_dead_backend("Official", "openai_videos", tier="official")
     agg = make_dead_backend("Aggregator", "task_api", tier="aggregator")
     for b in (official, agg):
-        b.prices.update(effective_from=datetime(2026, 1, 1, tzinfo=tz.utc))
+        b.prices.update(effective_from=datetime(2026, 1, 1, tzinfo=UTC))
     return official, agg
 
 
 def video(owner, backend, *, model="sora-2", seconds="4", size="720x1280", refund=False, day=NOV, scene=None):
     """A generation with its estimate and charge (and refund) written the way the pipeline writes them."""
-    g = make_generation(owner, backend, prompt="p", model=model, seconds=seconds, size=size,
-                        status="failed" if refund else "completed", created_at=day, scene=scene)
+    g = make_generation(
+        owner,
+        backend,
+        prompt="p",
+        model=model,
+        seconds=seconds,
+        size=size,
+        status="failed" if refund else "completed",
+        created_at=day,
+        scene=scene,
+    )
     q = pricing.quote(backend, model, seconds, size, at=day)
     for kind in [CostKind.ESTIMATE, CostKind.CHARGE] + ([CostKind.REFUND] if refund else []):
-        e = CostEntry.objects.record(kind=kind, amount=q.amount, backend=backend, owner=owner, generation=g,
-                                     price=q.price)
+        e = CostEntry.objects.record(
+            kind=kind, amount=q.amount, backend=backend, owner=owner, generation=g, price=q.price
+        )
         CostEntry.objects.filter(pk=e.pk).update(created_at=day, day=day.date())
     return g
 
@@ -46,11 +55,11 @@ def test_report_totals_agree_with_the_ledger_to_the_cent(alice, bob, backends):
     official, agg = backends
     series = make_series(alice, "Pilot")
     scene = Scene.objects.create(series=series, prompt="p", position=1)
-    video(alice, official, seconds="8", scene=scene)                         # 0.80
+    video(alice, official, seconds="8", scene=scene)  # 0.80
     video(alice, official, model="sora-2-pro", size="1792x1024", seconds="12")  # 6.00
-    video(alice, agg, seconds="10")                                           # 0.12
-    video(alice, agg, seconds="10", refund=True)                              # 0.12 - 0.12
-    video(bob, agg, seconds="15")                                             # someone else's
+    video(alice, agg, seconds="10")  # 0.12
+    video(alice, agg, seconds="10", refund=True)  # 0.12 - 0.12
+    video(bob, agg, seconds="15")  # someone else's
 
     report = month.month_report(alice, 2026, 11)
 
@@ -62,8 +71,10 @@ def test_report_totals_agree_with_the_ledger_to_the_cent(alice, bob, backends):
     assert report.net == net
     assert sum(line.net for line in report.by["backend"]) == report.net
     assert sum(line.net for line in report.by["model"]) == report.net
-    assert {line.label: line.net for line in report.by["model"]} == {"sora-2": Decimal("0.92"),
-                                                                     "sora-2-pro": Decimal("6.00")}
+    assert {line.label: line.net for line in report.by["model"]} == {
+        "sora-2": Decimal("0.92"),
+        "sora-2-pro": Decimal("6.00"),
+    }
     assert {line.label: line.net for line in report.by["series"]}["Pilot"] == Decimal("0.80")
     assert report.daily[9].label == "2026-11-10" and report.daily[9].net == report.net
     assert len(report.daily) == 30
@@ -105,8 +116,9 @@ def test_the_month_is_repriced_on_every_other_backend(alice, backends):
 def test_a_price_change_never_rewrites_past_costs(alice, backends):
     official, _ = backends
     video(alice, official)
-    official.prices.create(model="sora-2", unit="per_second", amount=Decimal("0.20"),
-                           effective_from=datetime(2026, 11, 15, tzinfo=tz.utc))
+    official.prices.create(
+        model="sora-2", unit="per_second", amount=Decimal("0.20"), effective_from=datetime(2026, 11, 15, tzinfo=UTC)
+    )
     assert month.month_report(alice, 2026, 11).net == Decimal("0.40")
     assert pricing.quote(official, "sora-2", "4", "720x1280").amount == Decimal("0.80")
     assert pricing.quote(official, "sora-2", "4", "720x1280", at=NOV).amount == Decimal("0.40")

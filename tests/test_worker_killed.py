@@ -24,13 +24,17 @@ def env(settings):
 
 def test_a_killed_worker_cluster_restarted_finishes_the_job_once(alice, official, held_tasks, settings, env):
     settings.SIMULATOR_SPEED = 2  # a ~4.5 s job, so the kill lands while it runs
-    generation = lifecycle.start(GenerationRequest(alice, prompt="Survives a kill -9", model="sora-2", seconds=4,
-                                                   size="720x1280", backend=official)).generation
+    generation = lifecycle.start(
+        GenerationRequest(
+            alice, prompt="Survives a kill -9", model="sora-2", seconds=4, size="720x1280", backend=official
+        )
+    ).generation
     Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now())
 
     pump = workers.start("pump", env=env)
     cluster = workers.start("qcluster", env=env)
     try:
+
         def running():
             generation.refresh_from_db()
             return generation.status == Status.IN_PROGRESS

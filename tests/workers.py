@@ -16,8 +16,10 @@ def database_url(db: dict) -> str:
     """The test database, as a URL the worker processes can open."""
     if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
-    return (f"postgres://{db['USER'] or 'postgres'}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}")
+    return (
+        f"postgres://{db['USER'] or 'postgres'}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
 
 
 def worker_env(settings, **extra) -> dict:
@@ -39,8 +41,12 @@ def worker_env(settings, **extra) -> dict:
 
 def start(*command, env) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 

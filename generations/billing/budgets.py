@@ -73,8 +73,9 @@ def committed(budget: Budget, year: int | None = None, month: int | None = None)
     charged = CostEntry.objects.filter(generation=OuterRef("generation"), kind=CostKind.CHARGE)
     totals = entries.aggregate(
         spent=net(),
-        pending=Sum("amount", filter=Q(kind=CostKind.ESTIMATE, generation__status__in=ACTIVE) & ~Exists(charged),
-                    default=0),
+        pending=Sum(
+            "amount", filter=Q(kind=CostKind.ESTIMATE, generation__status__in=ACTIVE) & ~Exists(charged), default=0
+        ),
     )
     return money(totals["spent"] + totals["pending"])
 

@@ -23,8 +23,9 @@ class CostKind(models.TextChoices):
 
 def net() -> CombinedExpression:
     """Money spent: charges minus refunds (estimates are not money spent), as one aggregate."""
-    return (Sum("amount", filter=Q(kind=CostKind.CHARGE), default=0)
-            - Sum("amount", filter=Q(kind=CostKind.REFUND), default=0))
+    return Sum("amount", filter=Q(kind=CostKind.CHARGE), default=0) - Sum(
+        "amount", filter=Q(kind=CostKind.REFUND), default=0
+    )
 
 
 def net_of(entries) -> Decimal:
@@ -141,33 +142,45 @@ class CostEntry(models.Model):
 class BudgetQuerySet(models.QuerySet):
     def applicable(self, owner, backend):
         """Caps a job by `owner` on `backend` counts against: overall, the backend's, the creator's."""
-        return self.filter(
-            Q(user__isnull=True) | Q(user=owner), Q(backend__isnull=True) | Q(backend=backend)
-        )
+        return self.filter(Q(user__isnull=True) | Q(user=owner), Q(backend__isnull=True) | Q(backend=backend))
 
 
 class Budget(models.Model):
     """A monthly cap. No user and no backend = the whole studio; either or both narrow it."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="budgets", help_text="Blank = every creator.")
-    backend = models.ForeignKey(Backend, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets",
-                                help_text="Blank = every backend.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="budgets",
+        help_text="Blank = every creator.",
+    )
+    backend = models.ForeignKey(
+        Backend,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="budgets",
+        help_text="Blank = every backend.",
+    )
     amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="USD per calendar month")
-    hard = models.BooleanField(default=True, help_text="Hard caps refuse a job before anything is sent; soft caps warn.")
+    hard = models.BooleanField(
+        default=True, help_text="Hard caps refuse a job before anything is sent; soft caps warn."
+    )
 
     objects = BudgetQuerySet.as_manager()
 
     class Meta:
         ordering = ["user", "backend", "-hard"]
 
+    def __str__(self) -> str:
+        return f"{'Hard' if self.hard else 'Soft'} cap {self.scope}: ${self.amount}/month"
+
     def clean(self):
         super().clean()
         if self.amount is not None and self.amount < 0:
             raise ValidationError({"amount": "A budget cannot be negative."})
-
-    def __str__(self) -> str:
-        return f"{'Hard' if self.hard else 'Soft'} cap {self.scope}: ${self.amount}/month"
 
     @property
     def scope(self) -> str:

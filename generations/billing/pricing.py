@@ -34,7 +34,8 @@ def rate(price: Price) -> str:
 def quote(backend: Backend, model: str, seconds: str | int, size: str, at=None) -> Quote:
     """What one video costs on `backend`: a per-request price wins if the backend has one."""
     price = backend.price_for(PriceUnit.PER_REQUEST, model=model, size=size, at=at) or backend.price_for(
-        PriceUnit.PER_SECOND, model=model, size=size, at=at)
+        PriceUnit.PER_SECOND, model=model, size=size, at=at
+    )
     if price is not None and price.amount < 0:  # saved around the model's validation: never quote it
         raise NoPrice(f"{backend.name} has a negative price for {model}; an admin must fix it.")
     if price is not None:

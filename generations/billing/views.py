@@ -64,8 +64,8 @@ def spending_page(request: HttpRequest) -> HttpResponse:
         "projection_error": projection_error,
         "budgets": budgets.usage(owner=None if staff else request.user),
         "error": error,
-        "previous": "%04d-%02d" % shift_month(year, month, -1),
-        "next": "%04d-%02d" % shift_month(year, month, 1),
+        "previous": "{:04d}-{:02d}".format(*shift_month(year, month, -1)),
+        "next": "{:04d}-{:02d}".format(*shift_month(year, month, 1)),
         "everyone": staff,
         "version": current,
         "dimensions": [("model", "Model"), ("series", "Series"), ("character", "Character")]

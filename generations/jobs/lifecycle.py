@@ -57,6 +57,7 @@ class GenerationRefused(ValueError):
 
 # --- Starting ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """What a creator (or a scene, a retry, a remix) asks for; `start` validates and routes it.
@@ -121,8 +122,9 @@ def _twin(request: GenerationRequest) -> Started | None:
     return Started(twin, created=False) if twin is not None else None
 
 
-def _create(request: GenerationRequest, *, route: router.Route, rendered: mentions.Rendered,
-            characters: list[Character]) -> Started:
+def _create(
+    request: GenerationRequest, *, route: router.Route, rendered: mentions.Rendered, characters: list[Character]
+) -> Started:
     with transaction.atomic():
         try:
             warnings = budgets.check(request.owner, route.backend, route.quote.amount)
@@ -147,8 +149,13 @@ def _create(request: GenerationRequest, *, route: router.Route, rendered: mentio
         generation.characters.set(characters)
         GenerationEvent.objects.create(generation=generation, status=Status.QUEUED, note=route.reason[:300])
         CostEntry.objects.record(
-            kind=CostKind.ESTIMATE, amount=route.quote.amount, backend=route.backend, owner=request.owner,
-            generation=generation, price=route.quote.price, note=route.quote.describe,
+            kind=CostKind.ESTIMATE,
+            amount=route.quote.amount,
+            backend=route.backend,
+            owner=request.owner,
+            generation=generation,
+            price=route.quote.price,
+            note=route.quote.describe,
         )
         queue.advance_on_commit(generation.pk)
     return Started(generation, warnings)
@@ -156,14 +163,16 @@ def _create(request: GenerationRequest, *, route: router.Route, rendered: mentio
 
 # --- The worker side -----------------------------------------------------------------------
 
+
 def advance(generation_id: int) -> None:
     """One step for one job, whatever state it is in. Safe to call any number of times."""
     generation = Generation.objects.select_related("backend").filter(pk=generation_id).first()
     if generation is None or generation.is_terminal:
         return
     if timezone.now() >= generation.deadline:
-        generation.fail("timeout", f"No result after {settings.GENERATION_TIMEOUT // 60} minutes.",
-                        status=Status.TIMED_OUT)
+        generation.fail(
+            "timeout", f"No result after {settings.GENERATION_TIMEOUT // 60} minutes.", status=Status.TIMED_OUT
+        )
         return
     if not _claim(generation):
         return  # another worker holds it
@@ -185,9 +194,12 @@ def advance(generation_id: int) -> None:
 def _claim(generation: Generation) -> bool:
     now = timezone.now()
     lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
-    won = Generation.objects.filter(pk=generation.pk, status=generation.status).filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    ).update(lease_until=lease) == 1
+    won = (
+        Generation.objects.filter(pk=generation.pk, status=generation.status)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=lease)
+        == 1
+    )
     if won:
         generation.lease_until = lease
     return won
@@ -228,13 +240,18 @@ def submit(generation: Generation) -> None:
 def _send_create(generation: Generation, backend: Backend) -> None:
     try:
         if generation.remix_of_id and generation.remix_of.remixable_on(backend):
-            job = backend.client().remix(generation.remix_of.remote_id, generation.prompt_sent,
-                                         generation.idempotency_key)
+            job = backend.client().remix(
+                generation.remix_of.remote_id, generation.prompt_sent, generation.idempotency_key
+            )
         else:
             job = backend.client().create(
-                prompt=generation.prompt_sent, model=generation.model, seconds=generation.seconds,
-                size=generation.size, characters=generation.characters_sent,
-                idempotency_key=generation.idempotency_key, images=_reference_images(generation, backend),
+                prompt=generation.prompt_sent,
+                model=generation.model,
+                seconds=generation.seconds,
+                size=generation.size,
+                characters=generation.characters_sent,
+                idempotency_key=generation.idempotency_key,
+                images=_reference_images(generation, backend),
             )
     except ProviderError as exc:
         _create_failed(generation, backend, exc)
@@ -281,8 +298,9 @@ def resolve_lost_submit(generation: Generation, cause: ProviderError | None = No
         Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1)
         generation.refresh_from_db(fields=["attempts"])
         if generation.attempts >= settings.GENERATION_MAX_SUBMIT_ATTEMPTS:
-            generation.fail("submit_unknown", "The provider never confirmed the job; gave up after "
-                            f"{generation.attempts} attempts.")
+            generation.fail(
+                "submit_unknown", f"The provider never confirmed the job; gave up after {generation.attempts} attempts."
+            )
             return
         if generation.status == Status.SUBMITTING and cause is not None:
             generation.transition(Status.SUBMITTING, Status.QUEUED)
@@ -319,7 +337,11 @@ def accept(generation: Generation, job: RemoteJob) -> None:
     now = timezone.now()
     with transaction.atomic():
         won = generation.transition(
-            Status.SUBMITTING, Status.SUBMITTED, remote_id=job.id, submitted_at=now, lease_until=None,
+            Status.SUBMITTING,
+            Status.SUBMITTED,
+            remote_id=job.id,
+            submitted_at=now,
+            lease_until=None,
             next_poll_at=now + timedelta(seconds=job.poll_after or settings.GENERATION_POLL_INTERVAL),
         )
         if won:
@@ -340,8 +362,18 @@ def _price_of(generation: Generation, seconds: int) -> pricing.Quote:
 
 
 def _charge(generation: Generation, amount, price, note: str) -> None:
-    if CostEntry.objects.record_once(kind=CostKind.CHARGE, amount=amount, backend=generation.backend,
-                                     owner=generation.owner, generation=generation, price=price, note=note) is None:
+    if (
+        CostEntry.objects.record_once(
+            kind=CostKind.CHARGE,
+            amount=amount,
+            backend=generation.backend,
+            owner=generation.owner,
+            generation=generation,
+            price=price,
+            note=note,
+        )
+        is None
+    ):
         log.info("generation %s: already charged", generation.pk)
 
 
@@ -353,8 +385,10 @@ def poll(generation: Generation) -> None:
         _poll_failed(generation, exc)
         return
     if job.status == FAILED:
-        generation.fail(job.error_code or "generation_failed",
-                        job.error_message or f"{generation.backend.name} reported the job as failed.")
+        generation.fail(
+            job.error_code or "generation_failed",
+            job.error_message or f"{generation.backend.name} reported the job as failed.",
+        )
         return
     if job.status == COMPLETED:
         complete(generation, job, client)
@@ -403,9 +437,15 @@ def complete(generation: Generation, job: RemoteJob, client) -> None:
     seconds = int(job.seconds) if job.seconds else generation.seconds
     with transaction.atomic():
         won = generation.transition(
-            [Status.SUBMITTED, Status.IN_PROGRESS], Status.COMPLETED, progress=100, completed_at=now,
-            video=generation.video.name, thumbnail=generation.thumbnail.name or "", lease_until=None,
-            next_poll_at=None, remote_video_url=job.video_url[:2000],
+            [Status.SUBMITTED, Status.IN_PROGRESS],
+            Status.COMPLETED,
+            progress=100,
+            completed_at=now,
+            video=generation.video.name,
+            thumbnail=generation.thumbnail.name or "",
+            lease_until=None,
+            next_poll_at=None,
+            remote_video_url=job.video_url[:2000],
         )
         if won:
             price = _price_of(generation, seconds)
@@ -442,11 +482,16 @@ def _fetch_optional(client, job: RemoteJob, variant: str):
 
 # --- Creator actions -----------------------------------------------------------------------
 
+
 def cancel(generation: Generation) -> bool:
     """Cancel a job that has not reached the provider yet (nothing was charged, nothing to refund)."""
     return generation.transition(
-        Status.QUEUED, Status.CANCELLED, error_code="cancelled", error_message="Cancelled before it was sent.",
-        next_poll_at=None, lease_until=None,
+        Status.QUEUED,
+        Status.CANCELLED,
+        error_code="cancelled",
+        error_message="Cancelled before it was sent.",
+        next_poll_at=None,
+        lease_until=None,
     )
 
 
@@ -455,11 +500,18 @@ def retry(generation: Generation) -> Started:
 
     Retrying one job twice (a double-click) returns the first retry.
     """
-    return start(GenerationRequest(
-        generation.owner, prompt=generation.prompt, model=generation.model, seconds=generation.seconds,
-        size=generation.size, backend=generation.backend if generation.backend.enabled else None,
-        scene=generation.scene, client_token=f"retry-of-{generation.uuid.hex}",
-    ))
+    return start(
+        GenerationRequest(
+            generation.owner,
+            prompt=generation.prompt,
+            model=generation.model,
+            seconds=generation.seconds,
+            size=generation.size,
+            backend=generation.backend if generation.backend.enabled else None,
+            scene=generation.scene,
+            client_token=f"retry-of-{generation.uuid.hex}",
+        )
+    )
 
 
 def remix(generation: Generation, prompt: str) -> Started:
@@ -469,11 +521,19 @@ def remix(generation: Generation, prompt: str) -> Started:
     native = generation.remixes_natively
     # The same remix asked twice (a double-click) returns the first one.
     token = "remix-" + hashlib.sha256(f"{generation.uuid.hex}:{prompt.strip()}".encode()).hexdigest()[:40]
-    return start(GenerationRequest(
-        generation.owner, prompt=prompt, model=generation.model, seconds=generation.seconds, size=generation.size,
-        backend=generation.backend if native else None, scene=generation.scene,
-        remix_of=generation if native else None, client_token=token,
-    ))
+    return start(
+        GenerationRequest(
+            generation.owner,
+            prompt=prompt,
+            model=generation.model,
+            seconds=generation.seconds,
+            size=generation.size,
+            backend=generation.backend if native else None,
+            scene=generation.scene,
+            remix_of=generation if native else None,
+            client_token=token,
+        )
+    )
 
 
 def delete(generation: Generation) -> str:

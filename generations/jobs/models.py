@@ -39,19 +39,24 @@ class GenerationQuerySet(models.QuerySet):
         The ledger holds at most one entry of each kind per generation (a database constraint), so
         each amount is a one-row subquery rather than a join that would multiply rows.
         """
+
         def amount(kind: str) -> Subquery:
             entries = CostEntry.objects.filter(generation=OuterRef("pk"), kind=kind).order_by().values("amount")[:1]
             return Subquery(entries, output_field=DecimalField(max_digits=14, decimal_places=6))
 
-        return self.select_related("backend", "owner").prefetch_related("characters").annotate(
-            charge_amount=amount(CostKind.CHARGE),
-            refund_amount=amount(CostKind.REFUND),
-            estimate_amount=amount(CostKind.ESTIMATE),
+        return (
+            self.select_related("backend", "owner")
+            .prefetch_related("characters")
+            .annotate(
+                charge_amount=amount(CostKind.CHARGE),
+                refund_amount=amount(CostKind.REFUND),
+                estimate_amount=amount(CostKind.ESTIMATE),
+            )
         )
 
 
 def _asset_path(instance, filename, kind):
-    return f"generations/{instance.owner_id}/{instance.uuid}/{kind}{filename[filename.rfind('.'):]}"
+    return f"generations/{instance.owner_id}/{instance.uuid}/{kind}{filename[filename.rfind('.') :]}"
 
 
 def upload_video(instance, filename):
@@ -67,7 +72,9 @@ class Generation(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
-    scene = models.ForeignKey("generations.Scene", null=True, blank=True, on_delete=models.SET_NULL, related_name="takes")
+    scene = models.ForeignKey(
+        "generations.Scene", null=True, blank=True, on_delete=models.SET_NULL, related_name="takes"
+    )
     backend = models.ForeignKey(Backend, on_delete=models.PROTECT, related_name="generations")
     characters = models.ManyToManyField("characters.Character", blank=True, related_name="generations")
     remix_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="remixes")
@@ -113,8 +120,9 @@ class Generation(models.Model):
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "next_poll_at"])]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "client_token"], condition=~Q(client_token=""),
-                                    name="one_generation_per_client_token"),
+            models.UniqueConstraint(
+                fields=["owner", "client_token"], condition=~Q(client_token=""), name="one_generation_per_client_token"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,8 +152,12 @@ class Generation(models.Model):
         Without `remixes_natively`'s "enabled": a remix queued before an admin disabled the backend
         still goes out as the remix it was started as.
         """
-        return (self.status == Status.COMPLETED and bool(self.remote_id) and self.backend_id == backend.pk
-                and backend.supports_remix)
+        return (
+            self.status == Status.COMPLETED
+            and bool(self.remote_id)
+            and self.backend_id == backend.pk
+            and backend.supports_remix
+        )
 
     @property
     def deadline(self):
@@ -157,7 +169,9 @@ class Generation(models.Model):
         fields.setdefault("updated_at", timezone.now())
         won = Generation.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields) == 1
         if won:
-            GenerationEvent.objects.create(generation_id=self.pk, status=new, note=fields.get("error_message", "")[:300])
+            GenerationEvent.objects.create(
+                generation_id=self.pk, status=new, note=fields.get("error_message", "")[:300]
+            )
             self.status = new
             for name, value in fields.items():
                 setattr(self, name, value)
@@ -198,3 +212,6 @@ class PumpLease(models.Model):
     name = models.CharField(max_length=40, primary_key=True)
     holder = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder or 'nobody'} until {self.expires_at:%H:%M:%S}"

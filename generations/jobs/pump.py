@@ -78,9 +78,12 @@ def _free_slots(now) -> dict[int, int]:
 def acquire(holder: str, seconds: float) -> bool:
     now = timezone.now()
     PumpLease.objects.get_or_create(name=LEASE_NAME)
-    return PumpLease.objects.filter(name=LEASE_NAME).filter(
-        Q(holder=holder) | Q(expires_at__lt=now) | Q(holder="")
-    ).update(holder=holder, expires_at=now + timedelta(seconds=seconds)) == 1
+    return (
+        PumpLease.objects.filter(name=LEASE_NAME)
+        .filter(Q(holder=holder) | Q(expires_at__lt=now) | Q(holder=""))
+        .update(holder=holder, expires_at=now + timedelta(seconds=seconds))
+        == 1
+    )
 
 
 def release(holder: str) -> None:

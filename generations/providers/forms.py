@@ -58,7 +58,10 @@ class OfferFieldsMixin:
         self.fields["model"].choices = pairs(models)
         self.fields["seconds"].choices = pairs(seconds, " s")
         self.fields["size"].choices = pairs(sizes)
-        for name, values, preferred in [("model", models, "sora-2"), ("seconds", seconds, "4"),
-                                        ("size", sizes, "720x1280")]:
+        for name, values, preferred in [
+            ("model", models, "sora-2"),
+            ("seconds", seconds, "4"),
+            ("size", sizes, "720x1280"),
+        ]:
             if values and not self.initial.get(name):
                 self.initial[name] = preferred if preferred in values else values[0]

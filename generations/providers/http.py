@@ -66,19 +66,32 @@ class HTTPClient:
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.ConnectTimeout as exc:
-            raise ProviderError(f"{self.backend.name} did not accept a connection in time.", code="connect_timeout",
-                                transient=True) from exc
+            raise ProviderError(
+                f"{self.backend.name} did not accept a connection in time.", code="connect_timeout", transient=True
+            ) from exc
         except requests.ReadTimeout as exc:
-            raise ProviderError(f"{self.backend.name} did not answer in time.", code="read_timeout",
-                                transient=True, maybe_sent=is_create) from exc
+            raise ProviderError(
+                f"{self.backend.name} did not answer in time.",
+                code="read_timeout",
+                transient=True,
+                maybe_sent=is_create,
+            ) from exc
         except requests.ConnectionError as exc:
             # A refused or reset connection: when it breaks after the request went out we cannot
             # tell, so a create is treated as possibly sent.
-            raise ProviderError(f"Could not reach {self.backend.name}.", code="connection_error",
-                                transient=True, maybe_sent=is_create and _sent(exc)) from exc
+            raise ProviderError(
+                f"Could not reach {self.backend.name}.",
+                code="connection_error",
+                transient=True,
+                maybe_sent=is_create and _sent(exc),
+            ) from exc
         except requests.RequestException as exc:
-            raise ProviderError(f"Request to {self.backend.name} failed: {type(exc).__name__}.",
-                                code="request_error", transient=True, maybe_sent=is_create) from exc
+            raise ProviderError(
+                f"Request to {self.backend.name} failed: {type(exc).__name__}.",
+                code="request_error",
+                transient=True,
+                maybe_sent=is_create,
+            ) from exc
         if response.status_code >= 400:
             raise self.error_from(response, is_create=is_create)
         return response
@@ -95,8 +108,12 @@ class HTTPClient:
                 maybe_sent=kwargs.get("is_create", False),
             ) from None
         if not isinstance(data, dict):
-            raise ProviderError(f"{self.backend.name} answered with unexpected JSON.", code="invalid_response",
-                                transient=True, maybe_sent=kwargs.get("is_create", False))
+            raise ProviderError(
+                f"{self.backend.name} answered with unexpected JSON.",
+                code="invalid_response",
+                transient=True,
+                maybe_sent=kwargs.get("is_create", False),
+            )
         return data
 
     def download(self, url_or_path: str, dest: IO[bytes], *, params=None) -> int:
@@ -116,12 +133,19 @@ class HTTPClient:
         message, code = _error_fields(response)
         message = message or f"{self.backend.name} answered HTTP {status}."
         if status == 429:
-            return ProviderError(message, code=code or "rate_limited", status=status, transient=True,
-                                 retry_after=_retry_after(response))
+            return ProviderError(
+                message, code=code or "rate_limited", status=status, transient=True, retry_after=_retry_after(response)
+            )
         if status >= 500 or status == 408:
             # A gateway error on a create may hide a job that was in fact started.
-            return ProviderError(message, code=code or f"http_{status}", status=status, transient=True,
-                                 retry_after=_retry_after(response), maybe_sent=is_create and status in (502, 504))
+            return ProviderError(
+                message,
+                code=code or f"http_{status}",
+                status=status,
+                transient=True,
+                retry_after=_retry_after(response),
+                maybe_sent=is_create and status in (502, 504),
+            )
         return ProviderError(message, code=code or f"http_{status}", status=status, transient=False)
 
 

@@ -25,7 +25,6 @@ class Tier(models.TextChoices):
     AGGREGATOR = "aggregator", "Aggregator (per request)"
 
 
-
 @dataclass(frozen=True)
 class Refusal:
     """Why a backend cannot make a video, in words a creator can act on."""
@@ -83,17 +82,17 @@ class Backend(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self):
-        super().clean()
-        # Empty means the protocol's usual offer (save() spells it out); anything else must be well formed.
-        if self.offers and (problems := offer_problems(self.offers)):
-            raise ValidationError({"offers": problems})
-
     def save(self, *args, **kwargs):
         if not self.offers and self.protocol in registry.PROTOCOLS:
             # Spell the protocol's usual offer out, so an admin sees (and edits) what is offered.
             self.offers = copy.deepcopy(self.spec.default_offers)
         super().save(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        # Empty means the protocol's usual offer (save() spells it out); anything else must be well formed.
+        if self.offers and (problems := offer_problems(self.offers)):
+            raise ValidationError({"offers": problems})
 
     @property
     def spec(self) -> ProtocolSpec:
@@ -129,8 +128,12 @@ class Backend(models.Model):
         offers = self.offers or self._default_offers()
         if problems := offer_problems(offers):
             if not getattr(self, "_offer_problem_logged", False):
-                log.warning("Backend %s (#%s) offers nothing until an admin fixes its offers: %s",
-                            self.name, self.pk, " ".join(problems))
+                log.warning(
+                    "Backend %s (#%s) offers nothing until an admin fixes its offers: %s",
+                    self.name,
+                    self.pk,
+                    " ".join(problems),
+                )
                 self._offer_problem_logged = True
             return {}
         return offers
@@ -175,8 +178,11 @@ class Backend(models.Model):
         Reads `prices` as prefetched (`prefetch_related("prices")`), so pricing every enabled backend
         costs one query, not one per backend and unit; without a prefetch, one query for this backend."""
         at = at or timezone.now()
-        rows = [p for p in self.prices.all() if p.unit == unit and p.effective_from <= at
-                and p.model in ("", model) and p.size in ("", size)]
+        rows = [
+            p
+            for p in self.prices.all()
+            if p.unit == unit and p.effective_from <= at and p.model in ("", model) and p.size in ("", size)
+        ]
         return max(rows, key=lambda p: (p.model != "", p.size != "", p.effective_from, p.pk), default=None)
 
     def install_default_prices(self, *, videos: bool = True) -> None:
@@ -202,16 +208,15 @@ class Price(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=6, help_text="USD")
     effective_from = models.DateTimeField(default=timezone.now)
 
-
     class Meta:
         ordering = ["backend", "unit", "model", "size", "-effective_from"]
         indexes = [models.Index(fields=["backend", "unit", "effective_from"])]
+
+    def __str__(self) -> str:
+        scope = " ".join(filter(None, [self.model or "any model", self.size]))
+        return f"{self.backend} {scope}: ${self.amount} {self.get_unit_display()}"
 
     def clean(self):
         super().clean()
         if self.amount is not None and self.amount < 0:
             raise ValidationError({"amount": "A price cannot be negative."})
-
-    def __str__(self) -> str:
-        scope = " ".join(filter(None, [self.model or "any model", self.size]))
-        return f"{self.backend} {scope}: ${self.amount} {self.get_unit_display()}"

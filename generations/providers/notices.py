@@ -15,5 +15,7 @@ def note_malformed_offers(request: HttpRequest, backends: list[Backend]) -> None
         return
     for backend in backends:
         if problem := backend.offer_problem:
-            messages.warning(request, f"{backend.name} offers nothing: its offers are malformed. {problem} "
-                                      "Fix them in the admin (Backends).")
+            messages.warning(
+                request,
+                f"{backend.name} offers nothing: its offers are malformed. {problem} Fix them in the admin (Backends).",
+            )

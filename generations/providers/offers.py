@@ -28,17 +28,24 @@ def offer_problems(offers) -> list[str]:
         if not model.strip() or len(model) > 80:
             problems.append(f"Model {name}: a model name is 1 to 80 characters.")
         if not isinstance(offer, dict) or not {"seconds", "sizes"} <= set(offer) <= {"seconds", "sizes", "arguments"}:
-            problems.append(f'Model {name}: give "seconds" and "sizes" (and, for model apps, "arguments"), e.g. '
-                            '{"seconds": ["4", "8"], "sizes": ["720x1280"]}.')
+            problems.append(
+                f'Model {name}: give "seconds" and "sizes" (and, for model apps, "arguments"), e.g. '
+                '{"seconds": ["4", "8"], "sizes": ["720x1280"]}.'
+            )
             continue
         arguments = offer.get("arguments", {})
-        if not (isinstance(arguments, dict) and all(isinstance(k, str) and k and isinstance(v, str | int | float | bool)
-                                                    for k, v in arguments.items())):
-            problems.append(f'Model {name}: "arguments" maps the model\'s argument names to values or templates, '
-                            'e.g. {"duration": "{seconds}", "aspect_ratio": "{ratio}"}.')
+        if not (
+            isinstance(arguments, dict)
+            and all(isinstance(k, str) and k and isinstance(v, str | int | float | bool) for k, v in arguments.items())
+        ):
+            problems.append(
+                f'Model {name}: "arguments" maps the model\'s argument names to values or templates, '
+                'e.g. {"duration": "{seconds}", "aspect_ratio": "{ratio}"}.'
+            )
         seconds, sizes = offer["seconds"], offer["sizes"]
-        if not (isinstance(seconds, list) and seconds
-                and all(isinstance(s, str) and _SECONDS.fullmatch(s) for s in seconds)):
+        if not (
+            isinstance(seconds, list) and seconds and all(isinstance(s, str) and _SECONDS.fullmatch(s) for s in seconds)
+        ):
             problems.append(f'Model {name}: "seconds" is a list of whole seconds written as strings, e.g. ["4", "8"].')
         if not (isinstance(sizes, list) and sizes and all(isinstance(s, str) and _SIZE.fullmatch(s) for s in sizes)):
             problems.append(f'Model {name}: "sizes" is a list of WIDTHxHEIGHT strings, e.g. ["720x1280"].')
@@ -51,8 +58,12 @@ def fill_arguments(arguments: dict, values: dict) -> dict:
     an argument whose placeholder has no value (no image asked for) is left out."""
     filled = {}
     for name, template in arguments.items():
-        if isinstance(template, str) and template.startswith("{") and template.endswith("}") \
-                and template[1:-1] in ARGUMENT_PLACEHOLDERS:
+        if (
+            isinstance(template, str)
+            and template.startswith("{")
+            and template.endswith("}")
+            and template[1:-1] in ARGUMENT_PLACEHOLDERS
+        ):
             value = values.get(template[1:-1])
             if value is not None:
                 filled[name] = value

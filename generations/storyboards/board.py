@@ -40,10 +40,17 @@ class SceneCard:
 def generate_scene(scene: Scene) -> lifecycle.Started:
     """One (more) take of a scene with the series defaults; raises GenerationRefused. Earlier takes stay."""
     series = scene.series
-    return lifecycle.start(lifecycle.GenerationRequest(
-        series.owner, prompt=scene.prompt, model=series.model, seconds=series.seconds, size=series.size,
-        backend=series.backend, scene=scene,
-    ))
+    return lifecycle.start(
+        lifecycle.GenerationRequest(
+            series.owner,
+            prompt=scene.prompt,
+            model=series.model,
+            seconds=series.seconds,
+            size=series.size,
+            backend=series.backend,
+            scene=scene,
+        )
+    )
 
 
 def needs_take(scene: Scene, takes: Iterable[Generation] | None = None) -> bool:
@@ -105,8 +112,10 @@ def scenes_with_takes(series: Series, takes_queryset: QuerySet | None = None) ->
     """The series' scenes in order, as cards; `takes_queryset` says what to load with each take."""
     prefetch = Prefetch("takes", queryset=_newest_first(takes_queryset), to_attr="take_list")
     scenes = list(series.scenes.prefetch_related(prefetch))
-    return [SceneCard(scene, number, scene.take_list, take_for(scene, scene.take_list), number == len(scenes))
-            for number, scene in enumerate(scenes, start=1)]
+    return [
+        SceneCard(scene, number, scene.take_list, take_for(scene, scene.take_list), number == len(scenes))
+        for number, scene in enumerate(scenes, start=1)
+    ]
 
 
 def card_for(scene: Scene, takes_queryset: QuerySet | None = None) -> SceneCard:
@@ -149,8 +158,13 @@ def progress(series: Series) -> dict:
     `percent` also counts running takes by their own progress, so the bar moves while they run;
     `state` changes whenever a take is added or ends (the page refreshes its scenes then).
     """
-    takes = Prefetch("takes", queryset=Generation.objects.filter(deleted_at__isnull=True).only(
-        "pk", "scene_id", "status", "progress", "created_at", "deleted_at"), to_attr="take_list")
+    takes = Prefetch(
+        "takes",
+        queryset=Generation.objects.filter(deleted_at__isnull=True).only(
+            "pk", "scene_id", "status", "progress", "created_at", "deleted_at"
+        ),
+        to_attr="take_list",
+    )
     scenes = list(series.scenes.prefetch_related(takes))
     done = running = failed = 0
     partial = 0.0
@@ -166,6 +180,11 @@ def progress(series: Series) -> dict:
             failed += 1
     seen = sorted((t.pk, t.is_terminal) for s in scenes for t in s.take_list)
     total = len(scenes)
-    return {"total": total, "done": done, "running": running, "failed": failed,
-            "percent": round(100 * (done + partial) / total) if total else 0,
-            "state": hashlib.sha1(repr(seen).encode()).hexdigest()[:12]}
+    return {
+        "total": total,
+        "done": done,
+        "running": running,
+        "failed": failed,
+        "percent": round(100 * (done + partial) / total) if total else 0,
+        "state": hashlib.sha1(repr(seen).encode()).hexdigest()[:12],
+    }

@@ -35,7 +35,7 @@ ZIP64_FROM = 2**31 - 1
 
 
 def _extension(name: str, default: str) -> str:
-    return name[name.rfind("."):] if "." in name.rsplit("/", 1)[-1] else default
+    return name[name.rfind(".") :] if "." in name.rsplit("/", 1)[-1] else default
 
 
 @dataclass
@@ -85,8 +85,9 @@ def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_
     for field, default in (("video", ".mp4"), ("thumbnail", ".webp")):
         stored = getattr(generation, field)
         if stored:
-            files.append(_File(f"{folder}/{generation.pk}-{field}{_extension(stored.name, default)}",
-                               stored, entry, field))
+            files.append(
+                _File(f"{folder}/{generation.pk}-{field}{_extension(stored.name, default)}", stored, entry, field)
+            )
     return entry, files
 
 
@@ -100,8 +101,14 @@ def _character_entry(character: Character) -> tuple[dict, list[_File]]:
         "source_clip": None,
         "avatar": None,
         "bindings": [
-            {"backend": b.backend.name, "protocol": b.backend.protocol, "status": b.status,
-             "remote_id": b.remote_id, "error": b.error or None, "cost_usd": exact(net_of(b.cost_entries.all()))}
+            {
+                "backend": b.backend.name,
+                "protocol": b.backend.protocol,
+                "status": b.status,
+                "remote_id": b.remote_id,
+                "error": b.error or None,
+                "cost_usd": exact(net_of(b.cost_entries.all())),
+            }
             for b in character.bindings.all()
         ],
     }
@@ -109,14 +116,19 @@ def _character_entry(character: Character) -> tuple[dict, list[_File]]:
     for field, default, suffix in (("source_clip", ".mp4", ""), ("avatar", ".jpg", "-avatar")):
         stored = getattr(character, field)
         if stored:
-            files.append(_File(f"characters/{character.handle}{suffix}{_extension(stored.name, default)}",
-                               stored, entry, field))
+            files.append(
+                _File(f"characters/{character.handle}{suffix}{_extension(stored.name, default)}", stored, entry, field)
+            )
     return entry, files
 
 
 def _generations(queryset):
-    return queryset.filter(deleted_at__isnull=True).select_related("backend").prefetch_related(
-        "characters", Prefetch("cost_entries", queryset=CostEntry.objects.order_by("created_at", "pk"))
+    return (
+        queryset.filter(deleted_at__isnull=True)
+        .select_related("backend")
+        .prefetch_related(
+            "characters", Prefetch("cost_entries", queryset=CostEntry.objects.order_by("created_at", "pk"))
+        )
     )
 
 
@@ -133,8 +145,10 @@ def _characters(queryset) -> tuple[list[dict], list[_File]]:
 def _backends(generations: list[Generation]) -> list[dict]:
     """Which providers made what: enough to find a job there again (never the key)."""
     ids = {g.backend_id for g in generations}
-    return [{"name": b.name, "protocol": b.protocol, "base_url": b.base_url, "tier": b.tier}
-            for b in Backend.objects.filter(pk__in=ids).order_by("name")]
+    return [
+        {"name": b.name, "protocol": b.protocol, "base_url": b.base_url, "tier": b.tier}
+        for b in Backend.objects.filter(pk__in=ids).order_by("name")
+    ]
 
 
 def _series_entry(series: Series, scenes: list[board.SceneCard], take_ref) -> dict:
@@ -153,8 +167,9 @@ def _series_entry(series: Series, scenes: list[board.SceneCard], take_ref) -> di
                 "prompt": card.scene.prompt,
                 # The take that plays in the series: the one the creator chose, else the newest completed.
                 "chosen_take": card.take.pk if card.take else None,
-                "chosen_by": "creator" if card.scene.chosen_take_id and card.take
-                and card.take.pk == card.scene.chosen_take_id else "newest completed",
+                "chosen_by": "creator"
+                if card.scene.chosen_take_id and card.take and card.take.pk == card.scene.chosen_take_id
+                else "newest completed",
                 "takes": [take_ref(take) for take in card.takes],
             }
             for card in scenes
@@ -170,8 +185,10 @@ def _write(manifest: dict, files: list[_File]):
         for item in files:
             try:
                 # MP4/WebP/JPEG are compressed already: stored as they are (the archive's default).
-                with item.stored.open("rb") as source, \
-                        archive.open(item.name, "w", force_zip64=item.stored.size > ZIP64_FROM) as target:
+                with (
+                    item.stored.open("rb") as source,
+                    archive.open(item.name, "w", force_zip64=item.stored.size > ZIP64_FROM) as target,
+                ):
                     shutil.copyfileobj(source, target, 1024 * 1024)
             except FileNotFoundError:
                 log.warning("export: %s is missing from storage", item.stored.name)
@@ -181,8 +198,9 @@ def _write(manifest: dict, files: list[_File]):
         if "playlist" in manifest:
             manifest["playlist"] = [name for name in manifest["playlist"] if name not in missing]
         # Written last so it can name what was missing.
-        archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False),
-                         compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(
+            "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False), compress_type=zipfile.ZIP_DEFLATED
+        )
     handle.seek(0)
     return handle
 
@@ -229,10 +247,16 @@ def everything_zip(user):
         files += gen_files
     series_entries = []
     by_id = {e["id"]: e for e in entries}
-    for series in Series.objects.filter(owner=user).select_related("backend").prefetch_related("characters") \
-            .order_by("created_at", "pk"):
-        scenes = board.scenes_with_takes(series, Generation.objects.filter(owner=user).only(
-            "pk", "scene_id", "status", "created_at", "deleted_at", "video"))
+    for series in (
+        Series.objects.filter(owner=user)
+        .select_related("backend")
+        .prefetch_related("characters")
+        .order_by("created_at", "pk")
+    ):
+        scenes = board.scenes_with_takes(
+            series,
+            Generation.objects.filter(owner=user).only("pk", "scene_id", "status", "created_at", "deleted_at", "video"),
+        )
         series_entries.append(_series_entry(series, scenes, lambda take: take.pk))
         for card in scenes:
             for take in card.takes:

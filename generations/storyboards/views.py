@@ -59,18 +59,22 @@ def _backends() -> list[Backend]:
 
 # --- Series --------------------------------------------------------------------------------------
 
+
 @require_http_methods(["GET", "POST"])
 def series_list(request: HttpRequest) -> HttpResponse:
     """The creator's series, and a form to start one."""
     backends = _backends()
     note_malformed_offers(request, backends)
-    form = SeriesForm(request.POST or None, instance=Series(owner=request.user), owner=request.user,
-                      backends=backends)
+    form = SeriesForm(request.POST or None, instance=Series(owner=request.user), owner=request.user, backends=backends)
     if request.method == "POST" and form.is_valid():
         series = form.save()
         return redirect("series_detail", pk=series.pk)
-    all_series = (Series.objects.for_user(request.user).select_related("backend", "owner")
-                  .annotate(scene_count=Count("scenes")).prefetch_related("characters"))
+    all_series = (
+        Series.objects.for_user(request.user)
+        .select_related("backend", "owner")
+        .annotate(scene_count=Count("scenes"))
+        .prefetch_related("characters")
+    )
     return render(request, "generations/series_list.html", {"form": form, "all_series": all_series})
 
 
@@ -96,11 +100,17 @@ def series_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         title = series.title
         series.delete()
-        messages.success(request, f"Deleted “{title}”." + (f" Its {takes} take{'s' if takes != 1 else ''} "
-                                                           "stay in your gallery." if takes else ""))
+        messages.success(
+            request,
+            f"Deleted “{title}”."
+            + (f" Its {takes} take{'s' if takes != 1 else ''} stay in your gallery." if takes else ""),
+        )
         return redirect("series_list")
-    return render(request, "generations/series_delete.html",
-                  {"series": series, "takes": takes, "scene_count": series.scenes.count()})
+    return render(
+        request,
+        "generations/series_delete.html",
+        {"series": series, "takes": takes, "scene_count": series.scenes.count()},
+    )
 
 
 def _render_series(request: HttpRequest, series: Series, scene_form: SceneForm | None = None) -> HttpResponse:
@@ -128,17 +138,24 @@ def series_progress(request: HttpRequest, pk: int) -> HttpResponse:
         return vary_on_htmx(redirect("series_detail", pk=series.pk))
     progress = board.progress(series)
     status = 200 if progress["running"] else HTMX_STOP_POLLING
-    response = render(request, "generations/series_detail.html#progress",
-                      {"series": series, "progress": progress}, status=status)
+    response = render(
+        request, "generations/series_detail.html#progress", {"series": series, "progress": progress}, status=status
+    )
     seen = request.GET.get("seen")
     if seen and seen != progress["state"]:
         trigger_client_event(response, TAKES_CHANGED)
     return vary_on_htmx(response)
 
 
-def _render_board(request: HttpRequest, series: Series, *, scene_form: SceneForm | None = None,
-                  notes: list[str] | None = None, errors: dict[int, str] | None = None,
-                  changed: bool = True) -> HttpResponse:
+def _render_board(
+    request: HttpRequest,
+    series: Series,
+    *,
+    scene_form: SceneForm | None = None,
+    notes: list[str] | None = None,
+    errors: dict[int, str] | None = None,
+    changed: bool = True,
+) -> HttpResponse:
     cards = [replace(card, error=(errors or {}).get(card.scene.pk, "")) for card in _cards(series)]
     context = {"series": series, "cards": cards, "scene_form": scene_form or SceneForm(), "notes": notes or []}
     response = render(request, "generations/series_detail.html#board", context)
@@ -157,8 +174,14 @@ def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
     series = _get_series_for_user(request, pk)
     started, refused, skipped = board.generate_all(series)
     started_note = f"Started {_plural(len(started), 'scene')}." if started else ""
-    skipped_note = (f"Skipped {_plural(len(skipped), 'scene')} already running or done "
-                    "(use a scene's Regenerate to make another take).") if skipped else ""
+    skipped_note = (
+        (
+            f"Skipped {_plural(len(skipped), 'scene')} already running or done "
+            "(use a scene's Regenerate to make another take)."
+        )
+        if skipped
+        else ""
+    )
     warnings = list(dict.fromkeys(w for one in started for w in one.warnings))
     if request.htmx:
         refused_note = f"{_plural(len(refused), 'scene')} could not start: see below." if refused else ""
@@ -177,6 +200,7 @@ def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- Scenes ----------------------------------------------------------------------------------------
+
 
 @require_POST
 def scene_add(request: HttpRequest, pk: int) -> HttpResponse:
@@ -222,12 +246,16 @@ def scene_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         form.save()
         if request.htmx:
-            return _render_scene(request, scene, notice="Saved. Regenerate to make a take of the new prompt."
-                                 if scene.takes.exists() else "")
+            return _render_scene(
+                request,
+                scene,
+                notice="Saved. Regenerate to make a take of the new prompt." if scene.takes.exists() else "",
+            )
         return redirect(_scene_url(scene))
     context = {"card": _card(scene), "series": scene.series, "form": form}
-    template = "generations/series_detail.html#scene_form" if partial_wanted(request) \
-        else "generations/series_scene_edit.html"
+    template = (
+        "generations/series_detail.html#scene_form" if partial_wanted(request) else "generations/series_scene_edit.html"
+    )
     return vary_on_htmx(render(request, template, context))
 
 
@@ -300,14 +328,18 @@ def scene_choose_take(request: HttpRequest, pk: int, take_pk: int) -> HttpRespon
 
 # --- Watching and exporting -------------------------------------------------------------------------
 
+
 @require_GET
 def series_watch(request: HttpRequest, pk: int) -> HttpResponse:
     """The scenes' takes in order, as one playlist."""
     series = _get_series_for_user(request, pk)
     items = board.playlist(series)
     playable = [(card, take) for card, take in items if take]
-    return render(request, "generations/series_watch.html",
-                  {"series": series, "items": items, "playable": playable, "first": playable[0] if playable else None})
+    return render(
+        request,
+        "generations/series_watch.html",
+        {"series": series, "items": items, "playable": playable, "first": playable[0] if playable else None},
+    )
 
 
 def _zip_response(archive, filename: str) -> FileResponse:
@@ -325,5 +357,4 @@ def series_export(request: HttpRequest, pk: int) -> FileResponse:
 def export_all(request: HttpRequest) -> FileResponse:
     """Everything the creator made, as one zip."""
     name = slugify(request.user.get_username()) or "studio"
-    return _zip_response(export.everything_zip(request.user),
-                         f"sora-studio-{name}-{timezone.localdate():%Y-%m-%d}.zip")
+    return _zip_response(export.everything_zip(request.user), f"sora-studio-{name}-{timezone.localdate():%Y-%m-%d}.zip")

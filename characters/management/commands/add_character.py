@@ -32,8 +32,13 @@ class Command(BaseCommand):
         backends = [backend] if backend else list(Backend.objects.for_characters())
         if not backends:
             raise CommandError("No enabled backend can hold characters.")
-        character = Character(owner=user, name=opts["name"], handle=opts["handle"].lstrip("@").lower(),
-                              description=opts["description"], source_url=opts["video_url"])
+        character = Character(
+            owner=user,
+            name=opts["name"],
+            handle=opts["handle"].lstrip("@").lower(),
+            description=opts["description"],
+            source_url=opts["video_url"],
+        )
         try:
             netguard.check(opts["video_url"])
         except netguard.UnsafeURL as exc:
@@ -57,8 +62,9 @@ class Command(BaseCommand):
             for b in character.bindings.select_related("backend")
         ]
         if opts["json"]:
-            self.stdout.write(dump({"id": character.pk, "handle": character.handle, "name": character.name,
-                                    "bindings": bindings}))
+            self.stdout.write(
+                dump({"id": character.pk, "handle": character.handle, "name": character.name, "bindings": bindings})
+            )
         else:
             for b in bindings:
                 self.stdout.write(f"@{character.handle} on {b['backend']}: {b['status']} {b['error'] or ''}".rstrip())

@@ -58,8 +58,16 @@ def daily_chart(report: Month, user=None, width: int = 720, height: int = 220) -
                 continue
             h = float(value) * scale
             y -= h
-            bars.append(Bar(round(left + index * slot + slot * 0.15, 1), round(y, 1), round(slot * 0.7, 1),
-                            round(h, 1), colour[name], f"{line.label} · {name}: {cents(value)}"))
+            bars.append(
+                Bar(
+                    round(left + index * slot + slot * 0.15, 1),
+                    round(y, 1),
+                    round(slot * 0.7, 1),
+                    round(h, 1),
+                    colour[name],
+                    f"{line.label} · {name}: {cents(value)}",
+                )
+            )
     gridlines = []
     if top > 0:
         for step in range(5):

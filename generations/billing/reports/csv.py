@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import csv
 
-CSV_HEADER = ["day", "time", "kind", "amount_usd", "backend", "model", "seconds", "size", "generation",
-              "character_binding", "user", "price", "note"]
+CSV_HEADER = [
+    "day",
+    "time",
+    "kind",
+    "amount_usd",
+    "backend",
+    "model",
+    "seconds",
+    "size",
+    "generation",
+    "character_binding",
+    "user",
+    "price",
+    "note",
+]
 
 
 class _Line:
@@ -22,11 +35,23 @@ def csv_lines(entries):
     rows = entries.select_related("backend", "owner", "generation", "price").order_by("created_at", "pk")
     for e in rows.iterator(chunk_size=2000):
         g = e.generation
-        yield writer.writerow([
-            e.day.isoformat(), e.created_at.isoformat(), e.kind, f"{e.amount:f}", e.backend.name,
-            g.model if g else "", g.seconds if g else "", g.size if g else "", e.generation_id or "",
-            e.binding_id or "", e.owner.get_username(), str(e.price) if e.price else "", e.note,
-        ])
+        yield writer.writerow(
+            [
+                e.day.isoformat(),
+                e.created_at.isoformat(),
+                e.kind,
+                f"{e.amount:f}",
+                e.backend.name,
+                g.model if g else "",
+                g.seconds if g else "",
+                g.size if g else "",
+                e.generation_id or "",
+                e.binding_id or "",
+                e.owner.get_username(),
+                str(e.price) if e.price else "",
+                e.note,
+            ]
+        )
 
 
 def write_csv(stream, entries) -> None:

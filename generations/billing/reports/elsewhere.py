@@ -26,12 +26,18 @@ def elsewhere(user=None, year: int | None = None, month: int | None = None) -> t
     """The month's charged videos re-priced on every enabled backend's current price table."""
     refunded = CostEntry.objects.filter(generation=OuterRef("generation"), kind=CostKind.REFUND)
     # Videos delivered and paid for; a failed job that was refunded is not work to re-price.
-    entries = month_entries(user, year, month).filter(kind=CostKind.CHARGE, generation__isnull=False).exclude(
-        Exists(refunded))
+    entries = (
+        month_entries(user, year, month)
+        .filter(kind=CostKind.CHARGE, generation__isnull=False)
+        .exclude(Exists(refunded))
+    )
     actual = month_entries(user, year, month).filter(generation__isnull=False).net()
     # One row per distinct kind of video, however many videos: the pricing loop is over groups.
-    groups = list(entries.values("generation__model", "generation__seconds", "generation__size")
-                  .annotate(videos=Count("generation", distinct=True)))
+    groups = list(
+        entries.values("generation__model", "generation__seconds", "generation__size").annotate(
+            videos=Count("generation", distinct=True)
+        )
+    )
     results = []
     for backend in Backend.objects.enabled().prefetch_related("prices"):
         total, missing = Decimal(0), []

@@ -68,15 +68,26 @@ class Line:
         return money(self.charged - self.refunded)
 
     def as_json(self, key: str) -> dict:
-        return {key: self.label, "estimated_usd": cents(self.estimated), "charged_usd": cents(self.charged),
-                "refunded_usd": cents(self.refunded), "net_usd": cents(self.net), "videos": self.videos}
+        return {
+            key: self.label,
+            "estimated_usd": cents(self.estimated),
+            "charged_usd": cents(self.charged),
+            "refunded_usd": cents(self.refunded),
+            "net_usd": cents(self.net),
+            "videos": self.videos,
+        }
 
 
 def _lines(entries, path: str) -> list[Line]:
     rows = entries.values(path).annotate(**_TOTALS).order_by(path)
     return [
-        Line(row[path] if row[path] not in (None, "") else "(none)", money(row["estimated"]), money(row["charged"]),
-             money(row["refunded"]), row["videos"])
+        Line(
+            row[path] if row[path] not in (None, "") else "(none)",
+            money(row["estimated"]),
+            money(row["charged"]),
+            money(row["refunded"]),
+            row["videos"],
+        )
         for row in rows
     ]
 

@@ -36,7 +36,10 @@ def projection(videos: int, seconds: int) -> list[Projection]:
                     continue  # same price row as a size already listed
                 seen.add(price.price.pk)
                 monthly = money(price.amount * videos)
-                rows.append(Projection(backend, model, size, price.amount, monthly, money(monthly * 12),
-                                       price.price.get_unit_display()))
+                rows.append(
+                    Projection(
+                        backend, model, size, price.amount, monthly, money(monthly * 12), price.price.get_unit_display()
+                    )
+                )
     rows.sort(key=lambda r: (r.monthly, r.backend.name, r.model))
     return rows

@@ -24,10 +24,18 @@ class Command(BaseCommand):
         parser.add_argument("--honours-idempotency-keys", action="store_true")
         parser.add_argument("--offers", help=f"Models offered, as JSON (default: the protocol's): {OFFERS_EXAMPLE}")
         price = parser.add_mutually_exclusive_group()
-        price.add_argument("--price-per-second", type=Decimal, metavar="USD",
-                           help="Price every model at this rate per second of video (a new price row).")
-        price.add_argument("--price-per-request", type=Decimal, metavar="USD",
-                           help="Price every video at this amount, whatever its length (a new price row).")
+        price.add_argument(
+            "--price-per-second",
+            type=Decimal,
+            metavar="USD",
+            help="Price every model at this rate per second of video (a new price row).",
+        )
+        price.add_argument(
+            "--price-per-request",
+            type=Decimal,
+            metavar="USD",
+            help="Price every video at this amount, whatever its length (a new price row).",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -54,8 +62,9 @@ class Command(BaseCommand):
         try:
             backend.full_clean()
         except ValidationError as exc:
-            raise CommandError(" ".join(f"{field}: {' '.join(errors)}"
-                                        for field, errors in exc.message_dict.items())) from None
+            raise CommandError(
+                " ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+            ) from None
         price = self.price_row(backend, opts)
         with transaction.atomic():
             backend.save()
@@ -67,13 +76,17 @@ class Command(BaseCommand):
                 price.save()
         self.stdout.write(f"{'Added' if created else 'Updated'} backend {backend.name} ({backend.protocol}).")
         if not backend.prices.filter(unit__in=[PriceUnit.PER_SECOND, PriceUnit.PER_REQUEST]).exists():
-            self.stdout.write(f"{backend.name} has no price yet: nothing is routed to it until one is added "
-                              "(--price-per-second or --price-per-request, or the admin).")
+            self.stdout.write(
+                f"{backend.name} has no price yet: nothing is routed to it until one is added "
+                "(--price-per-second or --price-per-request, or the admin)."
+            )
 
     def price_row(self, backend: Backend, opts) -> Price | None:
         """The row the price flags ask for, checked like the admin checks it; None without a flag."""
-        for unit, amount in [(PriceUnit.PER_SECOND, opts["price_per_second"]),
-                             (PriceUnit.PER_REQUEST, opts["price_per_request"])]:
+        for unit, amount in [
+            (PriceUnit.PER_SECOND, opts["price_per_second"]),
+            (PriceUnit.PER_REQUEST, opts["price_per_request"]),
+        ]:
             if amount is None:
                 continue
             if not amount.is_finite() or amount < 0 or amount >= 10**6:

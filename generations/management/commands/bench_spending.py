@@ -6,8 +6,7 @@ Run it on a throw-away database (`make bench` does): it fills the ledger with sy
 import random
 import statistics
 import time
-from datetime import date, datetime, timedelta
-from datetime import timezone as tz
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -56,9 +55,12 @@ class Command(BaseCommand):
     def measure(self, label, user, year, month, repeat):
         entries = report_month.month_entries(user, year, month)
         self.stdout.write(f"\n{label}: {entries.count():,} entries in {year}-{month:02d}")
-        report_time, report = timed(lambda: report_month.month_report(user, year, month, staff_view=user is None), repeat)
-        orm_time, lines = timed(lambda: report_month._lines(report_month.month_entries(user, year, month), "backend__name"),
-                                repeat)
+        report_time, report = timed(
+            lambda: report_month.month_report(user, year, month, staff_view=user is None), repeat
+        )
+        orm_time, lines = timed(
+            lambda: report_month._lines(report_month.month_entries(user, year, month), "backend__name"), repeat
+        )
         sql_time, sql_rows = timed(lambda: self.hand_sql(user.pk if user else None, year, month), repeat)
         sql_net = {name: Decimal(str(charged)) - Decimal(str(refunded)) for name, charged, refunded in sql_rows}
         for line in lines:
@@ -98,19 +100,27 @@ class Command(BaseCommand):
         users = [User.objects.get_or_create(username=f"bench-{i}")[0] for i in range(20)]
         backends = []
         for spec in registry.specs():
-            backend, _ = Backend.objects.get_or_create(name=f"Bench {spec.name}", defaults={
-                "protocol": spec.name, "base_url": "http://127.0.0.1:9/v1", "api_key": "bench"})
+            backend, _ = Backend.objects.get_or_create(
+                name=f"Bench {spec.name}",
+                defaults={"protocol": spec.name, "base_url": "http://127.0.0.1:9/v1", "api_key": "bench"},
+            )
             backend.install_default_prices()
             if not backend.prices.exclude(unit=PriceUnit.PER_CHARACTER).exists():  # no public price list
                 Price.objects.get_or_create(backend=backend, unit=PriceUnit.PER_SECOND, amount=Decimal("0.10"))
             backends.append(backend)
         # Every video this backend offers at its first size, with its price: what a month of real use holds.
-        menus = {b.pk: [(model, seconds, pricing.quote(b, model, seconds, offer["sizes"][0]).amount)
-                        for model, offer in b.offer().items() for seconds in offer["seconds"]] for b in backends}
+        menus = {
+            b.pk: [
+                (model, seconds, pricing.quote(b, model, seconds, offer["sizes"][0]).amount)
+                for model, offer in b.offer().items()
+                for seconds in offer["seconds"]
+            ]
+            for b in backends
+        }
         # Three entries per video (estimate, charge, and a refund for one in ten): a video per 2.1 rows.
         videos = count // 2 + 1
-        first = datetime(2026, 9, 1, tzinfo=tz.utc)
-        span = (datetime(2026, 12, 1, tzinfo=tz.utc) - first).total_seconds()
+        first = datetime(2026, 9, 1, tzinfo=UTC)
+        span = (datetime(2026, 12, 1, tzinfo=UTC) - first).total_seconds()
         gen_rows, entry_rows = [], []
         next_id = (Generation.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         for i in range(videos):
@@ -128,7 +138,8 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO generations_generation (id, uuid, idempotency_key, owner_id, backend_id, prompt, "
-                "prompt_sent, characters_sent, characters_travel, model, seconds, size, routing_reason, status, progress, remote_id, "
+                "prompt_sent, characters_sent, characters_travel, model, seconds, size, routing_reason, status, "
+                "progress, remote_id, "
                 "attempts, poll_errors, remote_video_url, error_code, error_message, video, thumbnail, client_token, "
                 "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'bench', '', '[]', '{}', %s, %s, '720x1280', '', "
                 "'completed', 100, '', 0, 0, '', '', '', '', '', '', %s, %s)",

@@ -44,15 +44,25 @@ class Command(BaseCommand):
             seconds = (offers.get("seconds") or ["4"])[0]
         seconds = int(seconds)
         try:
-            generation = lifecycle.start(lifecycle.GenerationRequest(
-                user, prompt=opts["prompt"], model=opts["model"], seconds=seconds, size=opts["size"], backend=backend,
-            )).generation
+            generation = lifecycle.start(
+                lifecycle.GenerationRequest(
+                    user,
+                    prompt=opts["prompt"],
+                    model=opts["model"],
+                    seconds=seconds,
+                    size=opts["size"],
+                    backend=backend,
+                )
+            ).generation
         except lifecycle.GenerationRefused as exc:
             raise CommandError(str(exc)) from None
         if opts["wait"]:
             generation = pump.wait_until_terminal(generation, opts["timeout"])
-        self.stdout.write(dump(as_json(generation)) if opts["json"] else
-                          f"Generation {generation.pk}: {generation.get_status_display()} on {generation.backend}")
+        self.stdout.write(
+            dump(as_json(generation))
+            if opts["json"]
+            else f"Generation {generation.pk}: {generation.get_status_display()} on {generation.backend}"
+        )
         if generation.status in (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED):
             raise CommandError(f"Generation {generation.pk} {generation.status}: {generation.error_message}")
         if opts["wait"] and not generation.is_terminal:

@@ -13,8 +13,7 @@ DEMO_PRICE_PER_SECOND = Decimal("0.10")
 
 
 class Command(BaseCommand):
-    help = ("Seed the simulated backends, the demo logins and a demo character, @mossy "
-            "(idempotent). Used by `make run`.")
+    help = "Seed the simulated backends, the demo logins and a demo character, @mossy (idempotent). Used by `make run`."
 
     def add_arguments(self, parser):
         parser.add_argument("--site-url", default=settings.SITE_URL)
@@ -33,16 +32,18 @@ class Command(BaseCommand):
                 # A protocol without a public price list gets a demo price, so the simulated backend can be routed to.
                 priced = any(row["unit"] in ("per_second", "per_request") for row in spec.default_prices)
                 extra = {} if priced else {"price_per_second": DEMO_PRICE_PER_SECOND}
-                call_command("add_backend", name, protocol=protocol, base_url=base_url,
-                             api_key=key, stdout=self.stdout, **extra)
+                call_command(
+                    "add_backend", name, protocol=protocol, base_url=base_url, api_key=key, stdout=self.stdout, **extra
+                )
             elif existing.base_url == base_url and existing.key != key:
                 # Seeded before installs had their own key (or the key was changed): follow it.
                 existing.api_key = key
                 existing.save(update_fields=["api_key"])
         User = get_user_model()
         for username, password, admin in [(opts["username"], opts["password"], False), ("admin", "admin", True)]:
-            user, created = User.objects.get_or_create(username=username,
-                                                       defaults={"is_staff": admin, "is_superuser": admin})
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": admin, "is_superuser": admin}
+            )
             if created:
                 user.set_password(password)
                 user.save()
@@ -61,8 +62,10 @@ class Command(BaseCommand):
         with path.open("a") as env_file:
             if text and not text.endswith("\n"):
                 env_file.write("\n")
-            env_file.write(f"# The API key of the simulator for this install, written by manage.py seed_demo.\n"
-                           f"SIMULATOR_API_KEYS={key}\n")
+            env_file.write(
+                f"# The API key of the simulator for this install, written by manage.py seed_demo.\n"
+                f"SIMULATOR_API_KEYS={key}\n"
+            )
         path.chmod(0o600)
         self.stdout.write(f"Simulator API key: a new random one, kept in {path.name}")
         return key
@@ -84,10 +87,15 @@ class Command(BaseCommand):
                 for backend in Backend.objects.for_characters().exclude(bindings__character=mossy):
                     registry.bind(mossy, backend)
             return
-        mossy = Character(owner=owner, name="Mossy", handle="mossy",
-                          description="A small, friendly robot covered in moss (a demo character).")
-        mossy.source_clip.save("clip.mp4", ContentFile(render_mp4(look_for("Mossy the robot", "1280x720", "clip"), 3)),
-                               save=False)
+        mossy = Character(
+            owner=owner,
+            name="Mossy",
+            handle="mossy",
+            description="A small, friendly robot covered in moss (a demo character).",
+        )
+        mossy.source_clip.save(
+            "clip.mp4", ContentFile(render_mp4(look_for("Mossy the robot", "1280x720", "clip"), 3)), save=False
+        )
         with transaction.atomic():
             mossy.save()
             for backend in Backend.objects.for_characters():

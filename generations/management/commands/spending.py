@@ -30,6 +30,8 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"Spending {report.label}" + (f" for {user.username}" if user else " (everyone)"))
         for line in report.lines:
-            self.stdout.write(f"  {line.label:<28} charged ${line.charged:.2f}  refunded ${line.refunded:.2f}"
-                              f"  net ${line.net:.2f}  ({line.videos} video{'' if line.videos == 1 else 's'})")
+            self.stdout.write(
+                f"  {line.label:<28} charged ${line.charged:.2f}  refunded ${line.refunded:.2f}"
+                f"  net ${line.net:.2f}  ({line.videos} video{'' if line.videos == 1 else 's'})"
+            )
         self.stdout.write(f"  {'Total':<28} net ${report.net:.2f}")

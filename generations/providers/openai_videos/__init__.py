@@ -36,5 +36,3 @@ SPEC = ProtocolSpec(
     simulator_path="openai/v1",
     simulator_backend="Simulated official",
 )
-
-

@@ -28,8 +28,9 @@ def parse_video(data: dict, poll_after_ms: str | None = None) -> RemoteJob:
     video_id = data.get("id")
     status = _STATUS.get(data.get("status"))
     if not isinstance(video_id, str) or not video_id or status is None:
-        raise ProviderError("The backend answered with an object that is not a Video.", code="invalid_response",
-                            transient=True)
+        raise ProviderError(
+            "The backend answered with an object that is not a Video.", code="invalid_response", transient=True
+        )
     error = data.get("error") or {}
     progress = data.get("progress") or 0
     try:
@@ -60,14 +61,22 @@ class OpenAIVideosClient:
     def __init__(self, backend):
         self.http = HTTPClient(backend)
 
-    def create(self, *, prompt: str, model: str, seconds: int, size: str, characters: list[str],
-               idempotency_key: str, images: Sequence[ReferenceImage] = ()) -> RemoteJob:
+    def create(
+        self,
+        *,
+        prompt: str,
+        model: str,
+        seconds: int,
+        size: str,
+        characters: list[str],
+        idempotency_key: str,
+        images: Sequence[ReferenceImage] = (),
+    ) -> RemoteJob:
         # Characters travel by native id here, so `images` (reference stills) are not sent.
         body = {"prompt": prompt, "model": model, "seconds": str(seconds), "size": size}  # the API takes "4"
         if characters:
             body["characters"] = [{"id": remote_id} for remote_id in characters]
-        data = self.http.json("POST", "videos", json=body, headers={"Idempotency-Key": idempotency_key},
-                              is_create=True)
+        data = self.http.json("POST", "videos", json=body, headers={"Idempotency-Key": idempotency_key}, is_create=True)
         return parse_video(data)
 
     def retrieve(self, remote_id: str) -> RemoteJob:
@@ -75,8 +84,9 @@ class OpenAIVideosClient:
         try:
             data = response.json()
         except ValueError:
-            raise ProviderError("The backend answered with something that is not JSON.", code="invalid_response",
-                                transient=True) from None
+            raise ProviderError(
+                "The backend answered with something that is not JSON.", code="invalid_response", transient=True
+            ) from None
         if not isinstance(data, dict):
             raise ProviderError("The backend answered with unexpected JSON.", code="invalid_response", transient=True)
         return parse_video(data, response.headers.get("openai-poll-after-ms"))
@@ -85,8 +95,13 @@ class OpenAIVideosClient:
         return self.http.download(f"videos/{job.id}/content", dest, params={"variant": variant})
 
     def remix(self, remote_id: str, prompt: str, idempotency_key: str) -> RemoteJob:
-        data = self.http.json("POST", f"videos/{remote_id}/remix", json={"prompt": prompt},
-                              headers={"Idempotency-Key": idempotency_key}, is_create=True)
+        data = self.http.json(
+            "POST",
+            f"videos/{remote_id}/remix",
+            json={"prompt": prompt},
+            headers={"Idempotency-Key": idempotency_key},
+            is_create=True,
+        )
         return parse_video(data)
 
     def delete(self, remote_id: str) -> None:
@@ -96,16 +111,20 @@ class OpenAIVideosClient:
         """Reconcile a create whose answer was lost: the one recent job with our exact prompt."""
         data = self.http.json("GET", "videos", params={"limit": 50, "order": "desc"})
         matches = [
-            item for item in data.get("data") or []
-            if isinstance(item, dict) and item.get("prompt") == prompt and (item.get("created_at") or 0) >= created_after
+            item
+            for item in data.get("data") or []
+            if isinstance(item, dict)
+            and item.get("prompt") == prompt
+            and (item.get("created_at") or 0) >= created_after
         ]
         return parse_video(matches[0]) if len(matches) == 1 else None
 
     def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
         if clip is None:
             raise ProviderError("This backend needs the character's clip as a file.", code="clip_required")
-        data = self.http.json("POST", "videos/characters", data={"name": name},
-                              files={"video": ("clip.mp4", clip, "video/mp4")})
+        data = self.http.json(
+            "POST", "videos/characters", data={"name": name}, files={"video": ("clip.mp4", clip, "video/mp4")}
+        )
         remote_id = data.get("id")
         if not isinstance(remote_id, str) or not remote_id:
             raise ProviderError("The backend did not return a character id.", code="invalid_response", transient=True)

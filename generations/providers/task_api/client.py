@@ -21,18 +21,32 @@ from generations.providers.http import HTTPClient
 
 # Seen in the wild; each provider picks its own words for the same four states.
 STATUS_SYNONYMS = {
-    "queued": QUEUED, "pending": QUEUED, "submitted": QUEUED, "waiting": QUEUED,
-    "processing": RUNNING, "in_progress": RUNNING, "running": RUNNING, "generating": RUNNING,
-    "completed": COMPLETED, "succeeded": COMPLETED, "success": COMPLETED, "done": COMPLETED,
-    "failed": FAILED, "error": FAILED, "failure": FAILED, "cancelled": FAILED, "canceled": FAILED,
+    "queued": QUEUED,
+    "pending": QUEUED,
+    "submitted": QUEUED,
+    "waiting": QUEUED,
+    "processing": RUNNING,
+    "in_progress": RUNNING,
+    "running": RUNNING,
+    "generating": RUNNING,
+    "completed": COMPLETED,
+    "succeeded": COMPLETED,
+    "success": COMPLETED,
+    "done": COMPLETED,
+    "failed": FAILED,
+    "error": FAILED,
+    "failure": FAILED,
+    "cancelled": FAILED,
+    "canceled": FAILED,
 }
 
 
 def normalise_status(value) -> str:
     status = STATUS_SYNONYMS.get(str(value or "").strip().lower())
     if status is None:
-        raise ProviderError(f"The backend reported an unknown task status {str(value)[:40]!r}.",
-                            code="invalid_response", transient=True)
+        raise ProviderError(
+            f"The backend reported an unknown task status {str(value)[:40]!r}.", code="invalid_response", transient=True
+        )
     return status
 
 
@@ -51,12 +65,26 @@ class TaskAPIClient:
     def __init__(self, backend):
         self.http = HTTPClient(backend)
 
-    def create(self, *, prompt: str, model: str, seconds: int, size: str, characters: list[str],
-               idempotency_key: str, images: Sequence[ReferenceImage] = ()) -> RemoteJob:
+    def create(
+        self,
+        *,
+        prompt: str,
+        model: str,
+        seconds: int,
+        size: str,
+        characters: list[str],
+        idempotency_key: str,
+        images: Sequence[ReferenceImage] = (),
+    ) -> RemoteJob:
         # Characters travel by native id here, so `images` (reference stills) are not sent.
         # Characters travel inside the prompt as @char_id mentions; model and size are the provider's.
-        data = self.http.json("POST", "sora/generate", json={"prompt": prompt, "duration": int(seconds)},
-                              headers={"Idempotency-Key": idempotency_key}, is_create=True)
+        data = self.http.json(
+            "POST",
+            "sora/generate",
+            json={"prompt": prompt, "duration": int(seconds)},
+            headers={"Idempotency-Key": idempotency_key},
+            is_create=True,
+        )
         return RemoteJob(id=_id(data, "task_id"), status=QUEUED, raw=data)
 
     def retrieve(self, remote_id: str) -> RemoteJob:
@@ -70,8 +98,9 @@ class TaskAPIClient:
         video_url = data.get("video_url") if isinstance(data.get("video_url"), str) else ""
         thumbnail_url = data.get("thumbnail_url") if isinstance(data.get("thumbnail_url"), str) else ""
         if status == COMPLETED and not video_url.startswith(("http://", "https://")):
-            raise ProviderError("The backend says the task is done but gave no video URL.", code="invalid_response",
-                                transient=True)
+            raise ProviderError(
+                "The backend says the task is done but gave no video URL.", code="invalid_response", transient=True
+            )
         try:
             progress = max(0, min(100, int(data.get("progress") or 0)))
         except (TypeError, ValueError):
@@ -103,8 +132,9 @@ class TaskAPIClient:
         return None  # the protocol has no task list to reconcile against
 
     def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
-        data = self.http.json("POST", "sora/characters",
-                              json={"video_url": clip_url, "name": name, "description": description})
+        data = self.http.json(
+            "POST", "sora/characters", json={"video_url": clip_url, "name": name, "description": description}
+        )
         return _id(data, "character_id")
 
     def extract_character(self, task_id: str, name: str) -> str:
