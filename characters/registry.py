@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -62,6 +63,20 @@ def bind(character: Character, backend, *, extract_from_task: str = "") -> Chara
         return binding
     queue.register_binding_on_commit(binding.pk)
     return binding
+
+
+def unreachable_upload_note(backends) -> str:
+    """Why an uploaded clip will not reach some of these backends, or "": they fetch clips from a link to
+    this studio, and SITE_URL is a loopback address no provider outside this machine can reach."""
+    names = [b.name for b in backends if b.spec.clip_by_url]
+    host = urlsplit(settings.SITE_URL).hostname or ""
+    if not names or not (host == "localhost" or host.startswith("127.") or host == "::1"):
+        return ""
+    return (
+        f"{', '.join(names)} fetch{'es' if len(names) == 1 else ''} an uploaded clip from this studio's address "
+        f"({settings.SITE_URL}), which only this machine can reach: give those backends a public link to the "
+        "clip instead, or set SITE_URL to a public address."
+    )
 
 
 def travels_by_images(backend) -> bool:

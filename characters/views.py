@@ -70,12 +70,15 @@ def new(request: HttpRequest) -> HttpResponse:
             # by URL is fetched by the worker; the avatar view makes that one when first asked.
             avatars.ensure_avatar(character)
             stills.take_from_clip(character)
+            if not character.source_url and (note := registry.unreachable_upload_note(form.cleaned_data["backends"])):
+                messages.warning(request, note)
             if form.cleaned_data["backends"]:
                 messages.success(request, f"@{character.handle} is being registered.")
             else:
                 messages.success(request, f"@{character.handle} is saved. Register it on a backend below to use it.")
             return redirect("characters:detail", pk=character.pk)
-    return render(request, "characters/new.html", {"form": form})
+    note = registry.unreachable_upload_note(Backend.objects.for_characters())
+    return render(request, "characters/new.html", {"form": form, "upload_note": note})
 
 
 def _binding_rows(character: Character) -> list[dict]:

@@ -83,3 +83,14 @@ def test_a_series_made_on_three_protocols_says_how_the_character_reached_each(cl
     ]
     detail = client.get(reverse("generation_detail", args=[takes[1].pk])).text
     assert "@mossy as 3 reference images and its name" in detail
+
+
+def test_the_new_character_form_says_when_an_upload_cannot_reach_a_backend_that_fetches_by_link(
+    client, alice, aggregator, settings
+):
+    client.force_login(alice)
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    page = client.get(reverse("characters:new")).text
+    assert "Simulated aggregator fetches an uploaded clip from this studio" in page
+    settings.SITE_URL = "https://studio.example.com"
+    assert "fetches an uploaded clip" not in client.get(reverse("characters:new")).text

@@ -103,6 +103,9 @@ class ProtocolSpec:
     # How a character reaches this protocol: NATIVE_ID or REFERENCE_IMAGES (and how many images at most).
     travel: str = NATIVE_ID
     max_reference_images: int = 0
+    # The provider fetches the clip from a link (rather than taking the file): an uploaded clip is offered
+    # as a signed link to this studio, which a provider can reach only if SITE_URL is public.
+    clip_by_url: bool = False
     # The clip length (shortest, longest seconds) the provider registers a character from; longer ones are cut.
     clip_seconds: tuple[int, int] | None = None
     # Where the built-in simulator speaks this protocol, under /simulator/, and the seeded backend's name.

@@ -25,6 +25,7 @@ SPEC = ProtocolSpec(
     write_mention=lambda mention: f"@{mention.remote_id}",
     idempotency_keys=True,  # as the simulator does; turn it off in the admin for a provider that does not
     sends_character_ids=False,
+    clip_by_url=True,
     simulator_path="task/v1",
     simulator_backend="Simulated aggregator",
 )
