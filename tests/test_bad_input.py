@@ -49,14 +49,24 @@ def studio_routes():
 
 @pytest.fixture
 def bobs_things(bob, backend):
+    # One id for bob's thing of every kind, given outright: PostgreSQL's sequences are not reset between
+    # tests, so ids handed out by the database drift apart.
+    pk = 4242
     generation = Generation(
-        owner=bob, backend=backend, prompt="Bob's", model="sora-2", seconds="4", size="720x1280", status="completed"
+        pk=pk,
+        owner=bob,
+        backend=backend,
+        prompt="Bob's",
+        model="sora-2",
+        seconds=4,
+        size="720x1280",
+        status="completed",
     )
     generation.video.save("v.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42"), save=False)
     generation.save()
-    character = Character.objects.create(owner=bob, name="Bobby", handle="bobby")
-    series = Series.objects.create(owner=bob, title="Bob's series")
-    scene = Scene.objects.create(series=series, prompt="x", position=1)
+    character = Character.objects.create(pk=pk, owner=bob, name="Bobby", handle="bobby")
+    series = Series.objects.create(pk=pk, owner=bob, title="Bob's series")
+    scene = Scene.objects.create(pk=pk, series=series, prompt="x", position=1)
     return {"generation": generation, "character": character, "series": series, "scene": scene}
 
 
