@@ -22,6 +22,9 @@ from characters.models import Character
 
 log = logging.getLogger(__name__)
 
+# Read creators' clips as local video files only: no playlist, concat or network input however the file
+# is dressed up (a ".mp4" that is really an HLS playlist must not pull other files into a still).
+SAFE_INPUT = ("-protocol_whitelist", "file", "-format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm")
 SIDE = 160  # px; shown at 48–64 px, so crisp on high-density screens too
 FAILED_FOR = 60 * 60
 
@@ -49,6 +52,7 @@ def first_frame(field_file) -> bytes | None:
         "-loglevel",
         "error",
         "-nostdin",
+        *SAFE_INPUT,
         "-i",
         "INPUT",
         "-frames:v",

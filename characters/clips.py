@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import imageio_ffmpeg
 
-from characters.avatars import local_path
+from characters.avatars import SAFE_INPUT, local_path
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def for_registration(field_file, seconds: tuple[int, int] | None):
                 "error",
                 "-nostdin",
                 "-y",
+                *SAFE_INPUT,
                 "-i",
                 path,
                 "-t",
@@ -56,7 +57,10 @@ def for_registration(field_file, seconds: tuple[int, int] | None):
                 "-an",
                 cut.name,
             ]
-            result = subprocess.run(command, capture_output=True, timeout=120, check=False)
+            try:
+                result = subprocess.run(command, capture_output=True, timeout=120, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                result = subprocess.CompletedProcess(command, 1, b"", str(exc).encode())
             if result.returncode != 0:
                 log.warning(
                     "clips: could not cut %s: %s", field_file.name, result.stderr.decode(errors="replace")[-300:]

@@ -14,7 +14,7 @@ import imageio_ffmpeg
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from characters.avatars import local_path
+from characters.avatars import SAFE_INPUT, local_path
 from characters.models import Character, CharacterStill, StillSource
 from generations.providers.base import ReferenceImage
 
@@ -35,6 +35,7 @@ def frame_at(path: str, seconds: float) -> bytes | None:
         "-nostdin",
         "-ss",
         f"{seconds:.3f}",
+        *SAFE_INPUT,
         "-i",
         path,
         "-frames:v",

@@ -35,3 +35,9 @@ def test_arguments_are_filled_keeping_the_value_type_and_dropping_what_is_not_as
         "cfg_scale": 0.5,
         "negative_prompt": "blur, A fox",
     }
+
+
+def test_other_braces_in_an_argument_are_the_admins_text_and_never_break_a_create():
+    arguments = {"style": "a {style} shot of {prompt}", "broken": "{", "image_note": "see {image}"}
+    filled = fill_arguments(arguments, {"prompt": "A fox", "image": None})
+    assert filled == {"style": "a {style} shot of A fox", "broken": "{", "image_note": "see {image}"}

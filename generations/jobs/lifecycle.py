@@ -265,7 +265,8 @@ def _reference_images(generation: Generation, backend: Backend) -> list:
     if backend.spec.travel != REFERENCE_IMAGES or not generation.characters_travel:
         return []
     by_handle = {c.handle: c for c in generation.characters.prefetch_related("stills")}
-    mentioned = [by_handle[h] for h in generation.characters_travel if h in by_handle]
+    # In the order of mention (the prompt says it; a jsonb column keeps no key order).
+    mentioned = [by_handle[h] for h in mentions.find_handles(generation.prompt) if h in by_handle]
     return stills.reference_images(mentioned, backend.spec.max_reference_images)
 
 
@@ -433,8 +434,7 @@ def complete(generation: Generation, job: RemoteJob, client) -> None:
         with thumbnail:
             generation.thumbnail.save("thumbnail.webp", File(thumbnail), save=False)
     now = timezone.now()
-    # The provider reports the seconds it delivered as text where it reports them at all.
-    seconds = int(job.seconds) if job.seconds else generation.seconds
+    seconds = _delivered_seconds(job, generation)
     with transaction.atomic():
         won = generation.transition(
             [Status.SUBMITTED, Status.IN_PROGRESS],
@@ -458,6 +458,16 @@ def complete(generation: Generation, job: RemoteJob, client) -> None:
         generation.video.delete(save=False)
         if generation.thumbnail:
             generation.thumbnail.delete(save=False)
+
+
+def _delivered_seconds(job: RemoteJob, generation: Generation) -> int:
+    """The seconds the provider says it delivered ("8", "8.0"), else the seconds asked for. An answer that
+    is not a sensible number never blocks a finished video: the job is billed for what was asked."""
+    try:
+        seconds = int(float(job.seconds))
+    except (TypeError, ValueError, OverflowError):
+        return generation.seconds
+    return seconds if 0 < seconds <= 3600 else generation.seconds
 
 
 def _fetch(client, job: RemoteJob, variant: str):

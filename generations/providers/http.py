@@ -60,7 +60,13 @@ class HTTPClient:
     def request(self, method: str, path: str, *, is_create: bool = False, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         url = path if path.startswith(("http://", "https://")) else self.url(path)
-        if not _same_origin(url, self.base_url):
+        try:
+            same_origin = _same_origin(url, self.base_url)
+        except ValueError:  # a link with an impossible port or a broken address, from the provider
+            raise ProviderError(
+                f"{self.backend.name} gave a link that is not a valid URL.", code="invalid_response"
+            ) from None
+        if not same_origin:
             # A download link on a CDN or another host: the key is for this backend only.
             kwargs["headers"] = {**kwargs.get("headers", {}), **dict.fromkeys(self.auth_headers)}
         try:

@@ -10,6 +10,7 @@ _SECONDS = re.compile(r"[1-9][0-9]{0,3}")
 _SIZE = re.compile(r"[1-9][0-9]{1,4}x[1-9][0-9]{1,4}")
 # What an offer's "arguments" templates may name: filled in per video by `fill_arguments`.
 ARGUMENT_PLACEHOLDERS = ("prompt", "seconds", "size", "width", "height", "ratio", "aspect_ratio", "image")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(ARGUMENT_PLACEHOLDERS) + r")\}")
 
 
 def offer_problems(offers) -> list[str]:
@@ -68,7 +69,10 @@ def fill_arguments(arguments: dict, values: dict) -> dict:
             if value is not None:
                 filled[name] = value
         elif isinstance(template, str):
-            filled[name] = template.format_map({k: v for k, v in values.items() if v is not None})
+            # Only the known placeholders are replaced; any other brace is the admin's text, kept as written.
+            filled[name] = _PLACEHOLDER.sub(
+                lambda m: str(values[m.group(1)]) if values.get(m.group(1)) is not None else m.group(0), template
+            )
         else:
             filled[name] = template
     return filled

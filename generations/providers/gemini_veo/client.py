@@ -106,7 +106,7 @@ def parse_operation(data: dict, name: str) -> RemoteJob:
         return RemoteJob(
             id=name,
             status=FAILED,
-            error_code=_RPC_CODES.get(code, "video_generation_failed"),
+            error_code=(_RPC_CODES.get(code) if isinstance(code, int) else None) or "video_generation_failed",
             error_message=str(error.get("message") or "Veo could not make the video.")[:1000],
             raw=data,
         )
@@ -146,7 +146,8 @@ class GoogleHTTPClient(HTTPClient):
     def error_from(self, response: requests.Response, *, is_create: bool) -> ProviderError:
         plain = super().error_from(response, is_create=is_create)
         error = _google_error(response)
-        details = [item for item in error.get("details") or [] if isinstance(item, dict)]
+        raw_details = error.get("details")
+        details = [item for item in raw_details if isinstance(item, dict)] if isinstance(raw_details, list) else []
         reason = next((str(item.get("reason")) for item in details if item.get("reason")), "")
         status_word = str(error.get("status") or "")
         message = str(error.get("message") or plain.message)[:500]

@@ -26,7 +26,7 @@ _STATUS = {"queued": QUEUED, "in_progress": RUNNING, "completed": COMPLETED, "fa
 def parse_video(data: dict, poll_after_ms: str | None = None) -> RemoteJob:
     """Validate a Video object strictly: an unknown status or a missing id is a bad answer."""
     video_id = data.get("id")
-    status = _STATUS.get(data.get("status"))
+    status = _STATUS.get(data.get("status")) if isinstance(data.get("status"), str) else None
     if not isinstance(video_id, str) or not video_id or status is None:
         raise ProviderError(
             "The backend answered with an object that is not a Video.", code="invalid_response", transient=True

@@ -76,7 +76,8 @@ def _problem(response: requests.Response) -> tuple[str, str]:
 
 def parse_prediction(data: dict) -> RemoteJob:
     """Validate a prediction strictly: an unknown status or a missing id is a bad answer."""
-    prediction_id, status = data.get("id"), _STATUS.get(data.get("status"))
+    prediction_id = data.get("id")
+    status = _STATUS.get(data.get("status")) if isinstance(data.get("status"), str) else None
     if not isinstance(prediction_id, str) or not prediction_id or status is None:
         raise ProviderError(
             "The backend answered with an object that is not a prediction.", code="invalid_response", transient=True
@@ -170,7 +171,12 @@ class ReplicateClient:
                 exc.message = f"{exc.message} ({model} needs a start image: mention a character that has a still.)"
                 exc.args = (exc.message,)
             raise
-        return parse_prediction(data)
+        try:
+            return parse_prediction(data)
+        except ProviderError as exc:
+            # Replicate answered the create, so the prediction may exist: never send it blindly again.
+            exc.maybe_sent = True
+            raise
 
     def retrieve(self, remote_id: str) -> RemoteJob:
         return parse_prediction(self.http.json("GET", f"predictions/{quote(remote_id, safe='')}"))
@@ -194,7 +200,7 @@ class ReplicateClient:
         data = self.http.json("GET", "predictions")
         matches = [
             item
-            for item in data.get("results") or []
+            for item in (data.get("results") if isinstance(data.get("results"), list) else [])
             if isinstance(item, dict)
             and isinstance(item.get("input"), dict)
             and item["input"].get("prompt") == prompt

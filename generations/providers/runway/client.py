@@ -58,7 +58,8 @@ def data_uri(image: ReferenceImage) -> str:
 
 def parse_task(data: dict) -> RemoteJob:
     """Validate a task strictly: an unknown status, a missing id or a success without output is a bad answer."""
-    task_id, status = data.get("id"), _STATUS.get(data.get("status"))
+    task_id = data.get("id")
+    status = _STATUS.get(data.get("status")) if isinstance(data.get("status"), str) else None
     if not isinstance(task_id, str) or not task_id or status is None:
         raise ProviderError(
             "Runway answered with an object that is not a task.", code="invalid_response", transient=True
