@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from PIL import Image
 
-from generations.providers.base import ProviderError, ReferenceImage, RemoteJob
+from generations.providers.base import LostCreate, ProviderError, ReferenceImage, RemoteJob
 from generations.providers.fal_queue import KLING_MASTER
 from generations.providers.fal_queue.client import app_root
 from simulator.models import Job
@@ -196,7 +196,7 @@ def test_deleting_cancels_a_request_and_a_finished_one_needs_nothing(fal):
 
 def test_what_the_queue_api_does_not_have_is_said_plainly(fal):
     client = fal.client()
-    assert client.find_recent("A red kite", 0) is None
+    assert client.find_recent(LostCreate("A red kite", "m", 5, "1280x720", 0, 2e9)) == []
     for call in (
         lambda: client.remix("fal-ai/kling-video/req_x", "again", "k"),
         lambda: client.create_character(name="Mossy", description="", clip=None, clip_url=""),

@@ -11,7 +11,16 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generations.providers.base import COMPLETED, FAILED, QUEUED, RUNNING, ProviderError, ReferenceImage, RemoteJob
+from generations.providers.base import (
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    LostCreate,
+    ProviderError,
+    ReferenceImage,
+    RemoteJob,
+)
 from generations.providers.replicate.client import parse_prediction
 from simulator.models import Job
 from tests.factories import SIM_KEY, make_backend
@@ -211,15 +220,22 @@ def test_delete_cancels_a_running_prediction(replicate_backend):
     assert (canceled.status, canceled.error_code) == (FAILED, "canceled")
 
 
-def test_a_lost_create_is_found_again_by_its_prompt(replicate_backend):
+def test_a_lost_create_is_found_again_by_its_prompt_model_and_time(replicate_backend):
     client = replicate_backend.client()
-    since = time.time() - 60
+    now = time.time()
+
+    def lost(prompt, model=TEXT_MODEL, after=now - 60, before=now + 60):
+        return LostCreate(
+            prompt=prompt, model=model, seconds=5, size="1280x720", created_after=after, created_before=before
+        )
+
     job = create(client, prompt="A snail races a leaf")
     create(client, prompt="Something else")
-    assert client.find_recent("A snail races a leaf", since).id == job.id
-    create(client, prompt="A snail races a leaf")
-    assert client.find_recent("A snail races a leaf", since) is None  # two: cannot tell which was ours
-    assert client.find_recent("Nobody asked", since) is None
+    assert [j.id for j in client.find_recent(lost("A snail races a leaf"))] == [job.id]
+    twin = create(client, prompt="A snail races a leaf")
+    assert {j.id for j in client.find_recent(lost("A snail races a leaf"))} == {job.id, twin.id}
+    assert client.find_recent(lost("A snail races a leaf", after=now + 3600, before=now + 7200)) == []
+    assert client.find_recent(lost("Nobody asked")) == []
 
 
 def test_what_replicate_cannot_do_is_unsupported(replicate_backend):

@@ -13,7 +13,16 @@ import requests
 from django.core.management import call_command
 from PIL import Image
 
-from generations.providers.base import COMPLETED, FAILED, QUEUED, RUNNING, ProviderError, ReferenceImage, RemoteJob
+from generations.providers.base import (
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    LostCreate,
+    ProviderError,
+    ReferenceImage,
+    RemoteJob,
+)
 from generations.providers.runway.client import parse_task, ratio_of
 from simulator.models import Job
 from tests.factories import SIM_KEY, make_backend
@@ -96,7 +105,7 @@ def test_runway_has_no_thumbnail_remix_characters_or_task_list(runway):
         with pytest.raises(ProviderError) as unsupported:
             call()
         assert unsupported.value.code == "unsupported"
-    assert client.find_recent("A red kite", 0) is None
+    assert client.find_recent(LostCreate("A red kite", "m", 5, "1280x720", 0, 2e9)) == []
 
 
 def test_delete_cancels_the_task_and_deleting_twice_is_fine(runway):

@@ -71,3 +71,34 @@ def test_without_idempotency_a_timed_out_create_is_found_in_the_providers_list_n
     assert looked_up, "the answer was lost, so the provider's list was searched"
     assert generation.status == Status.COMPLETED
     assert [v["id"] for v in simulator_jobs(official, "Late answer, no keys")] == [generation.remote_id]
+
+
+@pytest.fixture
+def second_create_times_out(monkeypatch):
+    """Every create but the first waits a millisecond for its answer: it arrives, the answer is lost."""
+    real_create = OpenAIVideosClient.create
+    calls = []
+
+    def create(self, **kwargs):
+        calls.append(kwargs["idempotency_key"])
+        if len(calls) == 2:
+            self.http.timeout = (5, 0.001)
+        return real_create(self, **kwargs)
+
+    monkeypatch.setattr(OpenAIVideosClient, "create", create)
+    return calls
+
+
+def test_a_lost_create_never_adopts_the_video_of_another_take_with_the_same_prompt(
+    alice, official, second_create_times_out
+):
+    official.honours_idempotency_keys = False
+    official.save()
+    request = GenerationRequest(alice, prompt="Two takes", model="sora-2", seconds=4, size="720x1280", backend=official)
+    first = drive(lifecycle.start(request).generation)
+    second = drive(lifecycle.start(request).generation)  # its create's answer is lost
+
+    assert first.status == second.status == Status.COMPLETED
+    assert first.remote_id != second.remote_id, "each take has its own video"
+    assert sorted(v["id"] for v in simulator_jobs(official, "Two takes")) == sorted([first.remote_id, second.remote_id])
+    assert len(second_create_times_out) == 2, "the lost create was never sent again"

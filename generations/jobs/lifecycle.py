@@ -32,7 +32,7 @@ from generations.billing import budgets, pricing
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs import router
 from generations.jobs.models import Generation, GenerationEvent
-from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, ProviderError, RemoteJob
+from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, LostCreate, ProviderError, RemoteJob
 from generations.providers.models import Backend
 from generations.states import ACTIVE, Status
 from sora_studio import queue
@@ -310,8 +310,7 @@ def resolve_lost_submit(generation: Generation, cause: ProviderError | None = No
         _send_create(generation, backend)
         return
     try:
-        since = (generation.submitted_at or generation.created_at).timestamp() - 60
-        job = backend.client().find_recent(generation.prompt_sent, since)
+        job = _find_lost_job(generation, backend)
     except ProviderError as exc:
         if exc.transient and timezone.now() < generation.deadline:
             _release(generation, delay=_backoff(generation.poll_errors + 1, exc.retry_after))
@@ -331,6 +330,29 @@ def resolve_lost_submit(generation: Generation, cause: ProviderError | None = No
         f"{backend.name} did not confirm the job and it cannot be found there. It was not sent again, "
         "so nothing is charged twice; generate it again if you still want it.",
     )
+
+
+def _find_lost_job(generation: Generation, backend: Backend) -> RemoteJob | None:
+    """The provider's job this lost create made, if its list shows exactly one that can be it: the same
+    prompt, model, seconds and size, made while the create was in flight, and adopted by no other job
+    (two takes of one scene share a prompt; they must never share a video)."""
+    sent_at = (generation.submitted_at or generation.created_at).timestamp()
+    lost = LostCreate(
+        prompt=generation.prompt_sent,
+        model=generation.model,
+        seconds=generation.seconds,
+        size=generation.size,
+        created_after=sent_at - 60,
+        created_before=sent_at + settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT + 60,
+    )
+    candidates = {job.id: job for job in backend.client().find_recent(lost)}
+    taken = set(
+        Generation.objects.filter(backend=backend, remote_id__in=list(candidates))
+        .exclude(pk=generation.pk)
+        .values_list("remote_id", flat=True)
+    )
+    free = [job for job_id, job in candidates.items() if job_id not in taken]
+    return free[0] if len(free) == 1 else None
 
 
 def accept(generation: Generation, job: RemoteJob) -> None:

@@ -56,6 +56,22 @@ class RemoteJob:
 
 
 @dataclass(frozen=True)
+class LostCreate:
+    """A create whose answer was lost, as a provider's job list can be searched for it: the same prompt,
+    model, seconds and size, made within the window (unix seconds) the create was in flight."""
+
+    prompt: str
+    model: str
+    seconds: int
+    size: str
+    created_after: float
+    created_before: float
+
+    def in_window(self, created_at: float) -> bool:
+        return self.created_after <= created_at <= self.created_before
+
+
+@dataclass(frozen=True)
 class Mention:
     """A character as one backend knows it, for writing a prompt that mentions it."""
 

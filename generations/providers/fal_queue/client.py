@@ -23,6 +23,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    LostCreate,
     ProviderError,
     ReferenceImage,
     RemoteJob,
@@ -215,8 +216,8 @@ class FalQueueClient:
             if exc.code != "ALREADY_COMPLETED":
                 raise
 
-    def find_recent(self, prompt: str, created_after: float) -> RemoteJob | None:
-        return None  # the queue API lists no requests to reconcile a lost submit against
+    def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
+        return []  # the queue API lists no requests to reconcile a lost submit against
 
     def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
         raise ProviderError("fal registers no characters: they travel as reference images.", code="unsupported")

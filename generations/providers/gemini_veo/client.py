@@ -29,6 +29,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    LostCreate,
     ProviderError,
     ReferenceImage,
     RemoteJob,
@@ -246,8 +247,8 @@ class GeminiVeoClient:
     def delete(self, remote_id: str) -> None:
         raise ProviderError("The Gemini API cannot delete a Veo operation.", code="unsupported")
 
-    def find_recent(self, prompt: str, created_after: float) -> RemoteJob | None:
-        return None  # the Gemini API lists no video operations to reconcile against
+    def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
+        return []  # the Gemini API lists no video operations to reconcile against
 
     def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
         raise ProviderError("Veo keeps no characters: they travel as reference images.", code="unsupported")

@@ -14,6 +14,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    LostCreate,
     ProviderError,
     ReferenceImage,
     RemoteJob,
@@ -107,17 +108,21 @@ class OpenAIVideosClient:
     def delete(self, remote_id: str) -> None:
         self.http.request("DELETE", f"videos/{remote_id}")
 
-    def find_recent(self, prompt: str, created_after: float) -> RemoteJob | None:
-        """Reconcile a create whose answer was lost: the one recent job with our exact prompt."""
+    def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
+        """Reconcile a create whose answer was lost: recent videos of the same request, made while it was sent."""
         data = self.http.json("GET", "videos", params={"limit": 50, "order": "desc"})
-        matches = [
-            item
-            for item in data.get("data") or []
+        items = data.get("data") if isinstance(data.get("data"), list) else []
+        return [
+            parse_video(item)
+            for item in items
             if isinstance(item, dict)
-            and item.get("prompt") == prompt
-            and (item.get("created_at") or 0) >= created_after
+            and item.get("prompt") == lost.prompt
+            and item.get("model") in (None, lost.model)
+            and str(item.get("seconds") or lost.seconds) == str(lost.seconds)
+            and item.get("size") in (None, lost.size)
+            and isinstance(item.get("created_at"), int | float)
+            and lost.in_window(item["created_at"])
         ]
-        return parse_video(matches[0]) if len(matches) == 1 else None
 
     def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
         if clip is None:

@@ -20,6 +20,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    LostCreate,
     ProviderError,
     ReferenceImage,
     RemoteJob,
@@ -195,18 +196,20 @@ class ReplicateClient:
         """Cancel the prediction (Replicate cannot delete one through its API)."""
         self.http.json("POST", f"predictions/{quote(remote_id, safe='')}/cancel")
 
-    def find_recent(self, prompt: str, created_after: float) -> RemoteJob | None:
-        """Reconcile a create whose answer was lost: the one recent prediction with our exact prompt."""
+    def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
+        """Reconcile a create whose answer was lost: recent predictions of the same prompt and model, made
+        while it was sent (Replicate lists predictions newest first)."""
         data = self.http.json("GET", "predictions")
-        matches = [
-            item
-            for item in (data.get("results") if isinstance(data.get("results"), list) else [])
+        items = data.get("results") if isinstance(data.get("results"), list) else []
+        return [
+            parse_prediction(item)
+            for item in items
             if isinstance(item, dict)
             and isinstance(item.get("input"), dict)
-            and item["input"].get("prompt") == prompt
-            and _timestamp(item.get("created_at")) >= created_after
+            and item["input"].get("prompt") == lost.prompt
+            and item.get("model") in (None, lost.model)
+            and lost.in_window(_timestamp(item.get("created_at")))
         ]
-        return parse_prediction(matches[0]) if len(matches) == 1 else None
 
     def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
         raise ProviderError("Replicate keeps no characters: they travel as reference images.", code="unsupported")

@@ -17,6 +17,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    LostCreate,
     ProviderError,
     ReferenceImage,
     RemoteJob,
@@ -175,8 +176,8 @@ class RunwayClient:
             if exc.status != 404:  # already gone is what we wanted
                 raise
 
-    def find_recent(self, prompt: str, created_after: float) -> RemoteJob | None:
-        return None  # Runway has no task list to reconcile against
+    def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
+        return []  # Runway has no task list to reconcile against
 
     def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
         raise ProviderError("Runway keeps no characters: they travel as reference images.", code="unsupported")

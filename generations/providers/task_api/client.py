@@ -13,6 +13,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    LostCreate,
     ProviderError,
     ReferenceImage,
     RemoteJob,
@@ -128,8 +129,8 @@ class TaskAPIClient:
     def delete(self, remote_id: str) -> None:
         raise ProviderError("This backend cannot delete tasks.", code="unsupported")
 
-    def find_recent(self, prompt: str, created_after: float) -> RemoteJob | None:
-        return None  # the protocol has no task list to reconcile against
+    def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
+        return []  # the protocol has no task list to reconcile against
 
     def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
         data = self.http.json(
