@@ -81,10 +81,28 @@ class BackendAdmin(admin.ModelAdmin):
     form = BackendForm
     formfield_overrides = URL_FIELDS
     inlines = [PriceInline, NewPriceInline]
-    list_display = ["name", "protocol", "tier", "enabled", "base_url", "masked_key", "max_in_flight", "paused_until"]
+    list_display = [
+        "name",
+        "protocol",
+        "tier",
+        "enabled",
+        "health",
+        "base_url",
+        "masked_key",
+        "max_in_flight",
+        "paused_until",
+    ]
     list_filter = ["protocol", "tier", "enabled"]
     search_fields = ["name", "base_url"]
-    readonly_fields = ["paused_until", "created_at"]
+    readonly_fields = [
+        "paused_until",
+        "created_at",
+        "disabled_reason",
+        "consecutive_failures",
+        "last_failure",
+        "circuit_open_until",
+        "probe_started_at",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "protocol", "tier", "base_url", "api_key", "enabled"]}),
         ("What it offers", {"fields": ["offers", "supports_characters", "supports_extract", "supports_remix"]}),
@@ -100,11 +118,28 @@ class BackendAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            "Health",
+            {
+                "fields": [
+                    "disabled_reason",
+                    "consecutive_failures",
+                    "last_failure",
+                    "circuit_open_until",
+                    "probe_started_at",
+                ],
+                "description": "Kept by the studio. Enabling a backend again clears the reason it was disabled.",
+            },
+        ),
     ]
 
     @admin.display(description="API key")
     def masked_key(self, backend):
         return backend.masked_key
+
+    @admin.display(description="Health")
+    def health(self, backend):
+        return backend.health_summary or "ok"
 
 
 class CostEntryInline(admin.TabularInline):

@@ -114,6 +114,8 @@ def gallery(request: HttpRequest) -> HttpResponse:
         "next_query": _query(request.GET, after=_cursor(cards[-1])) if has_more else "",
         "first_query": _query(request.GET, after=None),
     }
+    if request.user.is_staff and not partial_wanted(request):
+        context["unhealthy_backends"] = list(Backend.objects.unhealthy())
     if partial_wanted(request):
         # "Load more" appends the next cards in place of itself; the filters replace the whole list.
         template = "generations/gallery.html#more" if cursor else "generations/gallery.html#gallery"

@@ -195,6 +195,10 @@ GENERATION_RECONCILE_SECONDS = int(os.environ.get("GENERATION_RECONCILE_SECONDS"
 GENERATION_LEASE_SECONDS = int(os.environ.get("GENERATION_LEASE_SECONDS", "120"))
 PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "5"))
 PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "30"))
+# A backend's circuit opens after this many transient failures in a row (5xx, timeouts, connection
+# errors; not 429s): no new jobs go there for the cooldown, then one trial job decides.
+CIRCUIT_FAILURES = int(os.environ.get("CIRCUIT_FAILURES", "5"))
+CIRCUIT_COOLDOWN_SECONDS = int(os.environ.get("CIRCUIT_COOLDOWN_SECONDS", "60"))
 # The pump claims due jobs and hands them to the workers; it runs inside qcluster as a
 # long-lived task (see generations/pump.py) or on its own with `manage.py pump`.
 PUMP_TICK_SECONDS = float(os.environ.get("PUMP_TICK_SECONDS", "0.5"))

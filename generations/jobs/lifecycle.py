@@ -32,6 +32,7 @@ from generations.billing import budgets, pricing
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs import router
 from generations.jobs.models import Generation, GenerationEvent
+from generations.providers import health
 from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, LostCreate, ProviderError, RemoteJob
 from generations.providers.models import Backend
 from generations.states import ACTIVE, Status
@@ -223,6 +224,9 @@ def submit(generation: Generation) -> None:
     if backend.is_paused():
         _release(generation, delay=(backend.paused_until - timezone.now()).total_seconds() + random.uniform(0, 1))
         return
+    if backend.circuit_open_until is not None and not health.allow_probe(backend):
+        _release(generation, delay=health.retry_in(backend, timezone.now()))  # open, or its trial job runs
+        return
     # Take a concurrency slot: count and move to SUBMITTING in one write transaction, so two
     # workers cannot both take the last slot (IMMEDIATE on SQLite, a row lock on PostgreSQL).
     with transaction.atomic():
@@ -256,6 +260,7 @@ def _send_create(generation: Generation, backend: Backend) -> None:
     except ProviderError as exc:
         _create_failed(generation, backend, exc)
         return
+    health.record_success(backend)
     accept(generation, job)
 
 
@@ -271,6 +276,11 @@ def _reference_images(generation: Generation, backend: Backend) -> list:
 
 
 def _create_failed(generation: Generation, backend: Backend, exc: ProviderError) -> None:
+    if health.refused_key(exc):
+        generation.fail(exc.code, health.disable(backend, exc))
+        return
+    if exc.transient and not exc.rate_limited:
+        health.record_transient_failure(backend, exc.message)
     if exc.maybe_sent:
         log.warning("generation %s: create outcome unknown (%s)", generation.pk, exc.code)
         resolve_lost_submit(generation, cause=exc)
@@ -405,8 +415,12 @@ def poll(generation: Generation) -> None:
         client = generation.backend.client()
         job = client.retrieve(generation.remote_id)
     except ProviderError as exc:
+        if health.refused_key(exc):  # only here: a 403 on a download is an expired link, not a refused key
+            generation.fail(exc.code, health.disable(generation.backend, exc))
+            return
         _poll_failed(generation, exc)
         return
+    health.record_success(generation.backend)
     if job.status == FAILED:
         generation.fail(
             job.error_code or "generation_failed",
@@ -429,6 +443,8 @@ def poll(generation: Generation) -> None:
 
 
 def _poll_failed(generation: Generation, exc: ProviderError) -> None:
+    if exc.transient and not exc.rate_limited:
+        health.record_transient_failure(generation.backend, exc.message)
     if exc.rate_limited:
         generation.backend.pause(exc.retry_after or 5)
     if not exc.transient:

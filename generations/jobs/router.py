@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils import timezone
+
 from characters.mentions import MentionError, check_ready
 from generations.billing.pricing import NoPrice, Quote, quote
+from generations.providers import health
 from generations.providers.models import Backend, Refusal, Tier
 
 
@@ -28,6 +31,9 @@ def assess(backend: Backend, characters, model: str, seconds: str, size: str) ->
     """A Route if `backend` can make this video, else the reason it cannot."""
     if not backend.enabled:
         return Refusal(backend, f"{backend.name} is disabled.")
+    if health.is_open(backend, now := timezone.now()):
+        # After the cooldown (and no trial job yet) it is closed enough to take the one trial job.
+        return Refusal(backend, health.refusal_reason(backend, now))
     if refusal := backend.refusal(model, seconds, size):
         return refusal
     try:

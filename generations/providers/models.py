@@ -44,6 +44,10 @@ class BackendQuerySet(models.QuerySet):
         """Enabled backends that can hold characters."""
         return self.enabled().filter(supports_characters=True)
 
+    def unhealthy(self):
+        """Backends staff should hear about: disabled for a refused key, or with their circuit open."""
+        return self.filter((Q(enabled=False) & ~Q(disabled_reason="")) | Q(circuit_open_until__isnull=False))
+
 
 class Backend(models.Model):
     """A provider endpoint: protocol + base URL + key + offer + price table. Configured, never hard-coded."""
@@ -72,6 +76,20 @@ class Backend(models.Model):
     )
     max_in_flight = models.PositiveIntegerField(default=4, help_text="Jobs submitted and not yet finished, at most.")
     paused_until = models.DateTimeField(null=True, blank=True, help_text="Set when the provider says 429.")
+    # Health (see providers/health.py), kept here so web and worker processes share one view of it.
+    disabled_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Why the studio disabled this backend (e.g. the provider refused its key).",
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0, help_text="Transient failures in a row.")
+    last_failure = models.CharField(max_length=300, blank=True, help_text="The latest transient failure.")
+    circuit_open_until = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the circuit opened: no new jobs until then, then one trial job."
+    )
+    probe_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the one trial job after a cooldown was let through."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = BackendQuerySet.as_manager()
@@ -83,6 +101,8 @@ class Backend(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
+        if self.enabled:
+            self.disabled_reason = ""  # an admin enabled it again (after fixing the key): the reason is history
         if not self.offers and self.protocol in registry.PROTOCOLS:
             # Spell the protocol's usual offer out, so an admin sees (and edits) what is offered.
             self.offers = copy.deepcopy(self.spec.default_offers)
@@ -168,6 +188,19 @@ class Backend(models.Model):
         Backend.objects.filter(pk=self.pk).filter(Q(paused_until__isnull=True) | Q(paused_until__lt=until)).update(
             paused_until=until
         )
+
+    @property
+    def health_summary(self) -> str:
+        """What is wrong with this backend's health, for staff; "" when nothing is."""
+        if not self.enabled and self.disabled_reason:
+            return f"Disabled: {self.disabled_reason}"
+        if self.circuit_open_until is not None:
+            at = timezone.localtime(self.circuit_open_until).strftime("%H:%M")
+            return (
+                f"Circuit open after {self.consecutive_failures} failures in a row, until {at} "
+                f"(then one trial job). Last: {self.last_failure or 'unknown'}"
+            )
+        return ""
 
     def is_paused(self) -> bool:
         return self.paused_until is not None and self.paused_until > timezone.now()
