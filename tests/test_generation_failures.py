@@ -1,5 +1,6 @@
 """Every job ends in a terminal state with a reason, and nothing failed stays charged."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,8 @@ from generations.billing.models import CostKind
 from generations.jobs import lifecycle, pump
 from generations.jobs.lifecycle import GenerationRequest
 from generations.jobs.models import Generation
+from generations.providers.base import ProviderError
+from generations.providers.openai_videos.client import OpenAIVideosClient
 from generations.states import Status
 from tests.conftest import drive
 
@@ -126,3 +129,40 @@ def test_a_cancelled_job_is_never_sent(alice, official, held_tasks):
     lifecycle.advance(generation.pk)
     generation.refresh_from_db()
     assert generation.status == Status.CANCELLED and generation.remote_id == ""
+
+
+def test_a_download_that_fails_retries_on_its_own_short_schedule_not_behind_earlier_poll_errors(
+    alice, official, monkeypatch, settings
+):
+    """The provider says the video is ready but fetching it fails three times: each retry comes within
+    seconds (earlier poll errors do not stretch it to minutes), and the video is stored once it works."""
+    settings.GENERATION_POLL_INTERVAL = 2  # production's pace, so the cap is what keeps the wait short
+    real_download = OpenAIVideosClient.download
+    failures = []
+
+    def download(self, job, variant, dest):
+        if variant == "video" and len(failures) < 3:
+            failures.append(job.id)
+            raise ProviderError("The file host reset the connection.", code="connection_error", transient=True)
+        return real_download(self, job, variant, dest)
+
+    monkeypatch.setattr(OpenAIVideosClient, "download", download)
+    generation = lifecycle.start(
+        GenerationRequest(alice, prompt="Slow file host", model="sora-2", seconds=4, size="720x1280", backend=official)
+    ).generation
+    Generation.objects.filter(pk=generation.pk).update(poll_errors=8)  # as after a run of flaky polls
+    waits = []
+    for _ in range(200):
+        generation.refresh_from_db()
+        if generation.is_terminal:
+            break
+        Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now(), lease_until=None)
+        lifecycle.advance(generation.pk)
+        generation.refresh_from_db()
+        if generation.next_poll_at and generation.download_errors > len(waits):
+            waits.append((generation.next_poll_at - timezone.now()).total_seconds())
+        time.sleep(0.05)
+    assert generation.status == Status.COMPLETED and generation.video
+    assert len(failures) == 3 and len(waits) == 3
+    assert all(wait <= 15 for wait in waits), waits
+    assert generation.cost_entries.filter(kind=CostKind.CHARGE).count() == 1

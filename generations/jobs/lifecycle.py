@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_POLL_ERRORS = 30
+MAX_DOWNLOAD_ERRORS = 20
+DOWNLOAD_RETRY_MAX_SECONDS = 15
 
 
 class GenerationRefused(ValueError):
@@ -458,13 +460,31 @@ def _poll_failed(generation: Generation, exc: ProviderError) -> None:
     _release(generation, delay=_backoff(errors, exc.retry_after))
 
 
+def _download_failed(generation: Generation, exc: ProviderError) -> None:
+    """The provider said the video is ready, but fetching it failed. The status exchange worked, so the
+    polls' error count starts again; downloads retry on their own short, capped schedule (a video that
+    needed 8 s must not wait minutes behind earlier poll errors), until the link is refused or too many
+    tries failed."""
+    if exc.rate_limited:
+        generation.backend.pause(exc.retry_after or 5)
+    errors = generation.download_errors + 1
+    if not exc.transient or errors > MAX_DOWNLOAD_ERRORS:
+        generation.fail(
+            exc.code, f"The finished video could not be fetched from {generation.backend.name}: {exc.message}"
+        )
+        return
+    Generation.objects.filter(pk=generation.pk).update(download_errors=errors, poll_errors=0)
+    delay = min(settings.GENERATION_POLL_INTERVAL * 2 ** min(errors, 6), DOWNLOAD_RETRY_MAX_SECONDS)
+    _release(generation, delay=max(delay, exc.retry_after or 0))
+
+
 def complete(generation: Generation, job: RemoteJob, client) -> None:
     """Store the video and thumbnail first (links expire), then mark completed and charge, atomically."""
     try:
         video = _fetch(client, job, "video")
         thumbnail = _fetch_optional(client, job, "thumbnail")
     except ProviderError as exc:
-        _poll_failed(generation, exc)
+        _download_failed(generation, exc)
         return
     with video:
         generation.video.save("video.mp4", File(video), save=False)

@@ -98,6 +98,9 @@ class Generation(models.Model):
     client_token = models.CharField(max_length=64, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0, help_text="Submit attempts.")
     poll_errors = models.PositiveIntegerField(default=0, help_text="Consecutive failed polls.")
+    download_errors = models.PositiveIntegerField(
+        default=0, help_text="Failed tries to fetch the finished video (retried on their own short schedule)."
+    )
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     remote_video_url = models.URLField(max_length=2000, blank=True)
