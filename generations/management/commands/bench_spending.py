@@ -139,10 +139,10 @@ class Command(BaseCommand):
             cursor.executemany(
                 "INSERT INTO generations_generation (id, uuid, idempotency_key, owner_id, backend_id, prompt, "
                 "prompt_sent, characters_sent, characters_travel, model, seconds, size, routing_reason, status, "
-                "progress, remote_id, "
-                "attempts, poll_errors, remote_video_url, error_code, error_message, video, thumbnail, client_token, "
+                "progress, remote_id, attempts, poll_errors, download_errors, remote_video_url, error_code, "
+                "error_message, video, thumbnail, client_token, "
                 "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'bench', '', '[]', '{}', %s, %s, '720x1280', '', "
-                "'completed', 100, '', 0, 0, '', '', '', '', '', '', %s, %s)",
+                "'completed', 100, '', 0, 0, 0, '', '', '', '', '', '', %s, %s)",
                 [(g[0], f"{g[0]:032x}", g[1], g[2], g[3], g[4], g[5], g[6], g[6]) for g in gen_rows],
             )
             cursor.executemany(
