@@ -22,7 +22,7 @@ from characters import clips, stills
 from characters.models import BindingStatus, Character, CharacterBinding
 from generations.billing import pricing
 from generations.billing.models import CostEntry, CostKind
-from generations.providers.base import REFERENCE_IMAGES, ProviderError
+from generations.providers.base import ProviderError
 from sora_studio import netguard, queue
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def unreachable_upload_note(backends) -> str:
 
 
 def travels_by_images(backend) -> bool:
-    return backend.spec.travel == REFERENCE_IMAGES
+    return backend.takes_reference_images
 
 
 def how_it_travels(character: Character, backend) -> str:

@@ -83,6 +83,7 @@ def test_a_series_made_on_three_protocols_says_how_the_character_reached_each(cl
     ]
     detail = client.get(reverse("generation_detail", args=[takes[1].pk])).text
     assert "@mossy as 3 reference images and its name" in detail
+    assert "Its stills are taken from the clip and go along to Simulated Veo with every video." in detail
 
 
 def test_the_new_character_form_says_when_an_upload_cannot_reach_a_backend_that_fetches_by_link(

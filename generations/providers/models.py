@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generations.providers import registry
-from generations.providers.base import ProtocolSpec
+from generations.providers.base import REFERENCE_IMAGES, ProtocolSpec
 from generations.providers.offers import offer_problems
 from sora_studio.fields import EncryptedTextField, reveal
 
@@ -118,6 +118,11 @@ class Backend(models.Model):
     def spec(self) -> ProtocolSpec:
         """What this backend's protocol is and can do."""
         return registry.spec(self.protocol)
+
+    @property
+    def takes_reference_images(self) -> bool:
+        """Characters reach it as their stills (no registration), rather than by an id it keeps."""
+        return self.spec.travel == REFERENCE_IMAGES
 
     @property
     def deletes_remotely(self) -> bool:
