@@ -111,6 +111,7 @@ class BackendAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "max_in_flight",
+                    "timeout_seconds",
                     "honours_idempotency_keys",
                     "bills_failed_jobs",
                     "paused_until",

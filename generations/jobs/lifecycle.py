@@ -173,9 +173,7 @@ def advance(generation_id: int) -> None:
     if generation is None or generation.is_terminal:
         return
     if timezone.now() >= generation.deadline:
-        generation.fail(
-            "timeout", f"No result after {settings.GENERATION_TIMEOUT // 60} minutes.", status=Status.TIMED_OUT
-        )
+        generation.time_out()
         return
     if not _claim(generation):
         return  # another worker holds it

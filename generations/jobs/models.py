@@ -164,7 +164,8 @@ class Generation(models.Model):
 
     @property
     def deadline(self):
-        return self.created_at + timedelta(seconds=settings.GENERATION_TIMEOUT)
+        """When the job ends timed out if it has not finished: its backend's timeout after it was made."""
+        return self.created_at + timedelta(seconds=self.backend.timeout)
 
     def transition(self, old: str | list[str], new: str, **fields) -> bool:
         """Compare-and-set: move to `new` only if still in `old`. True if this call won."""
@@ -190,8 +191,19 @@ class Generation(models.Model):
                 CostEntry.objects.refund_if_unbilled(self)
         return won
 
+    def time_out(self) -> bool:
+        """End a job past its deadline as timed out, refunded where billed. Safe to call twice."""
+        return self.fail("timeout", f"No result after {_duration(self.backend.timeout)}.", status=Status.TIMED_OUT)
+
     def charged(self) -> Decimal:
         return self.cost_entries.net()
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 class GenerationEvent(models.Model):

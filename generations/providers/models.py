@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -75,6 +76,12 @@ class Backend(models.Model):
         default=False, help_text="The provider keeps the money for failed or timed-out jobs (no refund)."
     )
     max_in_flight = models.PositiveIntegerField(default=4, help_text="Jobs submitted and not yet finished, at most.")
+    timeout_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A job not finished after this many seconds ends timed out (and is refunded where billed). "
+        "Blank = the studio's GENERATION_TIMEOUT.",
+    )
     paused_until = models.DateTimeField(null=True, blank=True, help_text="Set when the provider says 429.")
     # Health (see providers/health.py), kept here so web and worker processes share one view of it.
     disabled_reason = models.CharField(
@@ -113,6 +120,13 @@ class Backend(models.Model):
         # Empty means the protocol's usual offer (save() spells it out); anything else must be well formed.
         if self.offers and (problems := offer_problems(self.offers)):
             raise ValidationError({"offers": problems})
+        if self.timeout_seconds is not None and self.timeout_seconds <= 0:
+            raise ValidationError({"timeout_seconds": "A timeout must be at least one second (blank: the default)."})
+
+    @property
+    def timeout(self) -> int:
+        """Seconds a job may take on this backend before it ends timed out."""
+        return self.timeout_seconds or settings.GENERATION_TIMEOUT
 
     @property
     def spec(self) -> ProtocolSpec:
