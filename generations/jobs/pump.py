@@ -34,8 +34,9 @@ BATCH = 200
 
 
 def tick(now=None) -> int:
-    """Hand out every due job once. Returns how many were handed out."""
+    """End overdue jobs, then hand out every due job once. Returns how many were handed out."""
     now = now or timezone.now()
+    sweep(now)
     due = (
         Generation.objects.due(now)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
@@ -62,6 +63,33 @@ def tick(now=None) -> int:
             queue.enqueue("characters.tasks.register_binding", pk)
             handed += 1
     return handed
+
+
+def sweep(now=None) -> int:
+    """End active jobs past their backend's timeout as timed out (refunded where billed), whether or
+    not a poll is due: a job whose next poll is far off, or that no worker picks up, still ends on time.
+
+    A job a worker holds is left to it until its lease ends (it may be storing the finished video).
+    Each job is taken by compare-and-set on its lease, then ended by compare-and-set on its status,
+    so two pumps (or a pump and a worker) end it once. Returns how many it ended.
+    """
+    now = now or timezone.now()
+    overdue = Q()
+    for backend_id, timeout_seconds in Backend.objects.values_list("pk", "timeout_seconds"):
+        seconds = timeout_seconds or settings.GENERATION_TIMEOUT
+        overdue |= Q(backend_id=backend_id, created_at__lte=now - timedelta(seconds=seconds))
+    if not overdue:
+        return 0
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    swept = 0
+    for pk in list(Generation.objects.active().filter(overdue).filter(free).values_list("pk", flat=True)[:BATCH]):
+        hold = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
+        if not Generation.objects.active().filter(free, pk=pk).update(lease_until=hold):
+            continue  # another pump or a worker took it first
+        generation = Generation.objects.select_related("backend").get(pk=pk)
+        if generation.time_out():
+            swept += 1
+    return swept
 
 
 def _free_slots(now) -> dict[int, int]:
