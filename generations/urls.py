@@ -15,6 +15,7 @@ urlpatterns = [
     path("generations/<int:pk>/thumbnail/", views.thumbnail, name="generation_thumbnail"),
     path("generations/<int:pk>/cancel/", views.cancel, name="generation_cancel"),
     path("generations/<int:pk>/retry/", views.retry, name="generation_retry"),
+    path("generations/<int:pk>/check-again/", views.check_again, name="generation_check_again"),
     path("generations/<int:pk>/remix/", views.remix, name="generation_remix"),
     path("generations/<int:pk>/delete/", views.delete, name="generation_delete"),
     path("", include("generations.billing.urls")),

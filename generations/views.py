@@ -183,6 +183,7 @@ def _render_detail(
         "remix_form": remix_form or RemixForm(generation=generation, native=native),
         "remix_native": native,
         "retryable": generation.status in RETRYABLE,
+        "checkable": generation.can_check_again,
         "deletable": generation.is_terminal or generation.status == Status.QUEUED,
         "notice": notice,
         "new_from_this": _prefill_query(generation),
@@ -268,6 +269,17 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
     except lifecycle.GenerationRefused as exc:
         return _refused(request, pk, f"Could not try again: {exc}")
     return _started(request, again, f"Trying again as video #{again.generation.pk}.")
+
+
+@require_POST
+def check_again(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask the provider once more about a timed-out job; it completes if the provider has finished it."""
+    generation = _get_generation_for_user(request, pk)
+    notice = lifecycle.check_again(generation)
+    if request.htmx:
+        return _render_detail(request, _get_generation_for_user(request, pk), notice=notice, partial=True)
+    messages.info(request, notice)
+    return redirect("generation_detail", pk=pk)
 
 
 @require_POST

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import F, Model, Q
+from django.db.models import F, Model, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from characters import mentions, stills
@@ -35,7 +36,7 @@ from generations.jobs.models import Generation, GenerationEvent
 from generations.providers import health
 from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, LostCreate, ProviderError, RemoteJob
 from generations.providers.models import Backend
-from generations.states import ACTIVE, Status
+from generations.states import ACTIVE, IN_FLIGHT, Status
 from sora_studio import queue
 
 if TYPE_CHECKING:
@@ -476,14 +477,21 @@ def _download_failed(generation: Generation, exc: ProviderError) -> None:
     _release(generation, delay=max(delay, exc.retry_after or 0))
 
 
-def complete(generation: Generation, job: RemoteJob, client) -> None:
-    """Store the video and thumbnail first (links expire), then mark completed and charge, atomically."""
+def complete(generation: Generation, job: RemoteJob, client, *, old: list[str] = IN_FLIGHT) -> bool:
+    """Store the video and thumbnail first (links expire), then mark completed and charge, atomically.
+
+    True if this call completed it. From `timed_out` (check again) the job is charged unless a charge
+    exists already (a per-request backend that keeps the money for timed-out jobs charged it on
+    acceptance): one charge, whatever the price unit.
+    """
     try:
         video = _fetch(client, job, "video")
         thumbnail = _fetch_optional(client, job, "thumbnail")
     except ProviderError as exc:
+        if generation.status == Status.TIMED_OUT:
+            raise  # check again says so; a timed-out job has no retry schedule to go back to
         _download_failed(generation, exc)
-        return
+        return False
     with video:
         generation.video.save("video.mp4", File(video), save=False)
     if thumbnail is not None:
@@ -493,7 +501,7 @@ def complete(generation: Generation, job: RemoteJob, client) -> None:
     seconds = _delivered_seconds(job, generation)
     with transaction.atomic():
         won = generation.transition(
-            [Status.SUBMITTED, Status.IN_PROGRESS],
+            old,
             Status.COMPLETED,
             progress=100,
             completed_at=now,
@@ -502,11 +510,15 @@ def complete(generation: Generation, job: RemoteJob, client) -> None:
             lease_until=None,
             next_poll_at=None,
             remote_video_url=job.video_url[:2000],
+            error_code="",
+            error_message="",
         )
         if won:
             price = _price_of(generation, seconds)
             if not price.billed_on_accept:
                 _charge(generation, price.amount, price.price, f"Charged for {seconds} s delivered")
+            elif Status.TIMED_OUT in old:
+                _charge(generation, price.amount, price.price, "Charged when the job turned out finished")
     if won:
         log.info("generation %s completed", generation.pk)
     else:
@@ -514,6 +526,7 @@ def complete(generation: Generation, job: RemoteJob, client) -> None:
         generation.video.delete(save=False)
         if generation.thumbnail:
             generation.thumbnail.delete(save=False)
+    return won
 
 
 def _delivered_seconds(job: RemoteJob, generation: Generation) -> int:
@@ -559,6 +572,58 @@ def cancel(generation: Generation) -> bool:
         next_poll_at=None,
         lease_until=None,
     )
+
+
+def check_again(generation: Generation) -> str:
+    """Ask the provider once more about a job that timed out here; say what it answered.
+
+    Finished there: the video is stored and the job completes (timed_out -> completed, compare-and-set)
+    and is charged once. Still running: it stays timed out; the polling loop is not started again, so
+    every job still ends within its backend's timeout (check again later). Failed there: it stays timed
+    out with the provider's reason added. Only a job that was not refunded can be checked: the ledger
+    holds one charge and one refund per job, so a refunded job found finished could not be charged again.
+    """
+    if generation.status != Status.TIMED_OUT:
+        return "Only a timed-out video can be checked again."
+    if not generation.remote_id:
+        return f"{generation.backend.name} never accepted this job: there is nothing to check."
+    if generation.refunded:
+        return "Its charge was refunded when it timed out, so it cannot be checked again; try it again instead."
+    # A short hold on the row, so a double-click asks (and downloads) once.
+    now = timezone.now()
+    hold = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
+    held = (
+        Generation.objects.filter(pk=generation.pk, status=Status.TIMED_OUT)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=hold)
+    )
+    if not held:
+        return "It is being checked already."
+    try:
+        return _check_again(generation)
+    finally:
+        Generation.objects.filter(pk=generation.pk, lease_until=hold).update(lease_until=None)
+
+
+def _check_again(generation: Generation) -> str:
+    backend = generation.backend
+    try:
+        client = backend.client()
+        job = client.retrieve(generation.remote_id)
+        if job.status == COMPLETED:
+            if complete(generation, job, client, old=[Status.TIMED_OUT]):
+                return f"{backend.name} had finished it: the video is here now."
+            return "It has been completed already."
+    except ProviderError as exc:
+        return f"Could not check with {backend.name}: {exc.message}"
+    if job.status == FAILED:
+        reason = job.error_message or job.error_code or "it reported the job as failed"
+        addition = f" {backend.name} says it failed: {reason}"
+        Generation.objects.filter(pk=generation.pk, status=Status.TIMED_OUT).exclude(
+            error_message__endswith=addition
+        ).update(error_message=Concat(F("error_message"), Value(addition)), updated_at=timezone.now())
+        return f"{backend.name} says it failed: {reason}"
+    return f"{backend.name} says it is still running ({job.progress}%). It stays timed out; check again later."
 
 
 def retry(generation: Generation) -> Started:

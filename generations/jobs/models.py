@@ -195,6 +195,20 @@ class Generation(models.Model):
         """End a job past its deadline as timed out, refunded where billed. Safe to call twice."""
         return self.fail("timeout", f"No result after {_duration(self.backend.timeout)}.", status=Status.TIMED_OUT)
 
+    @property
+    def refunded(self) -> bool:
+        """The ledger gave this job's charge back (read from `with_card_data` where it was used)."""
+        if hasattr(self, "refund_amount"):
+            return self.refund_amount is not None
+        return self.cost_entries.filter(kind=CostKind.REFUND).exists()
+
+    @property
+    def can_check_again(self) -> bool:
+        """A timed-out job the provider accepted may be asked about once more, unless it was refunded:
+        the ledger holds one charge and one refund per job, so a refunded job could never be charged
+        again if it turned out finished (see lifecycle.check_again)."""
+        return self.status == Status.TIMED_OUT and bool(self.remote_id) and not self.refunded
+
     def charged(self) -> Decimal:
         return self.cost_entries.net()
 
