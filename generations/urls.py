@@ -17,6 +17,7 @@ urlpatterns = [
     path("generations/<int:pk>/retry/", views.retry, name="generation_retry"),
     path("generations/<int:pk>/remix/", views.remix, name="generation_remix"),
     path("generations/<int:pk>/delete/", views.delete, name="generation_delete"),
+    path("settings/", views.creator_settings, name="creator_settings"),
     path("", include("generations.billing.urls")),
     path("", include("generations.storyboards.urls")),
 ]
