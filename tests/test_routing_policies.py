@@ -174,3 +174,14 @@ def test_the_decision_is_shown_on_the_detail_page(client, alice, official_offlin
 
     assert generation.routing_reason in page.text
     assert "<dt>Weighed</dt><dd>Aggregator $0.12; Official $0.40</dd>" in page.text
+
+
+def test_the_settings_page_needs_a_login_and_shows_only_your_own(client, alice, bob):
+    CreatorSettings.objects.create(user=bob, routing_policy="character")
+
+    anonymous = client.get(reverse("creator_settings"))
+    client.force_login(alice)
+    mine = client.get(reverse("creator_settings"))
+
+    assert anonymous.status_code == 302 and "/login" in anonymous["Location"]
+    assert '<option value="cost" selected>' in mine.text
