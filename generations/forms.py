@@ -7,6 +7,7 @@ import uuid
 from django import forms
 
 from characters.models import Character
+from generations.jobs.models import CreatorSettings, Policy
 from generations.providers.forms import AUTOMATIC, OfferFieldsMixin, narrowed_offer, offer_choices, pairs, pick
 from generations.providers.models import Backend
 from generations.states import Status
@@ -22,6 +23,13 @@ class GenerationForm(OfferFieldsMixin, forms.Form):
         help_text="Mention your characters with @handle.",
     )
     backend = forms.ModelChoiceField(queryset=Backend.objects.none(), required=False, empty_label=AUTOMATIC)
+    # Blank (a form sent without it): the creator's default. A chosen backend is pinned, whatever this says.
+    policy = forms.ChoiceField(
+        label="Routing",
+        choices=Policy.choices,
+        required=False,
+        help_text="How the backend is picked when it is automatic.",
+    )
     model = forms.ChoiceField()
     # Offered as the offers write them ("4"), cleaned to a whole number of seconds.
     seconds = forms.TypedChoiceField(label="Length", coerce=int)
@@ -50,6 +58,16 @@ class GenerationForm(OfferFieldsMixin, forms.Form):
             self.initial["model"] = model
             self.initial["seconds"] = pick(str(self.initial.get("seconds") or ""), seconds, "4")
             self.initial["size"] = pick(self.initial.get("size") or "", sizes, "720x1280")
+
+
+class CreatorSettingsForm(forms.ModelForm):
+    class Meta:
+        model = CreatorSettings
+        fields = ["routing_policy"]
+        labels = {"routing_policy": "Default routing"}
+        help_texts = {
+            "routing_policy": "How a video's backend is picked when you choose none and its series sets no policy."
+        }
 
 
 class RemixForm(forms.Form):

@@ -3,14 +3,22 @@
 - providers/models.py   Backend, Price            (what a provider offers and costs)
 - billing/models.py     CostEntry, Budget         (the ledger and monthly caps)
 - storyboards/models.py Series, Scene             (stories told in scenes)
-- jobs/models.py        Generation, GenerationEvent, PumpLease (video jobs)
+- jobs/models.py        Generation, GenerationEvent, PumpLease, CreatorSettings (video jobs, routing)
 
 Code imports models from their package; this module is only the app's index (and the name
 migrations and `apps.get_model("generations", ...)` know).
 """
 
 from generations.billing.models import Budget, CostEntry, CostKind
-from generations.jobs.models import Generation, GenerationEvent, PumpLease, upload_thumbnail, upload_video
+from generations.jobs.models import (
+    CreatorSettings,
+    Generation,
+    GenerationEvent,
+    Policy,
+    PumpLease,
+    upload_thumbnail,
+    upload_video,
+)
 from generations.providers.models import Backend, Price, PriceUnit, Tier
 from generations.states import ACTIVE, IN_FLIGHT, TERMINAL, Status
 from generations.storyboards.models import Scene, Series
@@ -23,8 +31,10 @@ __all__ = [
     "Budget",
     "CostEntry",
     "CostKind",
+    "CreatorSettings",
     "Generation",
     "GenerationEvent",
+    "Policy",
     "Price",
     "PriceUnit",
     "PumpLease",

@@ -18,6 +18,7 @@ urlpatterns = [
     path("generations/<int:pk>/check-again/", views.check_again, name="generation_check_again"),
     path("generations/<int:pk>/remix/", views.remix, name="generation_remix"),
     path("generations/<int:pk>/delete/", views.delete, name="generation_delete"),
+    path("settings/", views.creator_settings, name="creator_settings"),
     path("", include("generations.billing.urls")),
     path("", include("generations.storyboards.urls")),
 ]

@@ -18,9 +18,9 @@ from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 from characters import mentions
 from characters.forms import ExtractCharacterForm
 from characters.models import Character
-from generations.forms import GalleryFilterForm, GenerationForm, RemixForm
+from generations.forms import CreatorSettingsForm, GalleryFilterForm, GenerationForm, RemixForm
 from generations.jobs import lifecycle, router
-from generations.jobs.models import Generation
+from generations.jobs.models import CreatorSettings, Generation, Policy
 from generations.providers.models import Backend, Refusal
 from generations.providers.notices import note_malformed_offers
 from generations.states import ACTIVE, Status
@@ -28,7 +28,7 @@ from sora_studio import files
 from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
 PAGE_SIZE = 24
-PREFILL_FIELDS = ("prompt", "backend", "model", "seconds", "size")
+PREFILL_FIELDS = ("prompt", "backend", "policy", "model", "seconds", "size")
 RETRYABLE = (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED)
 MENTION_SUGGESTIONS = 8
 
@@ -361,6 +361,9 @@ def _estimate(user, data) -> Estimate:
     except mentions.MentionError as exc:
         estimate.mention_error, characters = str(exc), []
     chosen_pk = str(data.get("backend") or "")
+    policy = data.get("policy")
+    if policy not in Policy.values:
+        policy = lifecycle.default_policy(user)
     results = router.candidates(characters, model, seconds, size)
     for result in results:
         if isinstance(result, Refusal):
@@ -371,13 +374,15 @@ def _estimate(user, data) -> Estimate:
             estimate.rows.append(EstimateRow(result.backend, result, chosen=str(result.backend.pk) == chosen_pk))
     if not chosen_pk:
         try:
-            best = router.best(results, characters)
+            best = router.best(results, characters, policy)
         except router.NoBackend:
             estimate.summary = "No enabled backend can make this video as set."
         else:
             for row in estimate.rows:
                 row.automatic = row.backend.pk == best.backend.pk
-            estimate.summary = f"Automatic routing would use {best.backend.name}: {best.quote.describe}."
+            estimate.summary = (
+                f"Automatic routing would use {best.backend.name} ({policy} policy): {best.quote.describe}."
+            )
     return estimate
 
 
@@ -401,6 +406,7 @@ def new(request: HttpRequest) -> HttpResponse:
                         seconds=data["seconds"],
                         size=data["size"],
                         backend=data["backend"],
+                        policy=data["policy"],
                         client_token=request.POST.get("token", ""),
                     )
                 )
@@ -412,7 +418,8 @@ def new(request: HttpRequest) -> HttpResponse:
                 return redirect_to(request, reverse("generation_detail", args=[started.generation.pk]))
         data = request.POST
     else:
-        form = GenerationForm(initial=_prefill(request.GET), backends=backends)
+        initial = {"policy": lifecycle.default_policy(request.user), **_prefill(request.GET)}
+        form = GenerationForm(initial=initial, backends=backends)
         data = form.initial
     context = {"form": form, "estimate": _estimate(request.user, data), "backends": backends}
     template = "generations/new.html#form" if partial_wanted(request) else "generations/new.html"
@@ -444,3 +451,18 @@ def mention_suggestions(request: HttpRequest) -> HttpResponse:
         .order_by("handle")[:MENTION_SUGGESTIONS]
     )
     return render(request, "generations/new.html#mentions", {"characters": characters, "prefix": prefix})
+
+
+# --- The creator's settings ------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def creator_settings(request: HttpRequest) -> HttpResponse:
+    """The creator's own defaults: the routing policy of videos that name none."""
+    mine = CreatorSettings.objects.filter(user=request.user).first() or CreatorSettings(user=request.user)
+    form = CreatorSettingsForm(request.POST or None, instance=mine)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Settings saved.")
+        return redirect("creator_settings")
+    return render(request, "generations/settings.html", {"form": form})

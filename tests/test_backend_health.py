@@ -86,7 +86,8 @@ def test_the_router_routes_around_an_open_circuit(alice, unreachable, sim_openai
     generation = lifecycle.start(request_for(alice, None)).generation
 
     assert generation.backend == backup
-    assert "Simulated official" not in generation.routing_reason
+    assert generation.routing_reason.startswith("cost: Backup")
+    assert "Simulated official skipped: circuit open after 5 failures" in generation.routing_reason
     assert drive(generation).status == Status.COMPLETED
 
 

@@ -78,7 +78,7 @@ def test_automatic_routing_picks_the_cheapest_backend_that_can(alice, official, 
         GenerationRequest(alice, prompt="A paper boat", model="sora-2", seconds=10, size="720x1280")
     ).generation
     assert generation.backend == aggregator
-    assert generation.routing_reason.startswith("automatic: Simulated aggregator")
+    assert generation.routing_reason.startswith("cost: Simulated aggregator")
 
     # Only the official backend makes 4-second videos.
     generation = lifecycle.start(

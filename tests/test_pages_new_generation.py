@@ -34,7 +34,7 @@ def test_the_form_offers_what_the_enabled_backends_offer(client, alice, official
     response = client.get(reverse("generation_new"))
 
     assert response.status_code == 200
-    assert "Automatic (cheapest that can)" in response.text
+    assert "Automatic (by the routing policy)" in response.text
     for choice in ['value="sora-2-pro"', 'value="4"', 'value="10"', f'value="{aggregator_offline.pk}"']:
         assert choice in response.text
     assert 'value="1792x1024"' not in response.text  # a sora-2-pro size; sora-2 is chosen

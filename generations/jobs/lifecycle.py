@@ -32,7 +32,7 @@ from characters import mentions, stills
 from generations.billing import budgets, pricing
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs import router
-from generations.jobs.models import Generation, GenerationEvent
+from generations.jobs.models import CreatorSettings, Generation, GenerationEvent
 from generations.providers import health
 from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, LostCreate, ProviderError, RemoteJob
 from generations.providers.models import Backend
@@ -66,7 +66,8 @@ class GenerationRefused(ValueError):
 class GenerationRequest:
     """What a creator (or a scene, a retry, a remix) asks for; `start` validates and routes it.
 
-    `backend` None routes automatically. A `client_token` (the form's one-time token) makes a second
+    `backend` None routes automatically, by `policy` (blank: the scene's series' policy, else the
+    creator's default, else cost). A `client_token` (the form's one-time token) makes a second
     start of the same request find the first job instead of making a twin.
     """
 
@@ -79,6 +80,7 @@ class GenerationRequest:
     scene: Model | None = None  # a storyboard's Scene (storyboards sit above jobs: not imported here)
     remix_of: Generation | None = None
     client_token: str = ""
+    policy: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,14 @@ def start(request: GenerationRequest) -> Started:
         raise GenerationRefused(str(exc), "prompt") from None
     try:
         # Offers list seconds as strings ("4"): the router compares them as written.
-        route = router.choose(characters, request.model, str(request.seconds), request.size, backend=request.backend)
+        route = router.choose(
+            characters,
+            request.model,
+            str(request.seconds),
+            request.size,
+            backend=request.backend,
+            policy=request.policy or default_policy(request.owner, request.scene),
+        )
     except router.NoBackend as exc:
         # A character problem reads best next to the prompt, an offer problem next to the backend.
         field_name = "prompt" if characters and "@" in str(exc) else "backend"
@@ -119,6 +128,12 @@ def start(request: GenerationRequest) -> Started:
         if twin is None:
             raise
         return twin  # a simultaneous double-click: the other request created it
+
+
+def default_policy(owner: User, scene: Model | None = None) -> str:
+    """The routing policy of a video that does not name one: its series', else the creator's default."""
+    series_policy = getattr(getattr(scene, "series", None), "routing_policy", "")
+    return series_policy or CreatorSettings.policy_for(owner)
 
 
 def _twin(request: GenerationRequest) -> Started | None:
@@ -146,7 +161,9 @@ def _create(
             model=request.model,
             seconds=int(request.seconds),
             size=request.size,
-            routing_reason=route.reason,
+            routing_policy=route.policy,
+            routing_candidates=route.candidates,
+            routing_reason=route.reason[:1000],
             client_token=request.client_token[:64],
             next_poll_at=timezone.now() + timedelta(seconds=10),
         )

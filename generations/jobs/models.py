@@ -1,4 +1,4 @@
-"""Generations: one video job each, its timeline, and the pump's lease."""
+"""Generations: one video job each, its timeline, the pump's lease, and how a creator wants videos routed."""
 
 from __future__ import annotations
 
@@ -15,6 +15,18 @@ from django.utils import timezone
 from generations.billing.models import CostEntry, CostKind
 from generations.providers.models import Backend
 from generations.states import ACTIVE, IN_FLIGHT, TERMINAL, Status
+
+
+class Policy(models.TextChoices):
+    """How the router picks a backend when the creator has not pinned one."""
+
+    COST = "cost", "Cost: the cheapest quote"
+    STABILITY = "stability", "Stability: the official tier first"
+    CHARACTER = "character", "Character: where the characters are natively bound"
+
+
+# What a generation records when the creator chose the backend: no policy was asked.
+PINNED = "pinned"
 
 
 class GenerationQuerySet(models.QuerySet):
@@ -88,7 +100,11 @@ class Generation(models.Model):
     model = models.CharField(max_length=80)
     seconds = models.PositiveIntegerField()
     size = models.CharField(max_length=20)
-    routing_reason = models.CharField(max_length=300, blank=True)
+    # The router's decision: under which policy, among which candidates ({"backend", "quote"} or
+    # {"backend", "refused"}), and the sentence the creator reads.
+    routing_policy = models.CharField(max_length=20, blank=True)
+    routing_candidates = models.JSONField(default=list, blank=True)
+    routing_reason = models.CharField(max_length=1000, blank=True)
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress = models.PositiveSmallIntegerField(default=0)
@@ -244,3 +260,22 @@ class PumpLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.holder or 'nobody'} until {self.expires_at:%H:%M:%S}"
+
+
+class CreatorSettings(models.Model):
+    """A creator's own defaults: the routing policy of a video whose series (if any) does not set one."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="creator_settings")
+    routing_policy = models.CharField(max_length=20, choices=Policy.choices, default=Policy.COST)
+
+    class Meta:
+        verbose_name_plural = "creator settings"
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.routing_policy}"
+
+    @classmethod
+    def policy_for(cls, user) -> str:
+        """`user`'s default routing policy (cost until they choose one)."""
+        chosen = cls.objects.filter(user=user).values_list("routing_policy", flat=True).first()
+        return chosen or Policy.COST

@@ -1,17 +1,22 @@
-"""Which backend makes a video: the one the creator chose, or the cheapest that can.
+"""Which backend makes a video: the one the creator pinned, or the one their routing policy prefers.
 
 A character id lives on one backend only, so a prompt that mentions characters can only go where
-all of them are ready. Among the rest the cheapest quote wins; on a tie, the official tier.
+all of them are ready. Among the rest the policy decides:
+- cost: the cheapest quote; on a tie, the official tier;
+- stability: the official tier first, then the cheapest;
+- character: where every character is natively bound, else where they travel by reference images;
+  the cheapest of those.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils import timezone
 
 from characters.mentions import MentionError, check_ready
 from generations.billing.pricing import NoPrice, Quote, quote
+from generations.jobs.models import PINNED, Policy
 from generations.providers import health
 from generations.providers.models import Backend, Refusal, Tier
 
@@ -25,6 +30,9 @@ class Route:
     backend: Backend
     quote: Quote
     reason: str
+    policy: str = PINNED
+    # Every backend weighed, as a generation stores it: its quote, or why it could not.
+    candidates: list[dict] = field(default_factory=list)
 
 
 def assess(backend: Backend, characters, model: str, seconds: str, size: str) -> Route | Refusal:
@@ -49,25 +57,69 @@ def candidates(characters, model: str, seconds: str, size: str) -> list[Route | 
     return [assess(b, characters, model, seconds, size) for b in backends]
 
 
-def choose(characters, model: str, seconds: str, size: str, backend: Backend | None = None) -> Route:
-    """Route one video. Raises NoBackend with a reason a creator can act on."""
+def choose(
+    characters, model: str, seconds: str, size: str, backend: Backend | None = None, policy: str = Policy.COST
+) -> Route:
+    """Route one video: to `backend` if pinned, else by `policy`. NoBackend says why, in words a creator can act on."""
     if backend is not None:
         result = assess(backend, characters, model, seconds, size)
         if isinstance(result, Refusal):
             raise NoBackend(str(result))
-        return Route(result.backend, result.quote, f"chosen by you: {backend.name}")
-    return best(candidates(characters, model, seconds, size), characters)
+        reason = f"{PINNED}: {backend.name}, chosen by you, at {result.quote.describe}."
+        return Route(result.backend, result.quote, reason, PINNED, _record([result]))
+    return best(candidates(characters, model, seconds, size), characters, policy)
 
 
-def best(results: list[Route | Refusal], characters) -> Route:
-    """The cheapest of the candidates that can (official on a tie). Raises NoBackend saying why none can."""
+def _natively_bound(backend: Backend, characters) -> bool:
+    """Every character is registered on `backend` itself: a ready binding with a remote id, on a native-id protocol."""
+    if backend.takes_reference_images:
+        return False
+    bindings = [c.binding_on(backend) for c in characters]
+    return all(b is not None and b.status == "ready" and b.remote_id for b in bindings)
+
+
+def _cheapest(routes: list[Route]) -> Route:
+    return min(routes, key=lambda r: (r.quote.amount, r.backend.tier != Tier.OFFICIAL, r.backend.name))
+
+
+def _pick(routes: list[Route], characters, policy: str) -> tuple[Route, str]:
+    """The route `policy` prefers, and why, in words."""
+    of = f"of {len(routes)} able"
+    if policy == Policy.STABILITY:
+        official = [r for r in routes if r.backend.tier == Tier.OFFICIAL]
+        if official:
+            return _cheapest(official), f"official tier, cheapest {of}" if len(official) > 1 else "official tier"
+        return _cheapest(routes), f"no official tier able, cheapest {of}"
+    if policy == Policy.CHARACTER and characters:
+        native = [r for r in routes if _natively_bound(r.backend, characters)]
+        if native:
+            return _cheapest(native), f"characters natively bound, cheapest of {len(native)} such"
+        images = [r for r in routes if r.backend.takes_reference_images]
+        if images:
+            return _cheapest(images), f"characters travel by reference images, cheapest of {len(images)} such"
+    return _cheapest(routes), f"cheapest {of}" if len(routes) > 1 else "the only one able"
+
+
+def best(results: list[Route | Refusal], characters, policy: str = Policy.COST) -> Route:
+    """The candidate `policy` prefers (cost: the cheapest, official on a tie). Raises NoBackend saying why none can."""
     routes = [r for r in results if isinstance(r, Route)]
+    refusals = " ".join(str(r) for r in results if isinstance(r, Refusal))
     if not routes:
-        reasons = " ".join(str(r) for r in results if isinstance(r, Refusal)) or "No backend is enabled."
-        raise NoBackend(f"No backend can make this video. {reasons}")
-    routes.sort(key=lambda r: (r.quote.amount, r.backend.tier != Tier.OFFICIAL, r.backend.name))
-    chosen = routes[0]
-    why = "cheapest" if len(routes) > 1 else "the only one able"
+        raise NoBackend(f"No backend can make this video. {refusals or 'No backend is enabled.'}")
+    chosen, why = _pick(routes, characters, policy)
     if characters:
         why += " with " + ", ".join(f"@{c.handle}" for c in characters) + " ready"
-    return Route(chosen.backend, chosen.quote, f"automatic: {chosen.backend.name}, {why} ({chosen.quote.describe})")
+    reason = f"{policy}: {chosen.backend.name}, {why} at {chosen.quote.describe}."
+    if refusals:
+        reason += f" {refusals}"  # each refusal names its backend and why it was passed over
+    return Route(chosen.backend, chosen.quote, reason, policy, _record(results))
+
+
+def _record(results: list[Route | Refusal]) -> list[dict]:
+    """The candidates as a generation stores them: each backend's quote, or why it could not."""
+    return [
+        {"backend": r.backend.name, "quote": str(r.quote.amount)}
+        if isinstance(r, Route)
+        else {"backend": r.backend.name, "refused": r.reason}
+        for r in results
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from generations.providers.models import Backend
 
-AUTOMATIC = "Automatic (cheapest that can)"
+AUTOMATIC = "Automatic (by the routing policy)"
 
 
 def offer_choices(backends: list[Backend]) -> tuple[list[str], list[str], list[str]]:

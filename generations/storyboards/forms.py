@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from characters.models import Character
+from generations.jobs.models import Policy
 from generations.providers.forms import AUTOMATIC, OfferFieldsMixin
 from generations.providers.models import Backend
 from generations.storyboards.models import Scene, Series
@@ -18,7 +19,7 @@ class SeriesForm(OfferFieldsMixin, forms.ModelForm):
 
     class Meta:
         model = Series
-        fields = ["title", "description", "characters", "backend", "model", "seconds", "size"]
+        fields = ["title", "description", "characters", "backend", "routing_policy", "model", "seconds", "size"]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "characters": forms.CheckboxSelectMultiple,
@@ -30,6 +31,8 @@ class SeriesForm(OfferFieldsMixin, forms.ModelForm):
         self.fields["characters"].queryset = Character.objects.owned_by(owner)
         self.fields["characters"].help_text = "Mention them in scene prompts with @handle."
         self.fields["backend"].empty_label = AUTOMATIC
+        self.fields["routing_policy"].choices = [("", "Your default"), *Policy.choices]
+        self.fields["routing_policy"].help_text = "How a scene's backend is picked when no default backend is set."
         self._set_offer_choices(backends)
         self._backends = backends
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from generations.jobs.models import Policy
 from generations.providers.models import Backend
 
 
@@ -21,6 +22,10 @@ class Series(models.Model):
     description = models.TextField(blank=True)
     characters = models.ManyToManyField("characters.Character", blank=True, related_name="series")
     backend = models.ForeignKey(Backend, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Its scenes' routing policy when no backend is pinned; blank: the creator's default.
+    routing_policy = models.CharField(
+        "Routing", max_length=20, choices=Policy.choices, blank=True, help_text="Blank: your default."
+    )
     model = models.CharField(max_length=80, default="sora-2")
     seconds = models.PositiveIntegerField(default=4)
     size = models.CharField(max_length=20, default="720x1280")
