@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generations", "0011_download_errors"),
+        ("generations", "0012_backend_timeout"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
