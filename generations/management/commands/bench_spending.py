@@ -136,14 +136,38 @@ class Command(BaseCommand):
             if len(entry_rows) >= count:
                 break
         with connection.cursor() as cursor:
+            # Every column of the table, from the model, so a new field cannot break the benchmark: the
+            # bench's own values where it has them, each field's default otherwise.
+            fields = [f for f in Generation._meta.concrete_fields if not f.primary_key]
+            given = {
+                "uuid": 1,
+                "idempotency_key": 1,
+                "owner": 2,
+                "backend": 3,
+                "model": 4,
+                "seconds": 5,
+                "created_at": 6,
+                "updated_at": 6,
+            }
+            fixed = {"prompt": "bench", "size": "720x1280", "status": "completed", "progress": 100}
+            columns = ["id"] + [f.column for f in fields]
+
+            def row(g):
+                values = [g[0]]
+                for f in fields:
+                    if f.name == "uuid":
+                        value = f"{g[0]:032x}"
+                    elif f.name in given:
+                        value = g[given[f.name]]
+                    else:
+                        value = fixed.get(f.name, f.get_default())
+                    values.append(f.get_db_prep_save(value, connection))
+                return values
+
             cursor.executemany(
-                "INSERT INTO generations_generation (id, uuid, idempotency_key, owner_id, backend_id, prompt, "
-                "prompt_sent, characters_sent, characters_travel, model, seconds, size, routing_reason, status, "
-                "progress, remote_id, attempts, poll_errors, download_errors, remote_video_url, error_code, "
-                "error_message, video, thumbnail, client_token, "
-                "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'bench', '', '[]', '{}', %s, %s, '720x1280', '', "
-                "'completed', 100, '', 0, 0, 0, '', '', '', '', '', '', %s, %s)",
-                [(g[0], f"{g[0]:032x}", g[1], g[2], g[3], g[4], g[5], g[6], g[6]) for g in gen_rows],
+                f"INSERT INTO {Generation._meta.db_table} ({', '.join(columns)}) "
+                f"VALUES ({', '.join(['%s'] * len(columns))})",
+                [row(g) for g in gen_rows],
             )
             cursor.executemany(
                 "INSERT INTO generations_costentry (owner_id, backend_id, generation_id, kind, amount, note, "
