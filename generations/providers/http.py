@@ -134,6 +134,14 @@ class HTTPClient:
             raise ProviderError(f"{self.backend.name} sent an empty file.", code="empty_download", transient=True)
         return size
 
+    def download_output(self, job, variant: str, dest: IO[bytes]) -> int:
+        """A result that is one video link and no thumbnail (Runway, fal, Replicate): fetched from wherever the
+        provider put it (a CDN: `request` sends the key to this backend's own origin only). Asking for anything
+        else is a permanent "no such asset", which the studio reads as "no thumbnail"."""
+        if variant != "video" or not job.video_url:
+            raise ProviderError(f"{self.backend.name} offers no {variant} for this job.", code="no_asset")
+        return self.download(job.video_url, dest)
+
     def error_from(self, response: requests.Response, *, is_create: bool) -> ProviderError:
         status = response.status_code
         message, code = _error_fields(response)

@@ -198,11 +198,7 @@ class FalQueueClient:
         return RemoteJob(id=remote_id, status=COMPLETED, progress=100, video_url=url, raw=output)
 
     def download(self, job: RemoteJob, variant: str, dest: IO[bytes]) -> int:
-        if variant != "video" or not job.video_url:
-            # Video apps on fal return the video alone: the gallery shows a placeholder for the thumbnail.
-            raise ProviderError(f"{self.backend.name} offers no {variant} for this request.", code="no_asset")
-        # Another origin (fal's CDN): HTTPClient sends no key there.
-        return self.http.download(job.video_url, dest)
+        return self.http.download_output(job, variant, dest)  # the video alone, from the provider's CDN
 
     def remix(self, remote_id: str, prompt: str, idempotency_key: str) -> RemoteJob:
         raise ProviderError("fal's queue API has no remix.", code="unsupported")

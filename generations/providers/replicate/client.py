@@ -183,11 +183,7 @@ class ReplicateClient:
         return parse_prediction(self.http.json("GET", f"predictions/{quote(remote_id, safe='')}"))
 
     def download(self, job: RemoteJob, variant: str, dest: IO[bytes]) -> int:
-        if variant != "video" or not job.video_url:
-            # Replicate's video models return the video only; the studio shows a placeholder thumbnail.
-            raise ProviderError(f"The backend offers no {variant} for this prediction.", code="no_asset")
-        # Output links are on another origin (replicate.delivery): HTTPClient sends no key there.
-        return self.http.download(job.video_url, dest)
+        return self.http.download_output(job, variant, dest)  # the video alone, from the provider's CDN
 
     def remix(self, remote_id: str, prompt: str, idempotency_key: str) -> RemoteJob:
         raise ProviderError("Replicate has no remix of a finished video.", code="unsupported")

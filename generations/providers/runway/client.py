@@ -160,11 +160,7 @@ class RunwayClient:
         return parse_task(self.http.json("GET", f"tasks/{remote_id}"))
 
     def download(self, job: RemoteJob, variant: str, dest: IO[bytes]) -> int:
-        if variant != "video" or not job.video_url:
-            # Runway makes no thumbnail; the card shows a placeholder.
-            raise ProviderError(f"Runway offers no {variant} for this task.", code="no_asset")
-        # Output URLs live on Runway's CDN: HTTPClient sends them no key.
-        return self.http.download(job.video_url, dest)
+        return self.http.download_output(job, variant, dest)  # the video alone, from the provider's CDN
 
     def remix(self, remote_id: str, prompt: str, idempotency_key: str) -> RemoteJob:
         raise ProviderError("Runway has no remix of a finished video.", code="unsupported")
