@@ -34,6 +34,29 @@ def test_the_mention_autocomplete_works_from_the_keyboard(chromium, studio, alic
     page.close()
 
 
+def test_choosing_an_option_replaces_what_was_typed_while_the_options_were_asked_for(chromium, studio, alice, official):
+    """The options for "@p" are on screen, "i" is typed, and Enter is pressed before the options for
+    "@pi" arrive: the choice replaces "@pi" whole (not "@p", leaving a stray "i" behind)."""
+    for handle in ("pip", "rex"):
+        character = make_character(alice, handle)
+        CharacterBinding.objects.create(
+            character=character, backend=official, remote_id=f"char_{handle}", status="ready"
+        )
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    login(page, studio)
+    page.goto(f"{studio}/generations/new/")
+    held = []
+    page.route("**/generations/mentions/?q=pi", lambda route: held.append(route))  # the second answer never comes
+    prompt = page.locator("textarea[name=prompt]")
+    prompt.press_sequentially("A walk with @p", delay=30)
+    page.locator("#mention-listbox [role=option]").first.wait_for()
+    prompt.press("i")
+    page.wait_for_function("() => true")  # let the keystroke's input handler run
+    page.keyboard.press("Enter")
+    assert prompt.input_value() == "A walk with @pip "
+    page.close()
+
+
 def test_a_finished_job_shows_a_toast_and_the_title_counts_running_jobs(chromium, studio, alice, settings, shoot):
     settings.SIMULATOR_SPEED = 3  # slow enough to see it running
     page = chromium.new_page(viewport={"width": 1280, "height": 900})

@@ -142,10 +142,14 @@ function setUpMentions(box) {
   function insert(option) {
     if (!option || !mention) return;
     const value = textarea.value;
-    const after = value.slice(mention.end);
+    // Replace the "@prefix" as it is now: the creator may have typed on while the options were asked for.
+    const typed = textarea.selectionStart === textarea.selectionEnd && value.slice(0, textarea.selectionStart).match(MENTION_BEFORE_CARET);
+    const start = typed ? textarea.selectionStart - typed[2].length - 1 : mention.start;
+    const end = typed ? textarea.selectionStart : mention.end;
+    const after = value.slice(end);
     const text = `@${option.dataset.handle}${after.startsWith(" ") ? "" : " "}`;
-    textarea.value = value.slice(0, mention.start) + text + after;
-    const caret = mention.start + text.length + (after.startsWith(" ") ? 1 : 0);
+    textarea.value = value.slice(0, start) + text + after;
+    const caret = start + text.length + (after.startsWith(" ") ? 1 : 0);
     textarea.setSelectionRange(caret, caret);
     close();
     // The live estimate listens for keyup/change on the prompt: tell it the prompt changed.
