@@ -41,6 +41,20 @@ class ProviderError(Exception):
 QUEUED, RUNNING, COMPLETED, FAILED = "queued", "in_progress", "completed", "failed"
 
 
+class KeepsNoCharacters:
+    """For a protocol whose characters travel as reference images: there is nothing to register or
+    extract on the provider (the registry never asks; this answers anyone who does)."""
+
+    def create_character(self, *, name: str, description: str, clip, clip_url: str) -> str:
+        raise ProviderError(self._keeps_none(), code="unsupported")
+
+    def extract_character(self, task_id: str, name: str) -> str:
+        raise ProviderError(self._keeps_none(), code="unsupported")
+
+    def _keeps_none(self) -> str:
+        return f"{self.http.backend.name} keeps no characters: they travel as reference images."
+
+
 @dataclass
 class RemoteJob:
     id: str

@@ -23,6 +23,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    KeepsNoCharacters,
     LostCreate,
     ProviderError,
     ReferenceImage,
@@ -126,7 +127,7 @@ class FalHTTPClient(HTTPClient):
         )
 
 
-class FalQueueClient:
+class FalQueueClient(KeepsNoCharacters):
     protocol = "fal_queue"
 
     def __init__(self, backend):
@@ -214,12 +215,6 @@ class FalQueueClient:
 
     def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
         return []  # the queue API lists no requests to reconcile a lost submit against
-
-    def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
-        raise ProviderError("fal registers no characters: they travel as reference images.", code="unsupported")
-
-    def extract_character(self, task_id: str, name: str) -> str:
-        raise ProviderError("fal registers no characters: they travel as reference images.", code="unsupported")
 
 
 def _split(remote_id: str) -> tuple[str, str]:

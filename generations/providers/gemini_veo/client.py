@@ -29,6 +29,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    KeepsNoCharacters,
     LostCreate,
     ProviderError,
     ReferenceImage,
@@ -188,7 +189,7 @@ def _seconds(duration) -> float | None:
     return float(match.group(1)) if match else None
 
 
-class GeminiVeoClient:
+class GeminiVeoClient(KeepsNoCharacters):
     protocol = "gemini_veo"
 
     def __init__(self, backend):
@@ -249,12 +250,6 @@ class GeminiVeoClient:
 
     def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
         return []  # the Gemini API lists no video operations to reconcile against
-
-    def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
-        raise ProviderError("Veo keeps no characters: they travel as reference images.", code="unsupported")
-
-    def extract_character(self, task_id: str, name: str) -> str:
-        raise ProviderError("Veo keeps no characters: they travel as reference images.", code="unsupported")
 
 
 def _write(response: requests.Response, dest: IO[bytes], name: str) -> int:

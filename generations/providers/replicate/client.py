@@ -20,6 +20,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    KeepsNoCharacters,
     LostCreate,
     ProviderError,
     ReferenceImage,
@@ -133,7 +134,7 @@ def data_uri(image: ReferenceImage) -> str:
     return f"data:{image.content_type};base64,{base64.b64encode(image.content).decode()}"
 
 
-class ReplicateClient:
+class ReplicateClient(KeepsNoCharacters):
     protocol = "replicate"
 
     def __init__(self, backend):
@@ -206,12 +207,6 @@ class ReplicateClient:
             and item.get("model") in (None, lost.model)
             and lost.in_window(_timestamp(item.get("created_at")))
         ]
-
-    def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
-        raise ProviderError("Replicate keeps no characters: they travel as reference images.", code="unsupported")
-
-    def extract_character(self, task_id: str, name: str) -> str:
-        raise ProviderError("Replicate keeps no characters: they travel as reference images.", code="unsupported")
 
 
 def _timestamp(value) -> float:

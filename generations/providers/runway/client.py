@@ -17,6 +17,7 @@ from generations.providers.base import (
     FAILED,
     QUEUED,
     RUNNING,
+    KeepsNoCharacters,
     LostCreate,
     ProviderError,
     ReferenceImage,
@@ -124,7 +125,7 @@ def _issues(response: requests.Response) -> str:
     return "; ".join(parts)[:400]
 
 
-class RunwayClient:
+class RunwayClient(KeepsNoCharacters):
     protocol = "runway"
 
     def __init__(self, backend):
@@ -174,9 +175,3 @@ class RunwayClient:
 
     def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
         return []  # Runway has no task list to reconcile against
-
-    def create_character(self, *, name: str, description: str, clip: IO[bytes] | None, clip_url: str) -> str:
-        raise ProviderError("Runway keeps no characters: they travel as reference images.", code="unsupported")
-
-    def extract_character(self, task_id: str, name: str) -> str:
-        raise ProviderError("Runway keeps no characters: they travel as reference images.", code="unsupported")
