@@ -39,7 +39,8 @@ def resolve(owner, prompt: str) -> list[Character]:
     if not handles:
         return []
     found = {
-        c.handle: c for c in Character.objects.owned_by(owner).filter(handle__in=handles).prefetch_related("bindings")
+        c.handle: c
+        for c in Character.objects.owned_by(owner).filter(handle__in=handles).prefetch_related("bindings", "stills")
     }
     missing = [h for h in handles if h not in found]
     if missing:
@@ -48,20 +49,53 @@ def resolve(owner, prompt: str) -> list[Character]:
     return [found[h] for h in handles]
 
 
-def check_ready(characters: list[Character], backend) -> None:
-    """MentionError unless every character is ready on `backend` (a character id lives on one backend)."""
-    not_ready = []
+def check_ready(characters: list[Character], backend, *, or_bindable: bool = False) -> list[Character]:
+    """MentionError unless every character is ready on `backend` (a character id lives on one backend),
+    or, with `or_bindable`, can be made ready there before the video is sent: registered from its clip,
+    or given stills to travel as. Returns the characters that must be bound on `backend` first."""
+    not_ready, to_bind = [], []
     for character in characters:
         binding = character.binding_on(backend)
-        if binding is None:
-            not_ready.append(f"@{character.handle} is not registered on {backend.name}")
-        elif binding.status != "ready":
+        if binding is not None and binding.status == "ready":
+            continue
+        if or_bindable and (binding.status == "processing" if binding else can_bind(character, backend)):
+            to_bind.append(character)
+        elif binding is None:
+            why = _cannot_bind(character, backend)
+            not_ready.append(f"@{character.handle} is not registered on {backend.name}{why}")
+        elif binding.status == "failed":
+            not_ready.append(f"@{character.handle} could not be registered on {backend.name}")
+        else:
             not_ready.append(f"@{character.handle} is {binding.get_status_display().lower()} on {backend.name}")
     if not_ready:
         raise MentionError("; ".join(not_ready) + ".")
     limit = backend.spec.max_characters
     if limit is not None and len(characters) > limit:
         raise MentionError(f"{backend.name} takes at most {limit} characters per video.")
+    return to_bind
+
+
+def can_bind(character: Character, backend) -> bool:
+    """The character can be made ready on `backend`: its stills (or a clip to take them from) travel to a
+    reference-image protocol; its clip registers it on a protocol that keeps characters by id."""
+    has_clip = bool(character.source_clip or character.source_url)
+    if backend.spec.travel == REFERENCE_IMAGES:
+        return has_clip or bool(character.stills.all())
+    return has_clip and backend.spec.characters
+
+
+def _cannot_bind(character: Character, backend) -> str:
+    if can_bind(character, backend):
+        return ""
+    return " and has no clip to register it from" if backend.spec.travel != REFERENCE_IMAGES else " and has no stills"
+
+
+def render_without(prompt: str, characters: list[Character]) -> Rendered:
+    """The prompt with each mention written as the character's plain name, and nothing else sent: a video
+    degraded to go without its characters (no backend that can carry them is up)."""
+    names = {c.handle: c.name for c in characters}
+    text = MENTION_RE.sub(lambda match: names.get(match.group(1).lower(), match.group(0)), prompt)
+    return Rendered(text, [], dict.fromkeys(names, "not sent: only its name, in the prompt (degraded)"))
 
 
 def render(prompt: str, characters: list[Character], backend) -> Rendered:

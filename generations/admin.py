@@ -6,8 +6,9 @@ from django.db import models
 
 from generations.billing.models import Budget, CostEntry
 from generations.jobs import lifecycle
-from generations.jobs.models import Generation
+from generations.jobs.models import Attempt, CreatorSettings, Generation
 from generations.providers.models import Backend, Price
+from generations.states import Status
 from generations.storyboards.models import Scene, Series
 
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}  # Django 6's default, chosen now
@@ -158,6 +159,19 @@ class CostEntryInline(admin.TabularInline):
         return False
 
 
+class AttemptInline(admin.TabularInline):
+    """Earlier tries on other backends (fallback), read-only."""
+
+    model = Attempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "backend", "remote_id", "error_code", "error_message", "started_at", "ended_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
     list_display = ["pk", "short_prompt", "status", "progress", "backend", "model", "seconds", "owner", "created_at"]
@@ -167,9 +181,9 @@ class GenerationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ["scene", "remix_of"]
     filter_horizontal = ["characters"]
-    inlines = [CostEntryInline]
+    inlines = [AttemptInline, CostEntryInline]
     formfield_overrides = URL_FIELDS
-    actions = ["cancel_queued"]
+    actions = ["cancel_queued", "confirm_possibly_billed", "void_possibly_billed"]
     readonly_fields = [
         "uuid",
         "owner",
@@ -186,6 +200,7 @@ class GenerationAdmin(admin.ModelAdmin):
         "prompt_sent",
         "characters_sent",
         "routing_reason",
+        "degraded",
         "error_code",
         "created_at",
         "submitted_at",
@@ -202,12 +217,35 @@ class GenerationAdmin(admin.ModelAdmin):
         cancelled = sum(lifecycle.cancel(g) for g in queryset.filter(status="queued"))
         self.message_user(request, f"Cancelled {cancelled} generation(s).", messages.SUCCESS)
 
+    @admin.action(description="Possibly billed: confirm the provider billed them (adds the charge)")
+    def confirm_possibly_billed(self, request, queryset):
+        self._settle(request, queryset, confirm=True)
+
+    @admin.action(description="Possibly billed: void, the provider did not bill them")
+    def void_possibly_billed(self, request, queryset):
+        self._settle(request, queryset, confirm=False)
+
+    def _settle(self, request, queryset, *, confirm: bool):
+        settled = sum(
+            CostEntry.objects.settle(g, confirm=confirm, by=request.user.get_username())
+            for g in queryset.filter(status=Status.UNKNOWN)
+        )
+        verb = "Confirmed" if confirm else "Voided"
+        self.message_user(request, f"{verb} {settled} possibly billed generation(s).", messages.SUCCESS)
+
 
 class SceneInline(admin.TabularInline):
     model = Scene
     extra = 0
     fields = ["position", "prompt", "chosen_take"]
     raw_id_fields = ["chosen_take"]
+
+
+@admin.register(CreatorSettings)
+class CreatorSettingsAdmin(admin.ModelAdmin):
+    list_display = ["user", "routing_policy"]
+    list_filter = ["routing_policy"]
+    search_fields = ["user__username"]
 
 
 @admin.register(Series)

@@ -29,7 +29,7 @@ from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
 PAGE_SIZE = 24
 PREFILL_FIELDS = ("prompt", "backend", "policy", "model", "seconds", "size")
-RETRYABLE = (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED)
+RETRYABLE = (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.UNKNOWN)
 MENTION_SUGGESTIONS = 8
 
 
@@ -179,6 +179,7 @@ def _render_detail(
         "generation": generation,
         "cost_entries": generation.cost_entries.select_related("price").order_by("created_at", "pk"),
         "events": _timeline(generation),
+        "attempts": generation.earlier_attempts.select_related("backend"),
         "extract_form": ExtractCharacterForm(owner=request.user),
         "remix_form": remix_form or RemixForm(generation=generation, native=native),
         "remix_native": native,

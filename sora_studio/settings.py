@@ -199,6 +199,8 @@ PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "30"))
 # errors; not 429s): no new jobs go there for the cooldown, then one trial job decides.
 CIRCUIT_FAILURES = int(os.environ.get("CIRCUIT_FAILURES", "5"))
 CIRCUIT_COOLDOWN_SECONDS = int(os.environ.get("CIRCUIT_COOLDOWN_SECONDS", "60"))
+# After a confirmed failure a job routed by policy moves to the next backend, at most this many times.
+FALLBACK_LIMIT = int(os.environ.get("FALLBACK_LIMIT", "3"))
 # The pump claims due jobs and hands them to the workers; it runs inside qcluster as a
 # long-lived task (see generations/pump.py) or on its own with `manage.py pump`.
 PUMP_TICK_SECONDS = float(os.environ.get("PUMP_TICK_SECONDS", "0.5"))

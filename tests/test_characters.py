@@ -100,10 +100,31 @@ def test_another_creators_character_is_unknown_to_me(alice, bob, official, clip_
         )
 
 
-def test_a_character_not_ready_on_the_chosen_backend_is_refused_naming_it(alice, official, aggregator, clip_bytes):
+def test_a_character_not_yet_on_the_chosen_backend_is_registered_there_before_the_video_is_sent(
+    alice, official, aggregator, clip_bytes
+):
     mossy = make_character(alice, "mossy", clip=clip_bytes, description="A test character")
     registry.bind(mossy, aggregator)
-    with pytest.raises(lifecycle.GenerationRefused, match="@mossy is not registered on Simulated official"):
+    generation = lifecycle.start(
+        GenerationRequest(alice, prompt="@mossy dances", model="sora-2", seconds=4, size="720x1280", backend=official)
+    ).generation
+    assert "(@mossy registered on Simulated official first)" in generation.routing_reason
+    assert generation.prompt_sent == ""  # written for the backend once the character is ready there
+
+    generation = drive(generation)
+
+    binding = mossy.bindings.get(backend=official)
+    assert generation.status == Status.COMPLETED
+    assert binding.status == "ready" and binding.remote_id
+    assert generation.characters_sent == [binding.remote_id]
+    assert "@mossy" not in generation.prompt_sent
+
+
+def test_a_character_that_cannot_be_registered_on_the_chosen_backend_is_refused_naming_it(alice, official):
+    make_character(alice, "mossy", description="No clip, no stills")
+    with pytest.raises(
+        lifecycle.GenerationRefused, match="@mossy is not registered on Simulated official and has no clip"
+    ):
         lifecycle.start(
             GenerationRequest(
                 alice, prompt="@mossy dances", model="sora-2", seconds=4, size="720x1280", backend=official

@@ -1,9 +1,10 @@
 """Monthly caps that hold under concurrency.
 
 What counts against a cap is the month's money committed: charges minus refunds, plus the estimate
-of every job still running that has not been charged yet. The check and the job's own estimate
-are written in one transaction that first locks the applicable Budget rows (PostgreSQL), or holds
-SQLite's write lock from BEGIN (IMMEDIATE), so parallel submissions are counted one after another.
+of every job still running that has not been charged yet, plus what is possibly billed and not
+settled. The check and the job's own estimate are written in one transaction that first locks the
+applicable Budget rows (PostgreSQL), or holds SQLite's write lock from BEGIN (IMMEDIATE), so parallel
+submissions are counted one after another.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from decimal import Decimal
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from generations.billing.models import Budget, CostEntry, CostKind, net
+from generations.billing.models import Budget, CostEntry, CostKind, net, possibly_billed
 from generations.billing.money import money
 from generations.states import ACTIVE
 
@@ -73,11 +74,12 @@ def committed(budget: Budget, year: int | None = None, month: int | None = None)
     charged = CostEntry.objects.filter(generation=OuterRef("generation"), kind=CostKind.CHARGE)
     totals = entries.aggregate(
         spent=net(),
+        possible=possibly_billed(),
         pending=Sum(
             "amount", filter=Q(kind=CostKind.ESTIMATE, generation__status__in=ACTIVE) & ~Exists(charged), default=0
         ),
     )
-    return money(totals["spent"] + totals["pending"])
+    return money(totals["spent"] + totals["possible"] + totals["pending"])
 
 
 def usage(owner=None, backend=None) -> list[BudgetUse]:

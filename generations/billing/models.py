@@ -19,6 +19,18 @@ class CostKind(models.TextChoices):
     ESTIMATE = "estimate", "Estimate"
     CHARGE = "charge", "Charge"
     REFUND = "refund", "Refund"
+    # A job whose create was lost where the provider cannot be asked about it may have been billed there:
+    # "possible" holds its estimate (counted against budgets, shown apart on the spending page) until an
+    # admin settles it, confirming it (a charge is added) or voiding it (no charge). Neither is money spent.
+    POSSIBLE = "possible", "Possibly billed"
+    SETTLED = "settled", "Possibly billed, settled"
+
+
+def possibly_billed() -> CombinedExpression:
+    """Money a provider may have billed that nobody has confirmed or voided yet, as one aggregate."""
+    return Sum("amount", filter=Q(kind=CostKind.POSSIBLE), default=0) - Sum(
+        "amount", filter=Q(kind=CostKind.SETTLED), default=0
+    )
 
 
 def net() -> CombinedExpression:
@@ -74,6 +86,40 @@ class CostEntryQuerySet(models.QuerySet):
                 return self.record(**fields)
         except IntegrityError:
             return None
+
+    def possibly_billed(self) -> Decimal:
+        """What these entries hold as possibly billed and not yet settled."""
+        return money(self.aggregate(possible=possibly_billed())["possible"])
+
+    def settle(self, generation, *, confirm: bool, by: str) -> bool:
+        """An admin's word on a possibly billed job: confirmed (charged at the amount held) or voided.
+        Once per job (the ledger's constraints); False if there was nothing left to settle."""
+        possible = self.filter(generation=generation, kind=CostKind.POSSIBLE).first()
+        if possible is None:
+            return False
+        with transaction.atomic():
+            settled = self.record_once(
+                kind=CostKind.SETTLED,
+                amount=possible.amount,
+                backend=possible.backend,
+                owner=possible.owner,
+                generation=generation,
+                price=possible.price,
+                note=f"{'Confirmed' if confirm else 'Voided'} by {by}"[:200],
+            )
+            if settled is None:
+                return False
+            if confirm:
+                self.record(
+                    kind=CostKind.CHARGE,
+                    amount=possible.amount,
+                    backend=possible.backend,
+                    owner=possible.owner,
+                    generation=generation,
+                    price=possible.price,
+                    note=f"Possibly billed, confirmed by {by}"[:200],
+                )
+        return True
 
     def refund_if_unbilled(self, generation) -> None:
         """Refund a failed job's up-front charge where the backend does not bill failures."""

@@ -28,11 +28,11 @@ from django.db.models import F, Model, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from characters import mentions, stills
+from characters import mentions, registry, stills
 from generations.billing import budgets, pricing
 from generations.billing.models import CostEntry, CostKind
-from generations.jobs import router
-from generations.jobs.models import CreatorSettings, Generation, GenerationEvent
+from generations.jobs import fallback, router
+from generations.jobs.models import PINNED, CreatorSettings, Generation, GenerationEvent
 from generations.providers import health
 from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, LostCreate, ProviderError, RemoteJob
 from generations.providers.models import Backend
@@ -120,7 +120,8 @@ def start(request: GenerationRequest) -> Started:
         # A character problem reads best next to the prompt, an offer problem next to the backend.
         field_name = "prompt" if characters and "@" in str(exc) else "backend"
         raise GenerationRefused(str(exc), field_name) from None
-    rendered = mentions.render(prompt, characters, route.backend)
+    # A character still to bind there is written into the prompt when the job is sent, once it is ready.
+    rendered = None if route.to_bind else mentions.render(prompt, characters, route.backend)
     try:
         return _create(replace(request, prompt=prompt), route=route, rendered=rendered, characters=characters)
     except IntegrityError:
@@ -142,7 +143,11 @@ def _twin(request: GenerationRequest) -> Started | None:
 
 
 def _create(
-    request: GenerationRequest, *, route: router.Route, rendered: mentions.Rendered, characters: list[Character]
+    request: GenerationRequest,
+    *,
+    route: router.Route,
+    rendered: mentions.Rendered | None,
+    characters: list[Character],
 ) -> Started:
     with transaction.atomic():
         try:
@@ -155,9 +160,9 @@ def _create(
             remix_of=request.remix_of,
             backend=route.backend,
             prompt=request.prompt,
-            prompt_sent=rendered.prompt,
-            characters_sent=rendered.character_ids,
-            characters_travel=rendered.travel,
+            prompt_sent=rendered.prompt if rendered else "",
+            characters_sent=rendered.character_ids if rendered else [],
+            characters_travel=rendered.travel if rendered else {},
             model=request.model,
             seconds=int(request.seconds),
             size=request.size,
@@ -168,6 +173,8 @@ def _create(
             next_poll_at=timezone.now() + timedelta(seconds=10),
         )
         generation.characters.set(characters)
+        for character in route.to_bind:
+            registry.bind(character, route.backend)  # registration starts now, beside the queue
         GenerationEvent.objects.create(generation=generation, status=Status.QUEUED, note=route.reason[:300])
         CostEntry.objects.record(
             kind=CostKind.ESTIMATE,
@@ -239,11 +246,21 @@ def _backoff(errors: int, hint: float | None = None) -> float:
 
 def submit(generation: Generation) -> None:
     backend = Backend.objects.get(pk=generation.backend_id)
+    if not backend.enabled:
+        reason = backend.disabled_reason or f"{backend.name} was disabled by an admin."
+        if not fallback.fall_back(generation, "backend_disabled", reason):
+            generation.fail("backend_disabled", f"{backend.name} is disabled: {reason}")
+        return
     if backend.is_paused():
         _release(generation, delay=(backend.paused_until - timezone.now()).total_seconds() + random.uniform(0, 1))
         return
     if backend.circuit_open_until is not None and not health.allow_probe(backend):
-        _release(generation, delay=health.retry_in(backend, timezone.now()))  # open, or its trial job runs
+        # Open (or its one trial job runs): never sent, so a job routed by policy may go elsewhere.
+        reason = health.refusal_reason(backend, timezone.now())
+        if not fallback.fall_back(generation, "circuit_open", reason):
+            _release(generation, delay=health.retry_in(backend, timezone.now()))
+        return
+    if not _characters_ready(generation, backend):
         return
     # Take a concurrency slot: count and move to SUBMITTING in one write transaction, so two
     # workers cannot both take the last slot (IMMEDIATE on SQLite, a row lock on PostgreSQL).
@@ -282,6 +299,42 @@ def _send_create(generation: Generation, backend: Backend) -> None:
     accept(generation, job)
 
 
+def _characters_ready(generation: Generation, backend: Backend) -> bool:
+    """Bind the job's characters on `backend` where they are not yet, and write the prompt for it once
+    they all are. False: not yet (the job waits, or moved on, or ended: it has been dealt with)."""
+    if generation.prompt_sent:
+        return True
+    characters = fallback._characters(generation)
+    if generation.degraded:
+        rendered = mentions.render_without(generation.prompt, characters)
+    elif not characters:
+        rendered = mentions.Rendered(generation.prompt, [])
+    else:
+        bindings = [c.binding_on(backend) or registry.bind(c, backend) for c in characters]
+        failed = [
+            f"@{c.handle}: {b.error or 'registration failed'}"
+            for c, b in zip(characters, bindings, strict=True)
+            if b.status == "failed"
+        ]
+        if failed:
+            message = f"The characters could not be registered on {backend.name}: {'; '.join(failed)}"[:1000]
+            if not fallback.fall_back(generation, "character_not_bound", message):
+                generation.fail("character_not_bound", message)
+            return False
+        if any(b.status != "ready" for b in bindings):
+            _release(generation, delay=settings.GENERATION_POLL_INTERVAL * 2)  # registration runs meanwhile
+            return False
+        characters = fallback._characters(generation)  # with the bindings just made
+        rendered = mentions.render(generation.prompt, characters, backend)
+    generation.prompt_sent = rendered.prompt
+    generation.characters_sent = rendered.character_ids
+    generation.characters_travel = rendered.travel
+    Generation.objects.filter(pk=generation.pk).update(
+        prompt_sent=rendered.prompt, characters_sent=rendered.character_ids, characters_travel=rendered.travel
+    )
+    return True
+
+
 def _reference_images(generation: Generation, backend: Backend) -> list:
     """The mentioned characters' stills, for a protocol they travel to as reference images (in the
     order they were mentioned); nothing for one that knows them by id."""
@@ -295,7 +348,7 @@ def _reference_images(generation: Generation, backend: Backend) -> list:
 
 def _create_failed(generation: Generation, backend: Backend, exc: ProviderError) -> None:
     if health.refused_key(exc):
-        generation.fail(exc.code, health.disable(backend, exc))
+        _failed_here(generation, exc.code, health.disable(backend, exc))
         return
     if exc.transient and not exc.rate_limited:
         health.record_transient_failure(backend, exc.message)
@@ -311,12 +364,18 @@ def _create_failed(generation: Generation, backend: Backend, exc: ProviderError)
             Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1)
             generation.refresh_from_db(fields=["attempts"])
             if generation.attempts >= settings.GENERATION_MAX_SUBMIT_ATTEMPTS:
-                generation.fail(exc.code, f"Gave up after {generation.attempts} attempts: {exc.message}")
+                _failed_here(generation, exc.code, f"Gave up after {generation.attempts} attempts: {exc.message}")
                 return
         if generation.transition(Status.SUBMITTING, Status.QUEUED):
             _release(generation, delay=_backoff(generation.attempts, exc.retry_after))
         return
-    generation.fail(exc.code, exc.message)
+    _failed_here(generation, exc.code, exc.message)
+
+
+def _failed_here(generation: Generation, code: str, message: str) -> None:
+    """A confirmed failure on the job's backend: move on to another backend if its policy allows, else end it."""
+    if not fallback.fall_back(generation, code, message):
+        generation.fail(code, message)
 
 
 def resolve_lost_submit(generation: Generation, cause: ProviderError | None = None) -> None:
@@ -327,9 +386,8 @@ def resolve_lost_submit(generation: Generation, cause: ProviderError | None = No
         Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1)
         generation.refresh_from_db(fields=["attempts"])
         if generation.attempts >= settings.GENERATION_MAX_SUBMIT_ATTEMPTS:
-            generation.fail(
-                "submit_unknown", f"The provider never confirmed the job; gave up after {generation.attempts} attempts."
-            )
+            why = f"{backend.name} never confirmed the job; gave up after {generation.attempts} tries."
+            end_unknown(generation, why)
             return
         if generation.status == Status.SUBMITTING and cause is not None:
             generation.transition(Status.SUBMITTING, Status.QUEUED)
@@ -353,11 +411,39 @@ def resolve_lost_submit(generation: Generation, cause: ProviderError | None = No
         # A provider may list a job only once it has finished accepting it: look again shortly.
         _release(generation, delay=settings.GENERATION_POLL_INTERVAL * 5)
         return
+    if not backend.spec.lists_jobs:
+        end_unknown(generation, f"{backend.name} did not confirm the job and offers no way to look it up.")
+        return
     generation.fail(
         "submit_unknown",
         f"{backend.name} did not confirm the job and it cannot be found there. It was not sent again, "
         "so nothing is charged twice; generate it again if you still want it.",
     )
+
+
+def end_unknown(generation: Generation, why: str) -> bool:
+    """End a job whose create may have been made (and billed) where we cannot see it: `unknown`, with its
+    estimate held as possibly billed until an admin confirms or voids it (never pretended free, never
+    charged twice). It was not sent again. Safe to call twice."""
+    estimate = generation.cost_entries.filter(kind=CostKind.ESTIMATE).first()
+    amount = estimate.amount if estimate is not None else 0
+    message = (
+        f"{why} It may have been made and billed there: ${amount:.2f} is shown as possibly billed until an "
+        "admin confirms or voids it. It was not sent again; generate it again if you still want it."
+    )
+    with transaction.atomic():
+        won = generation.fail("submit_unknown", message, status=Status.UNKNOWN)
+        if won and estimate is not None:
+            CostEntry.objects.record_once(
+                kind=CostKind.POSSIBLE,
+                amount=estimate.amount,
+                backend=generation.backend,
+                owner=generation.owner,
+                generation=generation,
+                price=estimate.price,
+                note="Possibly billed: the provider never confirmed the job",
+            )
+    return won
 
 
 def _find_lost_job(generation: Generation, backend: Backend) -> RemoteJob | None:
@@ -434,13 +520,14 @@ def poll(generation: Generation) -> None:
         job = client.retrieve(generation.remote_id)
     except ProviderError as exc:
         if health.refused_key(exc):  # only here: a 403 on a download is an expired link, not a refused key
-            generation.fail(exc.code, health.disable(generation.backend, exc))
+            generation.fail(exc.code, health.disable(generation.backend, exc))  # accepted there: it may be billed
             return
         _poll_failed(generation, exc)
         return
     health.record_success(generation.backend)
     if job.status == FAILED:
-        generation.fail(
+        _failed_here(
+            generation,
             job.error_code or "generation_failed",
             job.error_message or f"{generation.backend.name} reported the job as failed.",
         )
@@ -655,9 +742,10 @@ def retry(generation: Generation) -> Started:
             model=generation.model,
             seconds=generation.seconds,
             size=generation.size,
-            backend=generation.backend if generation.backend.enabled else None,
+            backend=generation.backend if generation.routing_policy == PINNED and generation.backend.enabled else None,
             scene=generation.scene,
             client_token=f"retry-of-{generation.uuid.hex}",
+            policy=_policy_of(generation),
         )
     )
 
@@ -680,8 +768,14 @@ def remix(generation: Generation, prompt: str) -> Started:
             scene=generation.scene,
             remix_of=generation if native else None,
             client_token=token,
+            policy=_policy_of(generation),
         )
     )
+
+
+def _policy_of(generation: Generation) -> str:
+    """The policy a retry or remix of `generation` is routed by: the one it was routed by (blank: the defaults)."""
+    return generation.routing_policy if generation.routing_policy != PINNED else ""
 
 
 def delete(generation: Generation) -> str:

@@ -105,6 +105,9 @@ class Generation(models.Model):
     routing_policy = models.CharField(max_length=20, blank=True)
     routing_candidates = models.JSONField(default=list, blank=True)
     routing_reason = models.CharField(max_length=1000, blank=True)
+    # Sent without its characters: no backend that could carry them was up, and its series said
+    # "degrade" rather than "wait". Flagged on the card.
+    degraded = models.BooleanField(default=False)
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress = models.PositiveSmallIntegerField(default=0)
@@ -183,15 +186,17 @@ class Generation(models.Model):
         """When the job ends timed out if it has not finished: its backend's timeout after it was made."""
         return self.created_at + timedelta(seconds=self.backend.timeout)
 
-    def transition(self, old: str | list[str], new: str, **fields) -> bool:
-        """Compare-and-set: move to `new` only if still in `old`. True if this call won."""
+    def transition(self, old: str | list[str], new: str, *, note: str | None = None, **fields) -> bool:
+        """Compare-and-set: move to `new` only if still in `old`. True if this call won.
+
+        The timeline's entry says `note`, else the error message the move sets (if any)."""
         olds = [old] if isinstance(old, str) else list(old)
         fields.setdefault("updated_at", timezone.now())
         won = Generation.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields) == 1
         if won:
-            GenerationEvent.objects.create(
-                generation_id=self.pk, status=new, note=fields.get("error_message", "")[:300]
-            )
+            if note is None:
+                note = fields.get("error_message", "")
+            GenerationEvent.objects.create(generation_id=self.pk, status=new, note=note[:300])
             self.status = new
             for name, value in fields.items():
                 setattr(self, name, value)
@@ -236,6 +241,27 @@ def _duration(seconds: int) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
+class Attempt(models.Model):
+    """A try of a generation on one backend that ended in a confirmed failure, after which the job moved
+    to another backend (fallback). The job's current try is the generation itself; these are the earlier ones."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="earlier_attempts")
+    number = models.PositiveSmallIntegerField()
+    backend = models.ForeignKey(Backend, on_delete=models.PROTECT, related_name="+")
+    remote_id = models.CharField(max_length=200, blank=True)
+    error_code = models.CharField(max_length=80, blank=True)
+    error_message = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["generation", "number"]
+        constraints = [models.UniqueConstraint(fields=["generation", "number"], name="one_attempt_per_number")]
+
+    def __str__(self) -> str:
+        return f"#{self.generation_id} try {self.number} on {self.backend_id}: {self.error_code}"
+
+
 class GenerationEvent(models.Model):
     """The timeline of a job: one row per state it entered (written by the winning transition)."""
 
@@ -249,6 +275,13 @@ class GenerationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.generation_id} {self.status} at {self.at:%H:%M:%S}"
+
+
+class CharacterFallback(models.TextChoices):
+    """What a scene with characters does when no backend that can carry them is up."""
+
+    WAIT = "wait", "Wait for a backend that can carry the characters"
+    DEGRADE = "degrade", "Send it without the characters (flagged)"
 
 
 class PumpLease(models.Model):

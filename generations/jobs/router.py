@@ -1,7 +1,9 @@
 """Which backend makes a video: the one the creator pinned, or the one their routing policy prefers.
 
 A character id lives on one backend only, so a prompt that mentions characters can only go where
-all of them are ready. Among the rest the policy decides:
+all of them are ready, or can be made ready first (registered from the character's clip, or given
+stills to travel as reference images): the job binds them there before it is sent. Among those the
+policy decides:
 - cost: the cheapest quote; on a tie, the official tier;
 - stability: the official tier first, then the cheapest;
 - character: where every character is natively bound, else where they travel by reference images;
@@ -33,6 +35,8 @@ class Route:
     policy: str = PINNED
     # Every backend weighed, as a generation stores it: its quote, or why it could not.
     candidates: list[dict] = field(default_factory=list)
+    # Characters to bind on `backend` before the video is sent (registered, or given stills).
+    to_bind: tuple = ()
 
 
 def assess(backend: Backend, characters, model: str, seconds: str, size: str) -> Route | Refusal:
@@ -45,15 +49,25 @@ def assess(backend: Backend, characters, model: str, seconds: str, size: str) ->
     if refusal := backend.refusal(model, seconds, size):
         return refusal
     try:
-        check_ready(characters, backend)
+        to_bind = check_ready(characters, backend, or_bindable=True)
         price = quote(backend, model, seconds, size)
     except (MentionError, NoPrice) as exc:
         return Refusal(backend, str(exc))
-    return Route(backend, price, f"chosen: {backend.name}")
+    return Route(backend, price, f"chosen: {backend.name}", to_bind=tuple(to_bind))
 
 
-def candidates(characters, model: str, seconds: str, size: str) -> list[Route | Refusal]:
-    backends = Backend.objects.enabled().prefetch_related("prices")
+def binding_note(route: Route) -> str:
+    """What will happen before the video is sent, in words: '' if every character is ready there."""
+    if not route.to_bind:
+        return ""
+    handles = ", ".join(f"@{c.handle}" for c in route.to_bind)
+    how = "given its stills" if route.backend.takes_reference_images else "registered"
+    return f" ({handles} {how} on {route.backend.name} first)"
+
+
+def candidates(characters, model: str, seconds: str, size: str, *, exclude=()) -> list[Route | Refusal]:
+    """Every enabled backend (but those in `exclude`, pks), as a Route or the reason it cannot."""
+    backends = Backend.objects.enabled().exclude(pk__in=list(exclude)).prefetch_related("prices")
     return [assess(b, characters, model, seconds, size) for b in backends]
 
 
@@ -65,8 +79,8 @@ def choose(
         result = assess(backend, characters, model, seconds, size)
         if isinstance(result, Refusal):
             raise NoBackend(str(result))
-        reason = f"{PINNED}: {backend.name}, chosen by you, at {result.quote.describe}."
-        return Route(result.backend, result.quote, reason, PINNED, _record([result]))
+        reason = f"{PINNED}: {backend.name}, chosen by you, at {result.quote.describe}{binding_note(result)}."
+        return Route(result.backend, result.quote, reason, PINNED, _record([result]), result.to_bind)
     return best(candidates(characters, model, seconds, size), characters, policy)
 
 
@@ -107,12 +121,12 @@ def best(results: list[Route | Refusal], characters, policy: str = Policy.COST) 
     if not routes:
         raise NoBackend(f"No backend can make this video. {refusals or 'No backend is enabled.'}")
     chosen, why = _pick(routes, characters, policy)
-    if characters:
+    if characters and not chosen.to_bind:
         why += " with " + ", ".join(f"@{c.handle}" for c in characters) + " ready"
-    reason = f"{policy}: {chosen.backend.name}, {why} at {chosen.quote.describe}."
+    reason = f"{policy}: {chosen.backend.name}, {why} at {chosen.quote.describe}{binding_note(chosen)}."
     if refusals:
         reason += f" {refusals}"  # each refusal names its backend and why it was passed over
-    return Route(chosen.backend, chosen.quote, reason, policy, _record(results))
+    return Route(chosen.backend, chosen.quote, reason, policy, _record(results), chosen.to_bind)
 
 
 def _record(results: list[Route | Refusal]) -> list[dict]:

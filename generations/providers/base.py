@@ -130,6 +130,9 @@ class ProtocolSpec:
     sends_character_ids: bool
     # The provider deduplicates creates by Idempotency-Key (so a create whose answer was lost may be re-sent).
     idempotency_keys: bool = False
+    # The provider lists recent jobs, so a create whose answer was lost can be looked for (find_recent).
+    # Without a list (or a key it deduplicates by) such a job may exist unseen: it ends "unknown", possibly billed.
+    lists_jobs: bool = False
     # How a character reaches this protocol: NATIVE_ID or REFERENCE_IMAGES (and how many images at most).
     travel: str = NATIVE_ID
     max_reference_images: int = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from characters.models import Character
-from generations.jobs.models import Policy
+from generations.jobs.models import CharacterFallback, Policy
 from generations.providers.forms import AUTOMATIC, OfferFieldsMixin
 from generations.providers.models import Backend
 from generations.storyboards.models import Scene, Series
@@ -19,7 +19,17 @@ class SeriesForm(OfferFieldsMixin, forms.ModelForm):
 
     class Meta:
         model = Series
-        fields = ["title", "description", "characters", "backend", "routing_policy", "model", "seconds", "size"]
+        fields = [
+            "title",
+            "description",
+            "characters",
+            "backend",
+            "routing_policy",
+            "character_fallback",
+            "model",
+            "seconds",
+            "size",
+        ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "characters": forms.CheckboxSelectMultiple,
@@ -33,8 +43,14 @@ class SeriesForm(OfferFieldsMixin, forms.ModelForm):
         self.fields["backend"].empty_label = AUTOMATIC
         self.fields["routing_policy"].choices = [("", "Your default"), *Policy.choices]
         self.fields["routing_policy"].help_text = "How a scene's backend is picked when no default backend is set."
+        fallback = self.fields["character_fallback"]
+        fallback.help_text = "When a scene's backend fails and no other backend can carry its characters."
+        fallback.required = False  # a form (or a script) that leaves it out: wait
         self._set_offer_choices(backends)
         self._backends = backends
+
+    def clean_character_fallback(self):
+        return self.cleaned_data.get("character_fallback") or CharacterFallback.WAIT
 
     def clean(self):
         cleaned = super().clean()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from generations.jobs.models import Policy
+from generations.jobs.models import CharacterFallback, Policy
 from generations.providers.models import Backend
 
 
@@ -25,6 +25,13 @@ class Series(models.Model):
     # Its scenes' routing policy when no backend is pinned; blank: the creator's default.
     routing_policy = models.CharField(
         "Routing", max_length=20, choices=Policy.choices, blank=True, help_text="Blank: your default."
+    )
+    # A scene with characters whose backend is down, when no other backend can carry them.
+    character_fallback = models.CharField(
+        "When the characters' backends are down",
+        max_length=10,
+        choices=CharacterFallback.choices,
+        default=CharacterFallback.WAIT,
     )
     model = models.CharField(max_length=80, default="sora-2")
     seconds = models.PositiveIntegerField(default=4)

@@ -63,7 +63,7 @@ class Command(BaseCommand):
             if opts["json"]
             else f"Generation {generation.pk}: {generation.get_status_display()} on {generation.backend}"
         )
-        if generation.status in (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED):
+        if generation.status in (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.UNKNOWN):
             raise CommandError(f"Generation {generation.pk} {generation.status}: {generation.error_message}")
         if opts["wait"] and not generation.is_terminal:
             raise CommandError(f"Generation {generation.pk} still {generation.status} after {opts['timeout']:.0f} s.")

@@ -32,6 +32,7 @@ SPEC = ProtocolSpec(
     # The simulator honours Idempotency-Key (and OpenAI documents it for POST requests).
     idempotency_keys=True,
     sends_character_ids=True,
+    lists_jobs=True,
     clip_seconds=(2, 4),
     simulator_path="openai/v1",
     simulator_backend="Simulated official",

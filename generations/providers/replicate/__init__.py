@@ -52,6 +52,7 @@ SPEC = ProtocolSpec(
     max_characters=1,
     write_mention=lambda mention: mention.name,
     sends_character_ids=False,
+    lists_jobs=True,
     travel=REFERENCE_IMAGES,
     max_reference_images=1,
     simulator_path="replicate/v1",
