@@ -55,6 +55,17 @@ def test_generate_on_the_aggregator_defaults_to_its_shortest_length(alice, aggre
     assert result["seconds"] == "10" and result["cost_usd"] == "0.12"
 
 
+def test_generate_routes_by_the_policy_asked_for(alice, official, aggregator):
+    aggregator.offers = {"sora-2": {"seconds": ["4"], "sizes": ["720x1280"]}}
+    aggregator.save()
+    cheapest = json.loads(run("generate", user="alice", prompt="A kite", seconds="4", policy="cost", json=True))
+    stable = json.loads(run("generate", user="alice", prompt="A kite", seconds="4", policy="stability", json=True))
+    assert cheapest["backend"] == "Simulated aggregator" and cheapest["routing"].startswith("cost:")
+    assert stable["backend"] == "Simulated official" and stable["routing"].startswith("stability:")
+    with pytest.raises(CommandError, match="invalid choice"):
+        run("generate", "--user=alice", "--prompt=A kite", "--policy=fastest")
+
+
 def test_generate_exits_non_zero_with_one_clear_line_on_failure(alice, official):
     with pytest.raises(CommandError, match="failed: The simulated renderer failed halfway"):
         run("generate", user="alice", prompt="Boom #fail", backend=official.name, seconds="4", wait=True)

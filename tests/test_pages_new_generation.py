@@ -92,9 +92,9 @@ def test_an_unknown_handle_is_a_form_error_naming_it(client, alice, official_off
     assert not Generation.objects.exists()
 
 
-def test_a_character_not_ready_on_the_chosen_backend_is_named(client, alice, official_offline):
+def test_a_character_that_could_not_be_registered_on_the_chosen_backend_is_named(client, alice, official_offline):
     rex = make_character(alice, "rex")
-    CharacterBinding.objects.create(character=rex, backend=official_offline, status="processing")
+    CharacterBinding.objects.create(character=rex, backend=official_offline, status="failed")
     client.force_login(alice)
 
     response = client.post(
@@ -104,7 +104,7 @@ def test_a_character_not_ready_on_the_chosen_backend_is_named(client, alice, off
     )
 
     assert response.status_code == 200
-    assert "@rex is processing on Official" in response.text
+    assert "@rex could not be registered on Official" in response.text
     assert response.text.lstrip().startswith('<form id="new-generation"')  # the form, re-rendered in place
     assert not Generation.objects.exists()
 

@@ -5,6 +5,7 @@ import pytest
 from generations.billing.models import CostKind
 from generations.jobs import lifecycle
 from generations.jobs.lifecycle import GenerationRequest
+from generations.providers.base import ProviderError
 from generations.providers.openai_videos.client import OpenAIVideosClient
 from generations.states import Status
 from tests.conftest import drive
@@ -12,20 +13,27 @@ from tests.conftest import drive
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def first_create_times_out(monkeypatch):
-    """The first create waits a millisecond for the answer: the request arrives, the answer is lost."""
+def answer_lost_on(calls_to_lose: set[int], monkeypatch) -> list[str]:
+    """The creates numbered in `calls_to_lose` reach the provider, which makes the job, and their answer
+    is lost on the way back (as a read timeout would lose it, but every time, however fast the machine)."""
     real_create = OpenAIVideosClient.create
     calls = []
 
     def create(self, **kwargs):
         calls.append(kwargs["idempotency_key"])
-        if len(calls) == 1:
-            self.http.timeout = (5, 0.001)
-        return real_create(self, **kwargs)
+        job = real_create(self, **kwargs)
+        if len(calls) in calls_to_lose:
+            raise ProviderError("Read timed out.", code="timeout", transient=True, maybe_sent=True)
+        return job
 
     monkeypatch.setattr(OpenAIVideosClient, "create", create)
     return calls
+
+
+@pytest.fixture
+def first_create_times_out(monkeypatch):
+    """The first create arrives, and its answer is lost."""
+    return answer_lost_on({1}, monkeypatch)
 
 
 def simulator_jobs(backend, prompt):
@@ -75,18 +83,8 @@ def test_without_idempotency_a_timed_out_create_is_found_in_the_providers_list_n
 
 @pytest.fixture
 def second_create_times_out(monkeypatch):
-    """Every create but the first waits a millisecond for its answer: it arrives, the answer is lost."""
-    real_create = OpenAIVideosClient.create
-    calls = []
-
-    def create(self, **kwargs):
-        calls.append(kwargs["idempotency_key"])
-        if len(calls) == 2:
-            self.http.timeout = (5, 0.001)
-        return real_create(self, **kwargs)
-
-    monkeypatch.setattr(OpenAIVideosClient, "create", create)
-    return calls
+    """The second create arrives, and its answer is lost."""
+    return answer_lost_on({2}, monkeypatch)
 
 
 def test_a_lost_create_never_adopts_the_video_of_another_take_with_the_same_prompt(

@@ -102,7 +102,10 @@ def test_it_validates_parameters_like_the_real_api(client):
     with pytest.raises(openai.BadRequestError) as not_an_image:
         client.videos.create(prompt="A fox", input_reference=("ref.png", b"not an image", "image/png"))
     assert not_an_image.value.param == "input_reference"
-    assert client.videos.create(prompt="A fox", input_reference=("ref.png", a_png(), "image/png")).status == "queued"
+    assert client.videos.create(prompt="A fox", input_reference=("ref.png", a_png(), "image/png")).status in (
+        "queued",
+        "in_progress",
+    )  # a loaded machine may be slower than the job
 
 
 def test_it_creates_characters_and_uses_them_in_a_video(client):

@@ -64,7 +64,7 @@ def fall_back(generation: Generation, code: str, message: str) -> str:
     if len(tried) >= settings.FALLBACK_LIMIT:
         return ""
     failed = Backend.objects.get(pk=generation.backend_id)
-    characters = _characters(generation)
+    characters = characters_of(generation)
     args = (generation.model, str(generation.seconds), generation.size)
     results = router.candidates(characters, *args, exclude=[*tried, failed.pk])
     try:
@@ -72,7 +72,7 @@ def fall_back(generation: Generation, code: str, message: str) -> str:
     except router.NoBackend as exc:
         if not characters:
             return ""
-        if _series_says(generation) == CharacterFallback.DEGRADE:
+        if series_says(generation.scene if generation.scene_id else None) == CharacterFallback.DEGRADE:
             try:
                 route = router.best(router.candidates([], *args, exclude=[*tried, failed.pk]), [], "cost")
             except router.NoBackend:
@@ -82,15 +82,15 @@ def fall_back(generation: Generation, code: str, message: str) -> str:
     return _move(generation, failed, route, code, message)
 
 
-def _characters(generation: Generation) -> list:
+def characters_of(generation: Generation) -> list:
     """The job's characters, in the order its prompt mentions them, with what routing needs loaded."""
     by_handle = {c.handle: c for c in generation.characters.prefetch_related("bindings", "stills")}
     return [by_handle[h] for h in mentions.find_handles(generation.prompt) if h in by_handle]
 
 
-def _series_says(generation: Generation) -> str:
-    series = getattr(generation.scene, "series", None) if generation.scene_id else None
-    return getattr(series, "character_fallback", "") or CharacterFallback.WAIT
+def series_says(scene) -> str:
+    """What a scene's series does when no backend up can carry its characters (a video outside a series waits)."""
+    return getattr(getattr(scene, "series", None), "character_fallback", "") or CharacterFallback.WAIT
 
 
 def _move(

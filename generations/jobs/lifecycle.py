@@ -32,7 +32,7 @@ from characters import mentions, registry, stills
 from generations.billing import budgets, pricing
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs import fallback, router
-from generations.jobs.models import PINNED, CreatorSettings, Generation, GenerationEvent
+from generations.jobs.models import PINNED, CharacterFallback, CreatorSettings, Generation, GenerationEvent
 from generations.providers import health
 from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, LostCreate, ProviderError, RemoteJob
 from generations.providers.models import Backend
@@ -106,22 +106,23 @@ def start(request: GenerationRequest) -> Started:
         characters = mentions.resolve(request.owner, prompt)
     except mentions.MentionError as exc:
         raise GenerationRefused(str(exc), "prompt") from None
+    policy = request.policy or default_policy(request.owner, request.scene)
     try:
         # Offers list seconds as strings ("4"): the router compares them as written.
         route = router.choose(
-            characters,
-            request.model,
-            str(request.seconds),
-            request.size,
-            backend=request.backend,
-            policy=request.policy or default_policy(request.owner, request.scene),
+            characters, request.model, str(request.seconds), request.size, backend=request.backend, policy=policy
         )
     except router.NoBackend as exc:
-        # A character problem reads best next to the prompt, an offer problem next to the backend.
-        field_name = "prompt" if characters and "@" in str(exc) else "backend"
-        raise GenerationRefused(str(exc), field_name) from None
-    # A character still to bind there is written into the prompt when the job is sent, once it is ready.
-    rendered = None if route.to_bind else mentions.render(prompt, characters, route.backend)
+        route = _route_in_outage(request, characters, policy) if request.backend is None else None
+        if route is None:
+            # A character problem reads best next to the prompt, an offer problem next to the backend.
+            field_name = "prompt" if characters and "@" in str(exc) else "backend"
+            raise GenerationRefused(str(exc), field_name) from None
+    if route.degraded:
+        rendered = mentions.render_without(prompt, characters)
+    else:
+        # A character still to bind there is written into the prompt when the job is sent, once it is ready.
+        rendered = None if route.to_bind else mentions.render(prompt, characters, route.backend)
     try:
         return _create(replace(request, prompt=prompt), route=route, rendered=rendered, characters=characters)
     except IntegrityError:
@@ -129,6 +130,23 @@ def start(request: GenerationRequest) -> Started:
         if twin is None:
             raise
         return twin  # a simultaneous double-click: the other request created it
+
+
+def _route_in_outage(request: GenerationRequest, characters: list[Character], policy: str) -> router.Route | None:
+    """A scene whose characters only a backend that is down can carry: its series says whether it waits
+    there for the backend to come back, or goes now without its characters (flagged). None otherwise."""
+    if not characters or request.scene is None:
+        return None
+    args = (request.model, str(request.seconds), request.size)
+    try:
+        if fallback.series_says(request.scene) == CharacterFallback.DEGRADE:
+            route = router.best(router.candidates([], *args), [], policy)
+            why = "No backend up can carry the characters, so they are left out (the series says so)."
+            return replace(route, reason=f"{why} {route.reason}", degraded=True)
+        route = router.best(router.candidates(characters, *args, despite_outage=True), characters, policy)
+    except router.NoBackend:
+        return None
+    return replace(route, reason=f"Waits for {route.backend.name} to come back (the series says so). {route.reason}")
 
 
 def default_policy(owner: User, scene: Model | None = None) -> str:
@@ -167,6 +185,7 @@ def _create(
             seconds=int(request.seconds),
             size=request.size,
             routing_policy=route.policy,
+            degraded=route.degraded,
             routing_candidates=route.candidates,
             routing_reason=route.reason[:1000],
             client_token=request.client_token[:64],
@@ -304,7 +323,7 @@ def _characters_ready(generation: Generation, backend: Backend) -> bool:
     they all are. False: not yet (the job waits, or moved on, or ended: it has been dealt with)."""
     if generation.prompt_sent:
         return True
-    characters = fallback._characters(generation)
+    characters = fallback.characters_of(generation)
     if generation.degraded:
         rendered = mentions.render_without(generation.prompt, characters)
     elif not characters:
@@ -324,7 +343,7 @@ def _characters_ready(generation: Generation, backend: Backend) -> bool:
         if any(b.status != "ready" for b in bindings):
             _release(generation, delay=settings.GENERATION_POLL_INTERVAL * 2)  # registration runs meanwhile
             return False
-        characters = fallback._characters(generation)  # with the bindings just made
+        characters = fallback.characters_of(generation)  # with the bindings just made
         rendered = mentions.render(generation.prompt, characters, backend)
     generation.prompt_sent = rendered.prompt
     generation.characters_sent = rendered.character_ids
@@ -340,10 +359,8 @@ def _reference_images(generation: Generation, backend: Backend) -> list:
     order they were mentioned); nothing for one that knows them by id."""
     if backend.spec.travel != REFERENCE_IMAGES or not generation.characters_travel:
         return []
-    by_handle = {c.handle: c for c in generation.characters.prefetch_related("stills")}
     # In the order of mention (the prompt says it; a jsonb column keeps no key order).
-    mentioned = [by_handle[h] for h in mentions.find_handles(generation.prompt) if h in by_handle]
-    return stills.reference_images(mentioned, backend.spec.max_reference_images)
+    return stills.reference_images(fallback.characters_of(generation), backend.spec.max_reference_images)
 
 
 def _create_failed(generation: Generation, backend: Backend, exc: ProviderError) -> None:

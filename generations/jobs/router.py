@@ -37,13 +37,17 @@ class Route:
     candidates: list[dict] = field(default_factory=list)
     # Characters to bind on `backend` before the video is sent (registered, or given stills).
     to_bind: tuple = ()
+    # Sent without its characters: no backend up can carry them and its series says to go without.
+    degraded: bool = False
 
 
-def assess(backend: Backend, characters, model: str, seconds: str, size: str) -> Route | Refusal:
+def assess(
+    backend: Backend, characters, model: str, seconds: str, size: str, *, despite_outage: bool = False
+) -> Route | Refusal:
     """A Route if `backend` can make this video, else the reason it cannot."""
     if not backend.enabled:
         return Refusal(backend, f"{backend.name} is disabled.")
-    if health.is_open(backend, now := timezone.now()):
+    if not despite_outage and health.is_open(backend, now := timezone.now()):
         # After the cooldown (and no trial job yet) it is closed enough to take the one trial job.
         return Refusal(backend, health.refusal_reason(backend, now))
     if refusal := backend.refusal(model, seconds, size):
@@ -65,10 +69,13 @@ def binding_note(route: Route) -> str:
     return f" ({handles} {how} on {route.backend.name} first)"
 
 
-def candidates(characters, model: str, seconds: str, size: str, *, exclude=()) -> list[Route | Refusal]:
-    """Every enabled backend (but those in `exclude`, pks), as a Route or the reason it cannot."""
+def candidates(
+    characters, model: str, seconds: str, size: str, *, exclude=(), despite_outage: bool = False
+) -> list[Route | Refusal]:
+    """Every enabled backend (but those in `exclude`, pks), as a Route or the reason it cannot;
+    `despite_outage` counts a backend whose circuit is open as able (for work that waits for it)."""
     backends = Backend.objects.enabled().exclude(pk__in=list(exclude)).prefetch_related("prices")
-    return [assess(b, characters, model, seconds, size) for b in backends]
+    return [assess(b, characters, model, seconds, size, despite_outage=despite_outage) for b in backends]
 
 
 def choose(

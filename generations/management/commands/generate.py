@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from generations.jobs import lifecycle, pump
+from generations.jobs.models import Policy
 from generations.states import Status
 from sora_studio.cli import dump, get_backend, get_user
 
@@ -15,6 +16,7 @@ def as_json(generation) -> dict:
         "seconds": str(generation.seconds),  # as the offers write it
         "size": generation.size,
         "prompt_sent": generation.prompt_sent,
+        "routing": generation.routing_reason,
         "cost_usd": f"{generation.charged():.2f}",
         "video_file": generation.video.path if generation.video else None,
         "error": generation.error_message or None,
@@ -28,6 +30,11 @@ class Command(BaseCommand):
         parser.add_argument("--user", required=True)
         parser.add_argument("--prompt", required=True)
         parser.add_argument("--backend", help="Backend name; automatic routing if omitted.")
+        parser.add_argument(
+            "--policy",
+            choices=Policy.values,
+            help="How automatic routing picks the backend; the creator's default if omitted.",
+        )
         parser.add_argument("--model", default="sora-2")
         parser.add_argument("--seconds", type=int, help="Defaults to the shortest the backend offers.")
         parser.add_argument("--size", default="720x1280")
@@ -52,6 +59,7 @@ class Command(BaseCommand):
                     seconds=seconds,
                     size=opts["size"],
                     backend=backend,
+                    policy=opts["policy"] or "",
                 )
             ).generation
         except lifecycle.GenerationRefused as exc:
