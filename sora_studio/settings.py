@@ -204,6 +204,15 @@ CIRCUIT_COOLDOWN_SECONDS = int(os.environ.get("CIRCUIT_COOLDOWN_SECONDS", "60"))
 PUMP_TICK_SECONDS = float(os.environ.get("PUMP_TICK_SECONDS", "0.5"))
 # A shift inside qcluster is short because a cluster asked to stop waits for its running tasks.
 PUMP_RUN_SECONDS = int(os.environ.get("PUMP_RUN_SECONDS", "30"))
+# Completion callbacks (generations/providers/webhooks.py): "auto" asks providers that offer them (Replicate,
+# fal) to call back at SITE_URL/webhooks/<backend id>/ only when SITE_URL is on a public address; "on" always
+# (a tunnel, a provider on the same network), "off" never. Jobs that asked for one are polled
+# WEBHOOK_POLL_FACTOR times less often: polling stays the safety net for a callback that never comes.
+WEBHOOKS_ENABLED = os.environ.get("WEBHOOKS_ENABLED", "auto").strip().lower()
+if WEBHOOKS_ENABLED not in ("auto", "on", "off"):
+    raise ImproperlyConfigured("WEBHOOKS_ENABLED is auto, on or off.")
+WEBHOOK_POLL_FACTOR = float(os.environ.get("WEBHOOK_POLL_FACTOR", "5"))
+WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", str(1024 * 1024)))
 
 # The built-in simulated provider (both protocols), mounted at /simulator/ when enabled.
 SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", DEBUG)

@@ -54,6 +54,7 @@ SPEC = ProtocolSpec(
     sends_character_ids=False,
     travel=REFERENCE_IMAGES,
     max_reference_images=1,
+    webhooks=True,
     simulator_path="replicate/v1",
     simulator_backend="Simulated Replicate",
 )
