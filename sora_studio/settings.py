@@ -225,6 +225,8 @@ SIMULATOR_API_KEYS = env_list("SIMULATOR_API_KEYS", "")
 # simulator is not a fetch-anything proxy.
 SIMULATOR_FETCH_ORIGINS = env_list("SIMULATOR_FETCH_ORIGINS", "")
 SIMULATOR_MAX_IN_FLIGHT = int(os.environ.get("SIMULATOR_MAX_IN_FLIGHT", "6"))
+# Completion callbacks are signed with keys derived from SECRET_KEY and this number: change it to rotate them.
+SIMULATOR_WEBHOOK_KEY_VERSION = int(os.environ.get("SIMULATOR_WEBHOOK_KEY_VERSION", "1"))
 
 LOGGING = {
     "version": 1,
