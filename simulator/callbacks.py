@@ -119,8 +119,9 @@ def replicate_secret(owner: str) -> str:
     return "whsec_" + base64.b64encode(_derived(f"replicate-webhook:{owner}")).decode()
 
 
-def replicate_headers(owner: str, delivery_id: str, body: bytes) -> dict[str, str]:
-    now = datetime.now(tz=UTC)
+def replicate_headers(owner: str, delivery_id: str, body: bytes, at: float | None = None) -> dict[str, str]:
+    """Signed now, or `at` (unix seconds)."""
+    now = datetime.fromtimestamp(at, tz=UTC) if at is not None else datetime.now(tz=UTC)
     signature = Webhook(replicate_secret(owner)).sign(delivery_id, now, body.decode())
     return {
         "Content-Type": "application/json",
@@ -153,8 +154,9 @@ def fal_jwks() -> dict:
     }
 
 
-def fal_headers(request_id: str, user_id: str, body: bytes) -> dict[str, str]:
-    timestamp = str(int(time.time()))
+def fal_headers(request_id: str, user_id: str, body: bytes, at: float | None = None) -> dict[str, str]:
+    """Signed now, or `at` (unix seconds)."""
+    timestamp = str(int(at if at is not None else time.time()))
     message = "\n".join([request_id, user_id, timestamp, hashlib.sha256(body).hexdigest()]).encode()
     return {
         "Content-Type": "application/json",

@@ -10,6 +10,12 @@ Callbacks are asked for only where the provider can reach this site: SITE_URL on
 WEBHOOKS_ENABLED=on. Each protocol checks its provider's signature in its own package
 (`replicate/webhooks.py`: Standard Webhooks; `fal_queue/webhooks.py`: ED25519 against a JWKS) and names the
 delivery and the job it is about with a `Delivery`.
+
+Not Gemini (Veo): google-genai 2.x has `GenerateVideosConfig.webhook_config` (sent as `webhookConfig:
+{uris: [...]}`, Gemini API mode only), but nothing in the SDK says how a per-request delivery is signed or
+checks one (its `webhooks` resource manages project-level endpoints and their HMAC secrets). Third-party
+write-ups describe per-request deliveries as RS256 JWTs against Google's JWKS; without the contract in
+the SDK, the studio does not ask, and Veo jobs are polled as before.
 """
 
 from __future__ import annotations
