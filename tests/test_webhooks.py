@@ -13,6 +13,9 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.cache import cache
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from generations.jobs import lifecycle
 from generations.jobs.lifecycle import GenerationRequest
@@ -304,6 +307,35 @@ def test_garbage_never_makes_a_500(studio, replicate_backend, fal_backend):
         assert requests.get(url, timeout=10).status_code == 405
         too_big = requests.post(url, data=b"x" * (1024 * 1024 + 1), timeout=10)
         assert too_big.status_code == 413
+
+
+HEADER_NAMES = [
+    "HTTP_WEBHOOK_ID",
+    "HTTP_WEBHOOK_TIMESTAMP",
+    "HTTP_WEBHOOK_SIGNATURE",
+    "HTTP_X_FAL_WEBHOOK_REQUEST_ID",
+    "HTTP_X_FAL_WEBHOOK_USER_ID",
+    "HTTP_X_FAL_WEBHOOK_TIMESTAMP",
+    "HTTP_X_FAL_WEBHOOK_SIGNATURE",
+]
+header_values = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=200),
+    st.sampled_from(["v1,", "v1,AAAA", "0" * 128, str(int(time.time())), "-9" * 30, "inf", "v1,a b,c"]),
+)
+
+
+def test_random_bodies_and_signature_headers_are_answered_with_a_4xx(client, replicate_backend, fal_backend):
+    @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        backend=st.sampled_from([replicate_backend, fal_backend]),
+        body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)),
+        headers=st.dictionaries(st.sampled_from(HEADER_NAMES), header_values),
+    )
+    def check(backend, body, headers):
+        answer = client.post(f"/webhooks/{backend.pk}/", body, content_type="application/json", **headers)
+        assert 400 <= answer.status_code < 500, (body, headers, answer.content)
+
+    check()
 
 
 # --- Keys: fetched once, fetched again on a rotation ---------------------------------------------------------
