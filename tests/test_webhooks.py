@@ -358,19 +358,20 @@ def test_fal_keys_are_fetched_once_for_many_callbacks_and_again_after_a_rotation
 ):
     generation = running(fal_backend)
     fetches = counting(monkeypatch, fal_webhooks, "fetch_keys")
+    now = int(time.time())
     for moment in range(5):  # five deliveries (fal signs each retry with its own timestamp)
-        body, headers = fal_callback(generation, at=time.time() - moment)
+        body, headers = fal_callback(generation, at=now - moment)
         assert post(fal_backend, body, headers).status_code == 200
     assert len(fetches) == 1
 
     settings.SIMULATOR_WEBHOOK_KEY_VERSION = 2  # the provider rotates its key
-    body, headers = fal_callback(generation, at=time.time() - 10)
+    body, headers = fal_callback(generation, at=now - 10)
     assert post(fal_backend, body, headers).status_code == 200
     assert len(fetches) == 2
 
     # A forged signature does not make the studio fetch again and again.
     for moment in range(3):
-        body, headers = fal_callback(generation, at=time.time() - 20 - moment)
+        body, headers = fal_callback(generation, at=now - 20 - moment)
         headers["X-Fal-Webhook-Signature"] = Ed25519PrivateKey.generate().sign(body).hex()
         assert post(fal_backend, body, headers).status_code == 400
     assert len(fetches) == 2

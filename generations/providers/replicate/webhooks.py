@@ -13,9 +13,11 @@ verify makes the studio fetch it once more (it may have been rotated). The body 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 
+from django.conf import settings
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from generations.providers.base import ProviderError
@@ -69,9 +71,11 @@ def _signed(secret: str, text: str, headers) -> bool:
 
 
 def _cache_key(client) -> str:
-    # Per backend and per key: a new API key may belong to another account, with another secret.
-    key_digest = hashlib.sha256(client.http.auth_headers.get("Authorization", "").encode()).hexdigest()[:16]
-    return f"webhooks:replicate:{client.backend.pk}:{key_digest}"
+    # Per backend and per key (a new API key may belong to another account, with another secret), named by a
+    # keyed digest so the cache never holds anything that could be checked against a guessed key.
+    token = client.http.auth_headers.get("Authorization", "").encode()
+    digest = hmac.new(settings.SECRET_KEY.encode(), token, hashlib.sha256).hexdigest()[:16]
+    return f"webhooks:replicate:{client.backend.pk}:{digest}"
 
 
 def _fetch_secret(client) -> str:
