@@ -4,6 +4,7 @@
 - billing/models.py     CostEntry, Budget         (the ledger and monthly caps)
 - storyboards/models.py Series, Scene             (stories told in scenes)
 - jobs/models.py        Generation, GenerationEvent, PumpLease, CreatorSettings (video jobs, routing)
+- webhooks/models.py    WebhookDelivery           (completion callbacks seen, against replays)
 
 Code imports models from their package; this module is only the app's index (and the name
 migrations and `apps.get_model("generations", ...)` know).
@@ -22,6 +23,7 @@ from generations.jobs.models import (
 from generations.providers.models import Backend, Price, PriceUnit, Tier
 from generations.states import ACTIVE, IN_FLIGHT, TERMINAL, Status
 from generations.storyboards.models import Scene, Series
+from generations.webhooks.models import WebhookDelivery
 
 __all__ = [
     "ACTIVE",
@@ -42,6 +44,7 @@ __all__ = [
     "Series",
     "Status",
     "Tier",
+    "WebhookDelivery",
     "upload_thumbnail",
     "upload_video",
 ]

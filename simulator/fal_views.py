@@ -15,6 +15,9 @@ the app refuses at submission is a 422 in the same shape. The video lives on a f
 unguessable links (fal's CDN); here it is served under /simulator/fal-media/, or from
 SIMULATOR_FAL_MEDIA_URL when set, so tests can put it on another origin.
 
+A submit with `?fal_webhook=<url>` is called back when the request ends, signed with ED25519 by the key
+published at {base}/.well-known/jwks.json (callbacks.py); only URLs on SIMULATOR_FETCH_ORIGINS are called.
+
 Known apps: Kling text-to-video and image-to-video (`fal-ai/kling-video/<version>/<tier>/…`), with the
 arguments fal lists for them (duration "5"/"10" as a string, aspect_ratio 16:9, 9:16 or 1:1).
 """
@@ -28,6 +31,7 @@ import json
 import math
 import re
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -40,7 +44,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from PIL import Image, UnidentifiedImageError
 
-from . import assets, render, timing, triggers
+from . import assets, callbacks, render, timing, triggers
 from .auth import endpoint
 from .models import FAL, InFlightLimit, Job
 
@@ -112,11 +116,12 @@ def submit(request: HttpRequest, owner: str, app_id: str) -> HttpResponse:
         else:
             size = images[0][1] if images and images[0][1] else "1920x1080"
         recorded = _recorded(arguments)
+        webhook = _webhook(request)
     except Unprocessable as exc:
         return _detail(422, [exc.detail])
     flags = triggers.parse(prompt)
     try:
-        job, _ = Job.objects.start(
+        job, created = Job.objects.start(
             owner=owner,
             protocol=FAL,
             prompt=prompt,
@@ -126,10 +131,43 @@ def submit(request: HttpRequest, owner: str, app_id: str) -> HttpResponse:
             size=size,
             request=recorded,
             images=[name for name, _ in images],
+            webhook=webhook,
         )
     except InFlightLimit as exc:
         return _detail(429, f"Too many concurrent requests for this key (limit {exc.limit}).", Retry_After="1")
+    if created:
+        callbacks.schedule(job, lambda job: job.phase().is_terminal, partial(_callback, callbacks.Site(request)))
     return JsonResponse({**_urls(request, job), "status": "IN_QUEUE", "queue_position": _queue_position(job)})
+
+
+def _webhook(request: HttpRequest) -> str:
+    """`?fal_webhook=`: where to POST the result when the request ends ("" for none)."""
+    url = request.GET.get("fal_webhook", "")
+    if url and (len(url) > 500 or not url.startswith(("http://", "https://"))):
+        raise Unprocessable(["query", "fal_webhook"], "Input should be a valid http(s) URL", "url_parsing", url)
+    return url
+
+
+def _callback(site: callbacks.Site, job: Job) -> tuple[bytes, dict[str, str]]:
+    """fal's delivery: `{request_id, status: OK, payload: <the result>}`, or `status: ERROR` with the error
+    the result URL answers; signed with ED25519 for the key's user id (a fresh timestamp each attempt)."""
+    body: dict[str, Any] = {"request_id": job.id, "gateway_request_id": job.id}
+    failure = _failure(job, job.phase())
+    if failure:
+        body.update(status="ERROR", error="Invalid status code: 422", payload={"detail": [failure]})
+    else:
+        video = {"url": _media_url(site, job), "content_type": "video/mp4", "file_name": "output.mp4"}
+        body.update(status="OK", payload={"video": video})
+    raw = json.dumps(body).encode()
+    return raw, callbacks.fal_headers(job.id, job.owner, raw)
+
+
+@csrf_exempt
+@login_not_required
+@require_safe
+def jwks(request: HttpRequest) -> HttpResponse:
+    """The public keys callbacks are signed with, as a JWKS (public, like fal's own)."""
+    return JsonResponse(callbacks.fal_jwks())
 
 
 def _json_object(request: HttpRequest) -> dict[str, Any]:

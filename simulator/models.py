@@ -138,6 +138,8 @@ class Job(models.Model):
     triggers = models.CharField(max_length=100, blank=True, default="")
     flaky_pending = models.BooleanField(default=False)
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    # Where to call back when the job ends (Replicate's `webhook`, fal's `fal_webhook`): see callbacks.py.
+    webhook = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField()
     duration = models.DurationField()
     finishes_at = models.DateTimeField(db_index=True)

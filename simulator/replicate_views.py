@@ -10,6 +10,9 @@ Reference: https://replicate.com/docs/reference/http and, for the exact wire sha
 - `GET /v1/predictions/{id}` → `starting` | `processing` | `succeeded` (`output`: the video URL) | `failed`
   (`error`) | `canceled`. Progress is only in `logs`, as tqdm lines the SDK parses (`Prediction.progress`).
 - `POST /v1/predictions/{id}/cancel`, `GET /v1/predictions` (newest first, cursor pages).
+- A create with `webhook` (and a `webhook_events_filter` that has `completed`, or none) is called back when
+  the prediction ends, signed the Standard Webhooks way with the secret `GET /v1/webhooks/default/secret`
+  gives (callbacks.py); only URLs on SIMULATOR_FETCH_ORIGINS are called.
 - Errors are RFC 7807 problem details `{"title", "detail", "status"}`; bad input is 422 "Input validation failed".
 - Keys: `Authorization: Bearer <key>` (the SDK) or `Token <key>` (older clients; the API takes both).
 
@@ -30,6 +33,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -42,7 +46,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 from PIL import Image, UnidentifiedImageError
 
-from . import assets, render, signing, timing, triggers
+from . import assets, callbacks, render, signing, timing, triggers
 from .auth import owner_from
 from .models import FAILURE, REPLICATE, InFlightLimit, Job
 
@@ -57,6 +61,7 @@ _PREFER_WAIT = re.compile(r"^\s*wait(?:\s*=\s*(\d{1,3}))?\s*$", re.IGNORECASE)
 _MODEL_PART = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
 _DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)$", re.DOTALL)
 FILE_VARIANT = "replicate.mp4"  # what the delivery link's signature covers
+WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
 
 
 @dataclass(frozen=True)
@@ -365,6 +370,36 @@ def _video_size(values: dict[str, Any], start: tuple[int, int] | None) -> str:
     return sizes.get(ratio, SIZES["16:9"])
 
 
+def _webhook(data: dict[str, Any]) -> str:
+    """The URL to call back when the prediction completes, or "" (none given, or the filter leaves out
+    `completed`, the one event the simulator sends); InvalidInput for a malformed one."""
+    url, events = data.get("webhook"), data.get("webhook_events_filter")
+    if url in (None, ""):
+        return ""
+    if not isinstance(url, str) or len(url) > 500 or not url.startswith(("http://", "https://")):
+        raise InvalidInput("webhook", "Does not match format 'uri': give an http(s) URL", "format")
+    if events is not None:
+        if not isinstance(events, list) or not all(isinstance(e, str) and e in WEBHOOK_EVENTS for e in events):
+            raise InvalidInput(
+                "webhook_events_filter", f"Each event must be one of: {', '.join(WEBHOOK_EVENTS)}", "enum"
+            )
+        if "completed" not in events:
+            return ""
+    return url
+
+
+def _ended(job: Job) -> bool:
+    return _status(job, timezone.now())[0] in ("succeeded", "failed", "canceled")
+
+
+def _callback(site: callbacks.Site, job: Job) -> tuple[bytes, dict[str, str]]:
+    """The `completed` delivery: the prediction as GET answers it, signed the Standard Webhooks way. Its id
+    is the same on every attempt, as Standard Webhooks asks (the receiver deduplicates by it)."""
+    body = json.dumps(_prediction(site, job)).encode()
+    delivery_id = "msg_" + hashlib.sha256(f"{job.id}:completed".encode()).hexdigest()[:24]
+    return body, callbacks.replicate_headers(job.owner, delivery_id, body)
+
+
 def _prefer_wait(request: HttpRequest) -> float:
     """Seconds a `Prefer: wait` / `Prefer: wait=n` create may be held; 0 without the header."""
     match = _PREFER_WAIT.match(request.headers.get("Prefer", ""))
@@ -404,6 +439,7 @@ def create(request: HttpRequest, owner: str, model_owner: str, model_name: str) 
         return _problem(400, "Bad Request", "The request body is not a JSON object.")
     try:
         given = _input(model, data)
+        webhook = _webhook(data)
     except InvalidInput as exc:
         return _invalid(exc)
     prompt = given.values["prompt"]
@@ -412,7 +448,7 @@ def create(request: HttpRequest, owner: str, model_owner: str, model_name: str) 
         # The model runs, then its safety filter refuses: a failed prediction, not an HTTP error.
         flags = replace(flags, fail=True)
     try:
-        job, _ = Job.objects.start(
+        job, created = Job.objects.start(
             owner=owner,
             protocol=REPLICATE,
             prompt=prompt,
@@ -422,9 +458,12 @@ def create(request: HttpRequest, owner: str, model_owner: str, model_name: str) 
             size=_video_size(given.values, given.start_size),
             request={"input": given.recorded, "webhook": str(data.get("webhook") or "")[:500]},
             images=given.image_names,
+            webhook=webhook,
         )
     except InFlightLimit as exc:
         return _throttled(exc.limit)
+    if created:
+        callbacks.schedule(job, _ended, partial(_callback, callbacks.Site(request)))
     wait = _prefer_wait(request)
     if wait:
         return _held(request, job, wait)
@@ -472,6 +511,13 @@ def cancel(request: HttpRequest, owner: str, prediction_id: str) -> HttpResponse
         job.finishes_at = now  # no longer counts against the key's running predictions
         job.save(update_fields=["request", "finishes_at"])
     return JsonResponse(_prediction(request, job, now))
+
+
+@endpoint(["GET"])
+def webhook_secret(request: HttpRequest, owner: str) -> HttpResponse:
+    """The secret this key's callbacks are signed with (`whsec_…`, Standard Webhooks), as the SDK's
+    `webhooks.default.secret()` reads it."""
+    return JsonResponse({"key": callbacks.replicate_secret(owner)})
 
 
 @endpoint(["GET"])

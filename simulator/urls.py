@@ -36,6 +36,7 @@ urlpatterns = [
         replicate_views.create,
         name="replicate_create",
     ),
+    path("replicate/v1/webhooks/default/secret", replicate_views.webhook_secret, name="replicate_webhook_secret"),
     path("replicate/v1/predictions", replicate_views.predictions, name="replicate_predictions"),
     path("replicate/v1/predictions/<str:prediction_id>", replicate_views.prediction, name="replicate_prediction"),
     path("replicate/v1/predictions/<str:prediction_id>/cancel", replicate_views.cancel, name="replicate_cancel"),
@@ -52,5 +53,6 @@ urlpatterns = [
     path("fal/<str:app_owner>/<str:alias>/requests/<str:request_id>/cancel", fal_views.cancel, name="fal_cancel"),
     path("fal/<str:app_owner>/<str:alias>/requests/<str:request_id>", fal_views.result, name="fal_result"),
     path("fal-media/files/<str:request_id>/output.mp4", fal_views.media, name="fal_media"),
+    path("fal/.well-known/jwks.json", fal_views.jwks, name="fal_jwks"),
     path("fal/<path:app_id>", fal_views.submit, name="fal_submit"),
 ]

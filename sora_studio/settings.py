@@ -206,6 +206,15 @@ FALLBACK_LIMIT = int(os.environ.get("FALLBACK_LIMIT", "3"))
 PUMP_TICK_SECONDS = float(os.environ.get("PUMP_TICK_SECONDS", "0.5"))
 # A shift inside qcluster is short because a cluster asked to stop waits for its running tasks.
 PUMP_RUN_SECONDS = int(os.environ.get("PUMP_RUN_SECONDS", "30"))
+# Completion callbacks (generations/providers/webhooks.py): "auto" asks providers that offer them (Replicate,
+# fal) to call back at SITE_URL/webhooks/<backend id>/ only when SITE_URL is on a public address; "on" always
+# (a tunnel, a provider on the same network), "off" never. Jobs that asked for one are polled
+# WEBHOOK_POLL_FACTOR times less often: polling stays the safety net for a callback that never comes.
+WEBHOOKS_ENABLED = os.environ.get("WEBHOOKS_ENABLED", "auto").strip().lower()
+if WEBHOOKS_ENABLED not in ("auto", "on", "off"):
+    raise ImproperlyConfigured("WEBHOOKS_ENABLED is auto, on or off.")
+WEBHOOK_POLL_FACTOR = float(os.environ.get("WEBHOOK_POLL_FACTOR", "5"))
+WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", str(1024 * 1024)))
 
 # The built-in simulated provider (both protocols), mounted at /simulator/ when enabled.
 SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", DEBUG)
@@ -218,6 +227,8 @@ SIMULATOR_API_KEYS = env_list("SIMULATOR_API_KEYS", "")
 # simulator is not a fetch-anything proxy.
 SIMULATOR_FETCH_ORIGINS = env_list("SIMULATOR_FETCH_ORIGINS", "")
 SIMULATOR_MAX_IN_FLIGHT = int(os.environ.get("SIMULATOR_MAX_IN_FLIGHT", "6"))
+# Completion callbacks are signed with keys derived from SECRET_KEY and this number: change it to rotate them.
+SIMULATOR_WEBHOOK_KEY_VERSION = int(os.environ.get("SIMULATOR_WEBHOOK_KEY_VERSION", "1"))
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("characters/", include("characters.urls")),
+    path("webhooks/", include("generations.webhooks.urls")),
     path("", include("generations.urls")),
 ]
 

@@ -122,6 +122,7 @@ def _move(
                 note=reason,
                 backend=moved_to,
                 remote_id="",
+                webhook=False,
                 idempotency_key=f"sora-studio-{generation.uuid.hex}-{number + 1}",
                 prompt_sent="",
                 characters_sent=[],

@@ -31,7 +31,7 @@ from django.utils import timezone
 from characters import mentions, registry, stills
 from generations.billing import budgets, pricing
 from generations.billing.models import CostEntry, CostKind
-from generations.jobs import fallback, router
+from generations.jobs import fallback, pacing, router
 from generations.jobs.models import PINNED, CharacterFallback, CreatorSettings, Generation, GenerationEvent
 from generations.providers import health
 from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, LostCreate, ProviderError, RemoteJob
@@ -496,7 +496,9 @@ def accept(generation: Generation, job: RemoteJob) -> None:
             remote_id=job.id,
             submitted_at=now,
             lease_until=None,
-            next_poll_at=now + timedelta(seconds=job.poll_after or settings.GENERATION_POLL_INTERVAL),
+            webhook=job.webhook,
+            next_poll_at=now
+            + timedelta(seconds=pacing.with_webhook(job.poll_after or settings.GENERATION_POLL_INTERVAL, job.webhook)),
         )
         if won:
             price = _price_of(generation, generation.seconds)
@@ -559,7 +561,10 @@ def poll(generation: Generation) -> None:
         progress=max(generation.progress, job.progress),
         poll_errors=0,
         lease_until=None,
-        next_poll_at=now + timedelta(seconds=max(job.poll_after or 0, settings.GENERATION_POLL_INTERVAL)),
+        next_poll_at=now
+        + timedelta(
+            seconds=pacing.with_webhook(max(job.poll_after or 0, settings.GENERATION_POLL_INTERVAL), generation.webhook)
+        ),
         updated_at=now,
     )
 

@@ -121,6 +121,8 @@ class Generation(models.Model):
         default=0, help_text="Failed tries to fetch the finished video (retried on their own short schedule)."
     )
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The provider was asked to call back when the job ends: it is polled WEBHOOK_POLL_FACTOR times less often.
+    webhook = models.BooleanField(default=False, help_text="A completion callback was asked for.")
     lease_until = models.DateTimeField(null=True, blank=True)
     remote_video_url = models.URLField(max_length=2000, blank=True)
     error_code = models.CharField(max_length=80, blank=True)

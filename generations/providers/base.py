@@ -67,6 +67,8 @@ class RemoteJob:
     thumbnail_url: str = ""
     poll_after: float | None = None  # seconds, from the provider's hint
     raw: dict = field(default_factory=dict, repr=False)
+    # The create asked the provider to call back when the job ends (generations.providers.webhooks).
+    webhook: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,9 @@ class ProtocolSpec:
     clip_by_url: bool = False
     # The clip length (shortest, longest seconds) the provider registers a character from; longer ones are cut.
     clip_seconds: tuple[int, int] | None = None
+    # The provider calls back when a job ends, when asked at create time: the client then has
+    # `verify_webhook(headers, body) -> generations.providers.webhooks.Delivery` (see that module).
+    webhooks: bool = False
     # Where the built-in simulator speaks this protocol, under /simulator/, and the seeded backend's name.
     simulator_path: str = ""
     simulator_backend: str = ""

@@ -46,6 +46,7 @@ SPEC = ProtocolSpec(
     travel=REFERENCE_IMAGES,
     # The "{image}" placeholder carries one still (an app's image_url / start frame).
     max_reference_images=1,
+    webhooks=True,
     simulator_path="fal",
     simulator_backend="Simulated fal",
 )

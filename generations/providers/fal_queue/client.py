@@ -29,8 +29,10 @@ from generations.providers.base import (
     ReferenceImage,
     RemoteJob,
 )
+from generations.providers.fal_queue import webhooks
 from generations.providers.http import HTTPClient
 from generations.providers.offers import fill_arguments
+from generations.providers.webhooks import Delivery, callback_url
 
 # fal-client treats these first segments as a namespace in front of owner/alias.
 APP_NAMESPACES = ("workflows", "comfy")
@@ -149,7 +151,10 @@ class FalQueueClient(KeepsNoCharacters):
         # fal documents no idempotency key, so none is sent (a lost answer is never re-sent blindly).
         arguments = (self.backend.offer().get(model) or {}).get("arguments") or DEFAULT_ARGUMENTS
         body = fill_arguments(arguments, argument_values(prompt, seconds, size, images))
-        data = self.http.json("POST", model.strip().strip("/"), json=body, is_create=True)
+        # Called back when the request ends, where this site is reachable (polling goes on, slower, anyway).
+        webhook = callback_url(self.backend)
+        params = webhooks.submit_params(webhook) if webhook else None
+        data = self.http.json("POST", model.strip().strip("/"), json=body, params=params, is_create=True)
         request_id = data.get("request_id")
         if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
             raise ProviderError(
@@ -158,7 +163,10 @@ class FalQueueClient(KeepsNoCharacters):
                 transient=True,
                 maybe_sent=True,
             )
-        return RemoteJob(id=f"{app_root(model)}/{request_id}", status=QUEUED, raw=data)
+        return RemoteJob(id=f"{app_root(model)}/{request_id}", status=QUEUED, raw=data, webhook=bool(webhook))
+
+    def verify_webhook(self, headers, body: bytes) -> Delivery:
+        return webhooks.verify(self, headers, body)
 
     def retrieve(self, remote_id: str) -> RemoteJob:
         root, request_id = _split(remote_id)

@@ -55,6 +55,7 @@ SPEC = ProtocolSpec(
     lists_jobs=True,
     travel=REFERENCE_IMAGES,
     max_reference_images=1,
+    webhooks=True,
     simulator_path="replicate/v1",
     simulator_backend="Simulated Replicate",
 )

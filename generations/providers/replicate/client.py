@@ -28,6 +28,8 @@ from generations.providers.base import (
 )
 from generations.providers.http import HTTPClient
 from generations.providers.offers import fill_arguments
+from generations.providers.replicate import webhooks
+from generations.providers.webhooks import Delivery, callback_url
 
 _STATUS = {"starting": QUEUED, "processing": RUNNING, "succeeded": COMPLETED, "failed": FAILED, "canceled": FAILED}
 # The arguments of a model whose offer does not spell them out: what most Replicate video models take.
@@ -164,6 +166,10 @@ class ReplicateClient(KeepsNoCharacters):
             "image": data_uri(images[0]) if images else None,
         }
         body = {"input": fill_arguments(arguments, values)}
+        # Called back when the prediction ends, where this site is reachable (polling goes on, slower, anyway).
+        webhook = callback_url(self.backend)
+        if webhook:
+            body.update(webhooks.create_params(webhook))
         path = f"models/{quote(match[1], safe='')}/{quote(match[2], safe='')}/predictions"
         try:
             data = self.http.json("POST", path, json=body, is_create=True)
@@ -174,11 +180,16 @@ class ReplicateClient(KeepsNoCharacters):
                 exc.args = (exc.message,)
             raise
         try:
-            return parse_prediction(data)
+            job = parse_prediction(data)
         except ProviderError as exc:
             # Replicate answered the create, so the prediction may exist: never send it blindly again.
             exc.maybe_sent = True
             raise
+        job.webhook = bool(webhook)
+        return job
+
+    def verify_webhook(self, headers, body: bytes) -> Delivery:
+        return webhooks.verify(self, headers, body)
 
     def retrieve(self, remote_id: str) -> RemoteJob:
         return parse_prediction(self.http.json("GET", f"predictions/{quote(remote_id, safe='')}"))
