@@ -9,17 +9,18 @@ from sora_studio import queue
 
 def advance(generation_id: int) -> None:
     lifecycle.advance(generation_id)
+    ensure_pump()  # the job's next step is the pump's to hand out: one read while a pump runs
 
 
 def run_pump() -> None:
     """A pump shift inside qcluster; hands over to a successor when the shift ends."""
-    if pump.run(seconds=settings.PUMP_RUN_SECONDS):
+    if pump.run(seconds=settings.PUMP_RUN_SECONDS, hand_over_at_end=True):
         queue.enqueue("generations.tasks.run_pump")
 
 
 def ensure_pump() -> None:
-    """Start a pump if none runs (the one-minute Schedule and every new job call this)."""
+    """Start a pump if none runs or is on its way (the one-minute Schedule and new jobs call this)."""
     if Conf.SYNC:
         return  # no cluster to host a long-lived pump: tests drive pump.tick() themselves
-    if not pump.is_running():
+    if pump.claim_start():
         queue.enqueue("generations.tasks.run_pump")

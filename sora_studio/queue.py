@@ -17,8 +17,8 @@ def enqueue_on_commit(func: str, *args) -> None:
 
 
 def advance_on_commit(generation_id: int) -> None:
+    # The worker that takes the first step makes sure a pump runs for the later ones (tasks.advance).
     enqueue_on_commit("generations.tasks.advance", generation_id)
-    enqueue_on_commit("generations.tasks.ensure_pump")
 
 
 def register_binding_on_commit(binding_id: int) -> None:

@@ -1,0 +1,42 @@
+"""One pump at a time: a burst of new jobs starts one, a shift hands over to its successor, and the
+free-slot count reads only the jobs in flight."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from generations.jobs import pump
+from generations.jobs.models import Generation
+from generations.states import Status
+from tests.factories import make_dead_backend, make_generation
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_burst_of_callers_starts_one_pump_and_a_lost_start_is_replaced(settings):
+    assert [pump.claim_start() for _ in range(50)].count(True) == 1
+    assert pump.acquire("the-pump", 10), "the pump that was started takes the lease"
+    assert not pump.claim_start(), "none while it runs"
+    pump.release("the-pump")
+    assert pump.claim_start(), "a new one once it stopped"
+
+
+def test_a_shift_keeps_the_lease_for_its_successor():
+    assert pump.run(seconds=0.01, tick_seconds=0.01, hand_over_at_end=True)
+    assert not pump.claim_start(), "no second pump while the successor is on its way"
+    assert pump.acquire("successor", 10)
+
+
+def test_free_slots_count_only_the_jobs_in_flight(alice):
+    backend = make_dead_backend(max_in_flight=4)
+    for status in [Status.COMPLETED] * 30 + [Status.FAILED] * 10 + [Status.SUBMITTED, Status.IN_PROGRESS]:
+        make_generation(alice, backend, status=status)
+    make_generation(alice, backend, status=Status.SUBMITTING)
+
+    with CaptureQueriesContext(connection) as queries:
+        free = pump._free_slots(pump.timezone.now())
+
+    assert free == {backend.pk: 1}
+    assert len(queries) == 2
+    assert all("JOIN" not in q["sql"].upper() for q in queries), "no join over the generations' history"
+    assert Generation.objects.count() == 43
