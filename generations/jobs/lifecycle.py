@@ -497,8 +497,7 @@ def accept(generation: Generation, job: RemoteJob) -> None:
             submitted_at=now,
             lease_until=None,
             webhook=job.webhook,
-            next_poll_at=now
-            + timedelta(seconds=pacing.with_webhook(job.poll_after or settings.GENERATION_POLL_INTERVAL, job.webhook)),
+            next_poll_at=now + timedelta(seconds=pacing.next_poll(job.poll_after, job.webhook)),
         )
         if won:
             price = _price_of(generation, generation.seconds)
@@ -561,10 +560,7 @@ def poll(generation: Generation) -> None:
         progress=max(generation.progress, job.progress),
         poll_errors=0,
         lease_until=None,
-        next_poll_at=now
-        + timedelta(
-            seconds=pacing.with_webhook(max(job.poll_after or 0, settings.GENERATION_POLL_INTERVAL), generation.webhook)
-        ),
+        next_poll_at=now + timedelta(seconds=pacing.next_poll(job.poll_after, generation.webhook)),
         updated_at=now,
     )
 

@@ -98,9 +98,11 @@ def _free_slots(now) -> dict[int, int]:
     Counts only the jobs in flight (through the status index): a tick costs the same with a million
     finished generations in the table as with a hundred."""
     used = dict(
-        Generation.objects.in_flight().order_by().values_list("backend_id").annotate(n=Count("pk")).values_list(
-            "backend_id", "n"
-        )
+        Generation.objects.in_flight()
+        .order_by()
+        .values_list("backend_id")
+        .annotate(n=Count("pk"))
+        .values_list("backend_id", "n")
     )
     return {
         pk: 0 if (paused_until and paused_until > now) else cap - used.get(pk, 0)

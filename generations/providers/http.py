@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO
 from urllib.parse import urlsplit
 
@@ -103,6 +103,10 @@ class HTTPClient:
         return response
 
     def json(self, method: str, path: str, **kwargs) -> dict:
+        return self.json_and_headers(method, path, **kwargs)[0]
+
+    def json_and_headers(self, method: str, path: str, **kwargs) -> tuple[dict, Mapping[str, str]]:
+        """The answer's JSON object and its headers (a provider's poll hint rides in a header)."""
         response = self.request(method, path, **kwargs)
         try:
             data = response.json()
@@ -120,7 +124,7 @@ class HTTPClient:
                 transient=True,
                 maybe_sent=kwargs.get("is_create", False),
             )
-        return data
+        return data, response.headers
 
     def download(self, url_or_path: str, dest: IO[bytes], *, params=None) -> int:
         """Stream a file into `dest`; returns the byte count."""

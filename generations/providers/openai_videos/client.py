@@ -77,8 +77,10 @@ class OpenAIVideosClient:
         body = {"prompt": prompt, "model": model, "seconds": str(seconds), "size": size}  # the API takes "4"
         if characters:
             body["characters"] = [{"id": remote_id} for remote_id in characters]
-        data = self.http.json("POST", "videos", json=body, headers={"Idempotency-Key": idempotency_key}, is_create=True)
-        return parse_video(data)
+        data, headers = self.http.json_and_headers(
+            "POST", "videos", json=body, headers={"Idempotency-Key": idempotency_key}, is_create=True
+        )
+        return parse_video(data, headers.get("openai-poll-after-ms"))
 
     def retrieve(self, remote_id: str) -> RemoteJob:
         response = self.http.request("GET", f"videos/{remote_id}")
@@ -96,14 +98,14 @@ class OpenAIVideosClient:
         return self.http.download(f"videos/{job.id}/content", dest, params={"variant": variant})
 
     def remix(self, remote_id: str, prompt: str, idempotency_key: str) -> RemoteJob:
-        data = self.http.json(
+        data, headers = self.http.json_and_headers(
             "POST",
             f"videos/{remote_id}/remix",
             json={"prompt": prompt},
             headers={"Idempotency-Key": idempotency_key},
             is_create=True,
         )
-        return parse_video(data)
+        return parse_video(data, headers.get("openai-poll-after-ms"))
 
     def delete(self, remote_id: str) -> None:
         self.http.request("DELETE", f"videos/{remote_id}")
