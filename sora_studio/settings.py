@@ -188,7 +188,7 @@ ENCRYPTION_KEYS = env_list("ENCRYPTION_KEYS", "")
 GENERATION_POLL_INTERVAL = float(os.environ.get("GENERATION_POLL_INTERVAL", "2"))
 GENERATION_MAX_POLL_INTERVAL = float(os.environ.get("GENERATION_MAX_POLL_INTERVAL", "30"))
 # A provider's own poll hint (openai-poll-after-ms) is followed, but never below this many seconds.
-GENERATION_MIN_POLL_INTERVAL = float(os.environ.get("GENERATION_MIN_POLL_INTERVAL", "0.25"))
+GENERATION_MIN_POLL_INTERVAL = float(os.environ.get("GENERATION_MIN_POLL_INTERVAL", "0.1"))
 GENERATION_TIMEOUT = int(os.environ.get("GENERATION_TIMEOUT", str(30 * 60)))
 GENERATION_MAX_SUBMIT_ATTEMPTS = int(os.environ.get("GENERATION_MAX_SUBMIT_ATTEMPTS", "5"))
 # How long to keep looking for a job in the provider's list after a create whose answer was lost

@@ -40,3 +40,21 @@ def test_free_slots_count_only_the_jobs_in_flight(alice):
     assert len(queries) == 2
     assert all("JOIN" not in q["sql"].upper() for q in queries), "no join over the generations' history"
     assert Generation.objects.count() == 43
+
+
+def test_the_pump_wakes_when_a_job_falls_due_not_at_its_next_tick(alice):
+    import time
+
+    from django.utils import timezone
+
+    backend = make_dead_backend()
+    ticked_at = timezone.now()
+    stuck = make_generation(alice, backend, next_poll_at=ticked_at - timezone.timedelta(seconds=1))  # no free slot
+    make_generation(alice, backend, next_poll_at=ticked_at + timezone.timedelta(seconds=0.2))
+
+    started = time.monotonic()
+    pump._sleep_until_due(5.0, None, ticked_at)
+    waited = time.monotonic() - started
+
+    assert 0.15 < waited < 2.5, "woken by the job that fell due, long before the 5 s tick"
+    assert stuck.next_poll_at < ticked_at, "a job already due at the last tick did not wake it at once"

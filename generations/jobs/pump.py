@@ -171,22 +171,43 @@ def run(seconds: float | None = None, tick_seconds: float | None = None, *, hand
         return False
     stop_at = None if seconds is None else time.monotonic() + seconds
     parent = os.getppid()
+    renewed = time.monotonic()
     try:
         while (stop_at is None or time.monotonic() < stop_at) and os.getppid() == parent:  # orphaned: stop
-            if not acquire(holder, lease_seconds):
-                log.warning("pump lost its lease; stopping")
-                return False
+            if time.monotonic() - renewed > lease_seconds / 3:  # a write only now and then, not every tick
+                if not acquire(holder, lease_seconds):
+                    log.warning("pump lost its lease; stopping")
+                    return False
+                renewed = time.monotonic()
+            ticked_at = timezone.now()
             try:
-                tick()
+                tick(ticked_at)
             except Exception:
                 log.exception("pump tick failed")
-            time.sleep(tick_seconds)
+            _sleep_until_due(tick_seconds, stop_at, ticked_at)
     except BaseException:
         release(holder)
         raise
     if not (hand_over_at_end and hand_over(holder)):
         release(holder)
     return True
+
+
+# While it waits for its next tick, the pump looks this often for a job that fell due sooner (a create
+# whose provider hinted a quick first poll, a webhook): one indexed read, so a due job waits at most this.
+WAKE_SLICE = 0.05
+
+
+def _sleep_until_due(tick_seconds: float, stop_at: float | None, ticked_at) -> None:
+    """Sleep until the next tick, or until a job falls due that was not due at the last tick (one that
+    was, and is still waiting for a free slot, does not make the pump spin), whichever comes first."""
+    wake = time.monotonic() + tick_seconds
+    if stop_at is not None:
+        wake = min(wake, stop_at)
+    while (left := wake - time.monotonic()) > 0:
+        time.sleep(min(WAKE_SLICE, left))
+        if Generation.objects.active().filter(next_poll_at__gt=ticked_at, next_poll_at__lte=timezone.now()).exists():
+            return
 
 
 def wait_until_terminal(generation, timeout: float, interval: float = 0.5):
