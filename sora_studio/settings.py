@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django_q",
     "characters",
     "generations",
+    "generations.gateway",
     "simulator",
 ]
 
@@ -204,6 +205,11 @@ CIRCUIT_COOLDOWN_SECONDS = int(os.environ.get("CIRCUIT_COOLDOWN_SECONDS", "60"))
 PUMP_TICK_SECONDS = float(os.environ.get("PUMP_TICK_SECONDS", "0.5"))
 # A shift inside qcluster is short because a cluster asked to stop waits for its running tasks.
 PUMP_RUN_SECONDS = int(os.environ.get("PUMP_RUN_SECONDS", "30"))
+
+# The OpenAI-compatible API at /v1/ (generations/gateway): requests per token per window, counted in
+# the database so every web process shares one count.
+API_RATE_LIMIT = int(os.environ.get("API_RATE_LIMIT", "300"))
+API_RATE_WINDOW_SECONDS = int(os.environ.get("API_RATE_WINDOW_SECONDS", "60"))
 
 # The built-in simulated provider (both protocols), mounted at /simulator/ when enabled.
 SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", DEBUG)
