@@ -3,6 +3,7 @@ generation like any other (routed, charged, in the gallery), and the client read
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -245,3 +246,49 @@ def test_a_start_image_is_refused_clearly_until_it_is_supported(client_sdk):
 def test_a_pinned_backend_is_honoured(client_sdk):
     video = client_sdk.videos.create(prompt="A fox", seconds="10", extra_body={"backend": "Simulated aggregator"})
     assert Generation.objects.get(uuid=video.id.removeprefix("video_")).routing_policy == "pinned"
+
+
+def test_simultaneous_creates_with_one_key_make_one_video(live_server, alice, official, held_tasks):
+    secret = token_for(alice, "burst")
+    barrier = threading.Barrier(8)
+    ids, conflicts, errors = [], [], []
+
+    def create(i):
+        try:
+            client = sdk(live_server, secret, timeout=60)
+            barrier.wait()
+            ids.append(client.videos.create(prompt="A heron at dawn", extra_headers={"Idempotency-Key": "once"}).id)
+        except openai.ConflictError:
+            conflicts.append(i)
+        except Exception as exc:  # noqa: BLE001 -- collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert errors == [] and conflicts == []
+    assert len(ids) == 8 and len(set(ids)) == 1
+    assert Generation.objects.count() == 1
+
+
+def test_a_list_page_costs_the_same_queries_for_5_or_50_videos(client, alice, official):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    auth = {"Authorization": f"Bearer {token_for(alice)}"}
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/v1/videos", {"limit": "100"}, headers=auth).status_code == 200
+        return len(captured)
+
+    for i in range(5):
+        make_generation(alice, official, prompt=f"Take {i}")
+    queries()  # the token's first request opens its rate-limit window: one write more
+    with_5 = queries()
+    for i in range(45):
+        make_generation(alice, official, prompt=f"More {i}")
+    assert queries() == with_5
