@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -29,8 +29,7 @@ from generations.providers.models import Backend, Refusal
 @dataclass(frozen=True)
 class Made:
     generation: Generation
-    created: bool = True
-    warnings: list[str] = field(default_factory=list)
+    created: bool = True  # False: an earlier request (the same Idempotency-Key, the same remix) made it
 
 
 # --- Finding ---------------------------------------------------------------------------------------
@@ -112,7 +111,7 @@ def create(token: ApiToken, ask: VideoAsk, *, idempotency_key: str = "") -> Made
         raise _refused(exc, ask, model) from None
     except caps.CapExceeded as exc:
         raise _over_budget(str(exc)) from None
-    return Made(started.generation, warnings=started.warnings)
+    return Made(started.generation)
 
 
 def _earlier(owner, key: str, body_hash: str) -> Made | None:
@@ -257,7 +256,7 @@ def remix(token: ApiToken, generation: Generation, prompt: str) -> Made:
         raise invalid(str(exc), "prompt" if exc.field == "prompt" else None) from None
     except caps.CapExceeded as exc:
         raise _over_budget(str(exc)) from None
-    return Made(started.generation, warnings=started.warnings)
+    return Made(started.generation)
 
 
 def delete(generation: Generation) -> None:
