@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh, trigger_client_event
 
 from characters import mentions
 from characters.forms import ExtractCharacterForm
@@ -31,6 +31,7 @@ PAGE_SIZE = 24
 PREFILL_FIELDS = ("prompt", "backend", "policy", "model", "seconds", "size")
 RETRYABLE = (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.UNKNOWN)
 MENTION_SUGGESTIONS = 8
+NOTHING_YET = "none"  # the arrivals cursor of a gallery page that showed no video
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -61,6 +62,16 @@ def _after_cursor(generations: QuerySet, cursor: str) -> QuerySet:
     except (ValueError, OverflowError):
         return generations
     return generations.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+
+
+def _before_cursor(generations: QuerySet, cursor: str) -> QuerySet:
+    """What came after the cursor in time: newer than the card it names. A cursor that does not parse: nothing."""
+    try:
+        micros, pk = (int(part) for part in cursor.split("_"))
+        created_at = EPOCH + timedelta(microseconds=micros)
+    except (ValueError, OverflowError):
+        return generations.none()
+    return generations.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gt=pk))
 
 
 def _day_start(day) -> datetime:
@@ -99,6 +110,8 @@ def gallery(request: HttpRequest) -> HttpResponse:
     filters = GalleryFilterForm(request.GET, user=request.user)
     filters.is_valid()  # a filter that does not validate is shown with its error and ignored
     generations = _filtered(Generation.objects.for_user(request.user), filters.active)
+    if "since" in request.GET and request.htmx:
+        return vary_on_htmx(_arrivals(request, generations, request.GET["since"]))
     cursor = request.GET.get("after", "")
     if cursor:
         generations = _after_cursor(generations, cursor)
@@ -113,6 +126,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         "first_page": not cursor,
         "next_query": _query(request.GET, after=_cursor(cards[-1])) if has_more else "",
         "first_query": _query(request.GET, after=None),
+        "arrivals_query": _query(request.GET, after=None, since=_cursor(cards[0]) if cards else NOTHING_YET),
     }
     if request.user.is_staff and not partial_wanted(request):
         context["unhealthy_backends"] = list(Backend.objects.unhealthy())
@@ -122,6 +136,20 @@ def gallery(request: HttpRequest) -> HttpResponse:
     else:
         template = "generations/gallery.html"
     return vary_on_htmx(render(request, template, context))
+
+
+def _arrivals(request: HttpRequest, generations: QuerySet, since: str) -> HttpResponse:
+    """Videos made since the first page was shown (elsewhere: another tab, a script through the API), for the
+    page's arrivals poll: their cards go on top of the list, and the poll moves on to the newest. Nothing new:
+    204, and htmx leaves the page alone. A page that showed no video at all reloads (it has no list to add to)."""
+    newer = _before_cursor(generations, since) if since != NOTHING_YET else generations
+    cards = list(newer.with_card_data().order_by("-created_at", "-pk")[:PAGE_SIZE])
+    if not cards:
+        return HttpResponse(status=204)
+    if since == NOTHING_YET:
+        return HttpResponseClientRefresh()
+    context = {"cards": cards, "arrivals_query": _query(request.GET, after=None, since=_cursor(cards[0]))}
+    return render(request, "generations/gallery.html#arrivals", context)
 
 
 def _finished_event(generation: Generation) -> dict:

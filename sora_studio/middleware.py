@@ -1,8 +1,27 @@
 """Request hygiene shared by every page."""
 
+import json
+
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
+
+# The OpenAI-compatible API (generations/gateway): its clients read errors as JSON, in OpenAI's shape.
+API_PREFIX = "/v1/"
+
+
+def refusal(request: HttpRequest, status: int, message: str, code: str) -> HttpResponse:
+    """A refusal before any view runs: plain text for pages, OpenAI's error shape under /v1/."""
+    if request.path.startswith(API_PREFIX):
+        error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+        response = HttpResponse(json.dumps({"error": error}), status=status, content_type="application/json")
+        response["x-should-retry"] = "false"
+    else:
+        response = HttpResponse(message, status=status, content_type="text/plain")
+    # So the client can read the answer while the server still waits for (or drains) the body.
+    # ("Connection: close" is hop-by-hop: WSGI leaves it to the server.)
+    response["Content-Length"] = str(len(response.content))
+    return response
 
 
 class RejectNulCharactersMiddleware:
@@ -14,7 +33,7 @@ class RejectNulCharactersMiddleware:
 
     def __call__(self, request: HttpRequest):
         if self._has_nul(request.GET) or (request.method == "POST" and self._has_nul(request.POST)):
-            return HttpResponseBadRequest("Bad request: a field contains a NUL character.", content_type="text/plain")
+            return refusal(request, 400, "Bad request: a field contains a NUL character.", "invalid_value")
         return self.get_response(request)
 
     @staticmethod
@@ -38,21 +57,15 @@ class RequestSizeLimitMiddleware:
     def __call__(self, request: HttpRequest):
         declared = request.META.get("CONTENT_LENGTH") or ""
         if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            return self._refuse(411, "Length required: send the request with a Content-Length header.")
+            return refusal(
+                request, 411, "Length required: send the request with a Content-Length header.", "length_required"
+            )
         try:
             length = int(declared or 0)
         except ValueError:
-            return self._refuse(400, "Bad request: Content-Length is not a number.")
+            return refusal(request, 400, "Bad request: Content-Length is not a number.", "invalid_body")
         limit = settings.MAX_REQUEST_BYTES
         if length > limit:
             sizes = f"{filesizeformat(length)} sent, {filesizeformat(limit)} at most"
-            return self._refuse(413, f"Request too large: {sizes}.")
+            return refusal(request, 413, f"Request too large: {sizes}.", "request_too_large")
         return self.get_response(request)
-
-    @staticmethod
-    def _refuse(status: int, message: str) -> HttpResponse:
-        response = HttpResponse(message, status=status, content_type="text/plain")
-        # So the client can read the answer while the server still waits for (or drains) the body.
-        # ("Connection: close" is hop-by-hop: WSGI leaves it to the server.)
-        response["Content-Length"] = str(len(response.content))
-        return response

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django_q",
     "characters",
     "generations",
+    "generations.gateway",
     "simulator",
 ]
 
@@ -217,6 +218,11 @@ if WEBHOOKS_ENABLED not in ("auto", "on", "off"):
     raise ImproperlyConfigured("WEBHOOKS_ENABLED is auto, on or off.")
 WEBHOOK_POLL_FACTOR = float(os.environ.get("WEBHOOK_POLL_FACTOR", "5"))
 WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+
+# The OpenAI-compatible API at /v1/ (generations/gateway): requests per token per window, counted in
+# the database so every web process shares one count.
+API_RATE_LIMIT = int(os.environ.get("API_RATE_LIMIT", "300"))
+API_RATE_WINDOW_SECONDS = int(os.environ.get("API_RATE_WINDOW_SECONDS", "60"))
 
 # The built-in simulated provider (both protocols), mounted at /simulator/ when enabled.
 SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", DEBUG)

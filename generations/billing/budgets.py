@@ -70,7 +70,12 @@ def _scoped(entries, budget: Budget):
 
 def committed(budget: Budget, year: int | None = None, month: int | None = None) -> Decimal:
     today = timezone.localdate()
-    entries = _scoped(CostEntry.objects.in_month(year or today.year, month or today.month), budget)
+    return committed_in(_scoped(CostEntry.objects.in_month(year or today.year, month or today.month), budget))
+
+
+def committed_in(entries) -> Decimal:
+    """The money `entries` commit: charges minus refunds, plus the estimate of each job still running and
+    not charged yet. One rule for every cap: the budgets here, an API token's monthly cap (gateway)."""
     charged = CostEntry.objects.filter(generation=OuterRef("generation"), kind=CostKind.CHARGE)
     totals = entries.aggregate(
         spent=net(),
