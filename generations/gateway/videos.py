@@ -15,7 +15,6 @@ from django.db.models import Q, QuerySet
 
 from characters import mentions
 from characters.models import Character
-from generations.billing import budgets
 from generations.billing.models import CostKind
 from generations.gateway import caps
 from generations.gateway.models import ApiCharacter, ApiToken, ApiVideo
@@ -211,12 +210,10 @@ def _param_at_fault(backends: list[Backend], model: str, ask: VideoAsk) -> str |
 
 
 def _refused(exc: lifecycle.GenerationRefused, ask: VideoAsk, model: str) -> ApiError:
-    """`start` refuses with a message and a form field; the exception it replaced (`raise … from None`
-    keeps it as `__context__`) says which kind of refusal it is."""
-    cause = exc.__context__
-    if isinstance(cause, budgets.BudgetExceeded):
+    """`start` refuses with a message, a form field and a code saying which kind of refusal it is."""
+    if exc.code == "over_budget":
         return _over_budget(str(exc))
-    if isinstance(cause, router.NoBackend):
+    if exc.code == "no_backend":
         if exc.field == "prompt":  # a mentioned character is not ready where the video could be made
             return invalid(str(exc), "prompt", "character_not_ready")
         if ask.backend is not None and not ask.backend.enabled:
@@ -248,10 +245,9 @@ def remix(token: ApiToken, generation: Generation, prompt: str) -> Made:
             )
             caps.check(token, _estimate(started.generation))
     except lifecycle.GenerationRefused as exc:
-        cause = exc.__context__
-        if isinstance(cause, budgets.BudgetExceeded):
+        if exc.code == "over_budget":
             raise _over_budget(str(exc)) from None
-        if generation.status != "completed":
+        if exc.code == "not_completed":
             raise invalid(str(exc), "video_id", "video_not_completed") from None
         raise invalid(str(exc), "prompt" if exc.field == "prompt" else None) from None
     except caps.CapExceeded as exc:

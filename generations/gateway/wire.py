@@ -28,6 +28,7 @@ STATUS = {
     Status.FAILED: "failed",
     Status.TIMED_OUT: "failed",
     Status.CANCELLED: "failed",
+    Status.UNKNOWN: "failed",
 }
 POLL_AFTER_MS = (200, 10_000)
 

@@ -52,11 +52,14 @@ DOWNLOAD_RETRY_MAX_SECONDS = 15
 
 
 class GenerationRefused(ValueError):
-    """A request to generate that cannot be accepted; `field` names the form field at fault."""
+    """A request to generate that cannot be accepted; `field` names the form field at fault, `code` the
+    kind of refusal (an API answers each kind its own way): "invalid", "unknown_character",
+    "no_backend", "over_budget", "not_completed", "still_running"."""
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
         super().__init__(message)
         self.field = field
+        self.code = code
 
 
 # --- Starting ------------------------------------------------------------------------------
@@ -105,7 +108,7 @@ def start(request: GenerationRequest) -> Started:
     try:
         characters = mentions.resolve(request.owner, prompt)
     except mentions.MentionError as exc:
-        raise GenerationRefused(str(exc), "prompt") from None
+        raise GenerationRefused(str(exc), "prompt", "unknown_character") from None
     policy = request.policy or default_policy(request.owner, request.scene)
     try:
         # Offers list seconds as strings ("4"): the router compares them as written.
@@ -117,7 +120,7 @@ def start(request: GenerationRequest) -> Started:
         if route is None:
             # A character problem reads best next to the prompt, an offer problem next to the backend.
             field_name = "prompt" if characters and "@" in str(exc) else "backend"
-            raise GenerationRefused(str(exc), field_name) from None
+            raise GenerationRefused(str(exc), field_name, "no_backend") from None
     if route.degraded:
         rendered = mentions.render_without(prompt, characters)
     else:
@@ -171,7 +174,7 @@ def _create(
         try:
             warnings = budgets.check(request.owner, route.backend, route.quote.amount)
         except budgets.BudgetExceeded as exc:
-            raise GenerationRefused(str(exc), "backend") from None
+            raise GenerationRefused(str(exc), "backend", "over_budget") from None
         generation = Generation.objects.create(
             owner=request.owner,
             scene=request.scene,
@@ -771,7 +774,7 @@ def retry(generation: Generation) -> Started:
 def remix(generation: Generation, prompt: str) -> Started:
     """A variation of a finished video: the provider's remix where it has one, else a new job."""
     if generation.status != Status.COMPLETED:
-        raise GenerationRefused("Only a completed video can be remixed.", "prompt")
+        raise GenerationRefused("Only a completed video can be remixed.", "prompt", "not_completed")
     native = generation.remixes_natively
     # The same remix asked twice (a double-click) returns the first one.
     token = "remix-" + hashlib.sha256(f"{generation.uuid.hex}:{prompt.strip()}".encode()).hexdigest()[:40]
@@ -802,7 +805,9 @@ def delete(generation: Generation) -> str:
     The row stays, hidden: the ledger's entries keep pointing at what they paid for.
     """
     if generation.is_active and generation.status != Status.QUEUED:
-        raise GenerationRefused("Wait until the job ends (or cancel it while queued) before deleting it.")
+        raise GenerationRefused(
+            "Wait until the job ends (or cancel it while queued) before deleting it.", code="still_running"
+        )
     note = ""
     if generation.remote_id and generation.backend.deletes_remotely:
         try:
