@@ -32,7 +32,7 @@ seed: migrate
 ## Set up everything and start web + worker on http://127.0.0.1:8000 (login demo/demo, admin admin/admin)
 run: seed
 	@echo "Sora Studio on http://$(HOST):$(PORT)/  (login: demo / demo, admin: admin / admin). Ctrl-C stops."
-	WEB_HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start
+	SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} WEB_HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start
 
 ## Install what the tests need and run the whole suite (after the lint, format and layer checks)
 test: install-test lint

@@ -30,7 +30,7 @@ def test_a_hard_cap_refuses_the_job_naming_the_cap_and_the_overshoot(alice, offi
         start(alice, official)
 
     assert "cap for alice ($1.00) over by $0.20" in str(exc.value)
-    assert Generation.objects.count() == 2 and len(held_tasks) == 4  # nothing sent for the third
+    assert Generation.objects.count() == 2 and len(held_tasks) == 2  # one advance each; nothing for the third
 
 
 def test_a_soft_cap_only_warns(alice, official, held_tasks):
