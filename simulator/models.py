@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from . import timing
+from . import prices, timing
 from .triggers import Triggers, from_text
 
 OPENAI = "openai"
@@ -36,6 +37,13 @@ ID_PREFIX = {OPENAI: "video", TASK: "task", VEO: "op", RUNWAY: "task", FAL: "req
 
 def owner_for(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:32]
+
+
+def honours_idempotency_keys(protocol: str) -> bool:
+    """Whether this protocol's simulated provider deduplicates creates by Idempotency-Key
+    (SIMULATOR_IDEMPOTENCY_KEYS; OpenAI's shape and the task API by default). One that does not makes a
+    second video of a create sent twice, as a provider without the feature would."""
+    return protocol in getattr(settings, "SIMULATOR_IDEMPOTENCY_KEYS", [OPENAI, TASK])
 
 
 def _unix(moment: datetime | None) -> int | None:
@@ -79,19 +87,23 @@ class JobManager(models.Manager["Job"]):
     ) -> tuple[Job, bool]:
         """Create a job, or return the one this idempotency key already made; (job, created).
 
-        The cap check and the insert share one transaction: on SQLite (IMMEDIATE) that
-        serialises concurrent creates; on PostgreSQL two racing creates may both pass the cap,
-        which a stand-in provider can live with.
+        `idempotency_key` is the key the client sent; it deduplicates only where the protocol honours keys,
+        and it is kept on the job either way (the books count creates per key sent). The job's price is
+        fixed now, from the simulator's own price list. The cap check and the insert share one transaction:
+        on SQLite (IMMEDIATE) that serialises concurrent creates; on PostgreSQL two racing creates may both
+        pass the cap, which a stand-in provider can live with.
         """
         mine = self.for_owner(owner, protocol)
+        sent_key, idempotency_key = idempotency_key, idempotency_key if honours_idempotency_keys(protocol) else ""
         if idempotency_key:
             existing = mine.filter(idempotency_key=idempotency_key).first()
             if existing:
-                return existing, False
+                return _repeated(existing), False
         prefix = ID_PREFIX[protocol]
         now = timezone.now()
         duration = timing.duration_for(seconds, slow=triggers.slow)
         limit = int(settings.SIMULATOR_MAX_IN_FLIGHT)
+        rate = prices.rate_for(protocol, str(fields.get("model", "")), str(fields.get("size", "")))
         try:
             with transaction.atomic():
                 if mine.in_flight(now).count() >= limit:
@@ -105,6 +117,9 @@ class JobManager(models.Manager["Job"]):
                     triggers=triggers.as_text,
                     flaky_pending=triggers.flaky,
                     idempotency_key=idempotency_key,
+                    sent_idempotency_key=sent_key,
+                    price_unit=rate.unit,
+                    price_amount=rate.amount,
                     created_at=now,
                     duration=duration,
                     finishes_at=timing.finish_time(now, duration, fails=triggers.fail),
@@ -112,8 +127,14 @@ class JobManager(models.Manager["Job"]):
                 )
         except IntegrityError:
             # Lost a race with a twin request carrying the same idempotency key.
-            return mine.get(idempotency_key=idempotency_key), False
+            return _repeated(mine.get(idempotency_key=idempotency_key)), False
         return job, True
+
+
+def _repeated(job: Job) -> Job:
+    """A create answered with the job its idempotency key made before: counted, not a new job."""
+    Job.objects.filter(pk=job.pk).update(repeated_creates=models.F("repeated_creates") + 1)
+    return job
 
 
 class Job(models.Model):
@@ -137,7 +158,15 @@ class Job(models.Model):
     images = models.JSONField(default=list, blank=True)
     triggers = models.CharField(max_length=100, blank=True, default="")
     flaky_pending = models.BooleanField(default=False)
-    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")  # honoured: unique per owner
+    # The books (books.py): the key as the client sent it (honoured or not), the creates answered with this
+    # job by its key, and the rate it is billed at (prices.py), fixed when it was created.
+    sent_idempotency_key = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    repeated_creates = models.PositiveIntegerField(default=0)
+    price_unit = models.CharField(
+        max_length=12, choices=[(prices.PER_SECOND, "per second"), (prices.PER_REQUEST, "per request")], default=""
+    )
+    price_amount = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     # Where to call back when the job ends (Replicate's `webhook`, fal's `fal_webhook`): see callbacks.py.
     webhook = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField()
@@ -170,6 +199,15 @@ class Job(models.Model):
         if phase.status != timing.COMPLETED or phase.finished_at is None:
             return None
         return phase.finished_at + timing.url_ttl()
+
+    def billed(self, now: datetime | None = None) -> Decimal:
+        """What this job costs its owner at `now`, the way its provider bills (prices.bill): a cancelled job
+        and one refused by moderation after it ran count as failed."""
+        phase = self.phase(now)
+        cancelled = isinstance(self.request, dict) and bool(self.request.get("canceled_at"))
+        failed = phase.status == timing.FAILED or cancelled or self.trigger_set.moderation
+        completed = phase.status == timing.COMPLETED and not failed
+        return prices.bill(self.price_unit, self.price_amount, self.seconds, completed=completed, failed=failed)
 
     def claim_flaky_failure(self) -> bool:
         """True exactly once per flaky job, even when two polls race (compare-and-set)."""
@@ -233,3 +271,25 @@ class Character(models.Model):
             "description": self.description,
             "created_at": _unix(self.created_at),
         }
+
+
+class Fault(models.Model):
+    """One failure fault mode injected (faults.py), for the books: what it was, on which call, and whether
+    it came before the call was served (nothing done) or after (done, and the answer lost or broken)."""
+
+    BEFORE, AFTER = "before", "after"
+
+    kind = models.CharField(max_length=20)
+    moment = models.CharField(max_length=6, choices=[(BEFORE, "before serving"), (AFTER, "after serving")])
+    protocol = models.CharField(max_length=10, blank=True, choices=PROTOCOLS)
+    endpoint = models.CharField(max_length=60, help_text="The URL name of the call.")
+    method = models.CharField(max_length=8)
+    is_create = models.BooleanField(default=False)
+    owner = models.CharField(max_length=64, blank=True, db_index=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.moment} {self.method} {self.endpoint}"

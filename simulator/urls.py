@@ -1,12 +1,13 @@
 """Every protocol of the simulated provider, mounted at /simulator/ when SIMULATOR_ENABLED.
 
 Base URLs under {host}/simulator/: openai_videos openai/v1 · task_api task/v1 · gemini_veo veo/v1beta ·
-runway runway/v1 · fal_queue fal · replicate replicate/v1
+runway runway/v1 · fal_queue fal · replicate replicate/v1. Every endpoint fails a share of its calls when fault
+mode is on (faults.py); the books (books.py) never do.
 """
 
 from django.urls import path
 
-from . import fal_views, openai_views, replicate_views, task_views, veo_views
+from . import books, fal_views, faults, openai_views, replicate_views, task_views, veo_views
 from . import runway_views as runway
 
 app_name = "simulator"
@@ -56,3 +57,5 @@ urlpatterns = [
     path("fal/.well-known/jwks.json", fal_views.jwks, name="fal_jwks"),
     path("fal/<path:app_id>", fal_views.submit, name="fal_submit"),
 ]
+faults.inject(urlpatterns)
+urlpatterns.append(path("books", books.books, name="books"))

@@ -237,6 +237,18 @@ SIMULATOR_FETCH_ORIGINS = env_list("SIMULATOR_FETCH_ORIGINS", "")
 SIMULATOR_MAX_IN_FLIGHT = int(os.environ.get("SIMULATOR_MAX_IN_FLIGHT", "6"))
 # Completion callbacks are signed with keys derived from SECRET_KEY and this number: change it to rotate them.
 SIMULATOR_WEBHOOK_KEY_VERSION = int(os.environ.get("SIMULATOR_WEBHOOK_KEY_VERSION", "1"))
+# Which simulated protocols deduplicate creates by Idempotency-Key (simulator/models.py); leave one out to
+# play a provider without the feature (a create sent twice makes two videos).
+SIMULATOR_IDEMPOTENCY_KEYS = env_list("SIMULATOR_IDEMPOTENCY_KEYS", "openai,task")
+# Fault mode (simulator/faults.py): the share of calls that fail at random (0 = off), a seed for repeatable
+# draws, the kinds to draw from (server_error, rate_limited, timeout, malformed, reset; empty = all), how long
+# a `timeout` holds its answer (longer than the client's read timeout, PROVIDER_READ_TIMEOUT) and the
+# Retry-After a `rate_limited` answer carries.
+SIMULATOR_FAULT_RATE = float(os.environ.get("SIMULATOR_FAULT_RATE", "0"))
+SIMULATOR_FAULT_SEED = os.environ.get("SIMULATOR_FAULT_SEED") or None
+SIMULATOR_FAULT_KINDS = env_list("SIMULATOR_FAULT_KINDS", "")
+SIMULATOR_FAULT_DELAY = float(os.environ.get("SIMULATOR_FAULT_DELAY", "35"))
+SIMULATOR_FAULT_RETRY_AFTER = int(os.environ.get("SIMULATOR_FAULT_RETRY_AFTER", "1"))
 
 LOGGING = {
     "version": 1,

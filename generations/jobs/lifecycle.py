@@ -434,7 +434,9 @@ def resolve_lost_submit(generation: Generation, cause: ProviderError | None = No
     if not backend.spec.lists_jobs:
         end_unknown(generation, f"{backend.name} did not confirm the job and offers no way to look it up.")
         return
-    generation.fail(
+    # Its list says it was never made: a confirmed failure, so a job routed by policy may move on.
+    _failed_here(
+        generation,
         "submit_unknown",
         f"{backend.name} did not confirm the job and it cannot be found there. It was not sent again, "
         "so nothing is charged twice; generate it again if you still want it.",

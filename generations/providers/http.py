@@ -129,14 +129,7 @@ class HTTPClient:
     def download(self, url_or_path: str, dest: IO[bytes], *, params=None) -> int:
         """Stream a file into `dest`; returns the byte count."""
         response = self.request("GET", url_or_path, params=params, stream=True)
-        size = 0
-        with response:
-            for chunk in response.iter_content(chunk_size=256 * 1024):
-                dest.write(chunk)
-                size += len(chunk)
-        if size == 0:
-            raise ProviderError(f"{self.backend.name} sent an empty file.", code="empty_download", transient=True)
-        return size
+        return write_body(response, dest, self.backend.name)
 
     def download_output(self, job, variant: str, dest: IO[bytes]) -> int:
         """A result that is one video link and no thumbnail (Runway, fal, Replicate): fetched from wherever the
@@ -194,3 +187,23 @@ def _sent(exc: requests.ConnectionError) -> bool:
     """True unless the connection was never made (then the request cannot have been received)."""
     text = repr(exc)
     return not any(marker in text for marker in ("NewConnectionError", "Connection refused", "NameResolutionError"))
+
+
+def write_body(response: requests.Response, dest: IO[bytes], name: str) -> int:
+    """Stream a response's body into `dest`; returns the byte count. A body cut short (a reset, a connection
+    closed early) or an empty one is a transient provider error: the download is tried again."""
+    size = 0
+    with response:
+        try:
+            for chunk in response.iter_content(chunk_size=256 * 1024):
+                dest.write(chunk)
+                size += len(chunk)
+        except requests.RequestException as exc:
+            raise ProviderError(
+                f"{name}'s download broke off after {size} bytes ({type(exc).__name__}).",
+                code="download_cut_short",
+                transient=True,
+            ) from exc
+    if size == 0:
+        raise ProviderError(f"{name} sent an empty file.", code="empty_download", transient=True)
+    return size

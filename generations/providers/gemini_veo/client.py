@@ -35,7 +35,7 @@ from generations.providers.base import (
     ReferenceImage,
     RemoteJob,
 )
-from generations.providers.http import HTTPClient
+from generations.providers.http import HTTPClient, write_body
 
 SECONDS = (4, 6, 8)
 MAX_REFERENCE_IMAGES = 3
@@ -237,7 +237,7 @@ class GeminiVeoClient(KeepsNoCharacters):
         for _ in range(MAX_REDIRECTS + 1):
             response = self.http.request("GET", url, stream=True, allow_redirects=False)
             if not response.is_redirect:
-                return _write(response, dest, self.http.backend.name)
+                return write_body(response, dest, self.http.backend.name)
             url = urljoin(url, response.headers["Location"])
             response.close()
         raise ProviderError("Veo's video link redirected too many times.", code="too_many_redirects", transient=True)
@@ -250,14 +250,3 @@ class GeminiVeoClient(KeepsNoCharacters):
 
     def find_recent(self, lost: LostCreate) -> list[RemoteJob]:
         return []  # the Gemini API lists no video operations to reconcile against
-
-
-def _write(response: requests.Response, dest: IO[bytes], name: str) -> int:
-    size = 0
-    with response:
-        for chunk in response.iter_content(chunk_size=256 * 1024):
-            dest.write(chunk)
-            size += len(chunk)
-    if size == 0:
-        raise ProviderError(f"{name} sent an empty file.", code="empty_download", transient=True)
-    return size
