@@ -61,7 +61,11 @@ def _after_cursor(generations: QuerySet, cursor: str) -> QuerySet:
         created_at = EPOCH + timedelta(microseconds=micros)
     except (ValueError, OverflowError):
         return generations
-    return generations.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+    # The plain range first: an OR alone keeps the database from using the (owner, -created_at) index,
+    # and "Load older" would slow down with depth.
+    return generations.filter(created_at__lte=created_at).filter(
+        Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
+    )
 
 
 def _before_cursor(generations: QuerySet, cursor: str) -> QuerySet:
@@ -71,7 +75,9 @@ def _before_cursor(generations: QuerySet, cursor: str) -> QuerySet:
         created_at = EPOCH + timedelta(microseconds=micros)
     except (ValueError, OverflowError):
         return generations.none()
-    return generations.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gt=pk))
+    return generations.filter(created_at__gte=created_at).filter(
+        Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gt=pk)
+    )
 
 
 def _day_start(day) -> datetime:

@@ -439,3 +439,35 @@ def test_the_export_link_is_there_once_the_export_exists(client, alice):
         assert "Export all my work" not in response.text
     else:
         assert f'href="{export_url}">Export all my work</a>' in response.text
+
+
+def test_a_finished_card_is_rendered_once_and_again_when_it_changes(client, alice, official_offline):
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from generations.templatetags import studio
+
+    cache.clear()
+    done = make_generation(alice, official_offline, status="completed", prompt="A finished boat")
+    client.force_login(alice)
+    renders = []
+    real_get_template = studio.get_template
+
+    def counting(name):
+        renders.append(name)
+        return real_get_template(name)
+
+    studio.get_template = counting
+    try:
+        first = client.get(reverse("gallery")).content.decode()
+        second = client.get(reverse("gallery")).content.decode()
+        assert (
+            len(renders) == 1
+            and "A finished boat" in first
+            and first.count("A finished boat") == second.count("A finished boat")
+        )
+        type(done).objects.filter(pk=done.pk).update(prompt="A renamed boat", updated_at=timezone.now())
+        third = client.get(reverse("gallery")).content.decode()
+        assert len(renders) == 2 and "A renamed boat" in third
+    finally:
+        studio.get_template = real_get_template
