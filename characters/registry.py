@@ -22,6 +22,7 @@ from characters import clips, stills
 from characters.models import BindingStatus, Character, CharacterBinding
 from generations.billing import pricing
 from generations.billing.models import CostEntry, CostKind
+from generations.providers import health
 from generations.providers.base import ProviderError
 from sora_studio import netguard, queue
 
@@ -162,6 +163,8 @@ def register(binding_id: int) -> None:
                 )
     except (ProviderError, ClipError) as exc:
         message = getattr(exc, "message", str(exc))
+        if isinstance(exc, ProviderError) and health.refused_key(exc):
+            message = health.disable(backend, exc)  # a refused key is the backend's, not this character's
         if getattr(exc, "transient", False) and binding.attempts < MAX_ATTEMPTS:
             # Down for a moment, or busy (429): try again soon, as the provider asked if it did.
             delay = max(2**binding.attempts, getattr(exc, "retry_after", None) or 0)

@@ -299,3 +299,19 @@ def test_a_new_scene_whose_characters_only_a_backend_that_is_down_carries_follow
     assert degraded.prompt_sent == "Pip goes"
     with pytest.raises(lifecycle.GenerationRefused, match="@pip"):
         start(alice, "@pip, not in a series")  # outside a series there is no setting to follow: refused, saying why
+
+
+def test_a_key_refused_while_registering_a_character_disables_the_backend_and_the_job_moves_on(
+    alice, official, sim_openai_url, clip_bytes
+):
+    wrong_key = cheapest(
+        make_backend("Wrong key", "openai_videos", sim_openai_url, api_key="sk-wrong", tier="aggregator")
+    )
+    make_character(alice, "mossy", clip=clip_bytes, description="A test character")
+
+    generation = drive(start(alice, "@mossy by the river"))
+
+    wrong_key.refresh_from_db()
+    assert not wrong_key.enabled and "key" in wrong_key.disabled_reason.lower()
+    assert generation.status == Status.COMPLETED and generation.backend == official
+    assert Attempt.objects.get(generation=generation).error_code in {"character_not_bound", "backend_disabled"}
