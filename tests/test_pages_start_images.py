@@ -209,3 +209,41 @@ def test_the_preview_is_the_image_cropped_to_the_videos_size(client, alice, bob,
         == 404
     )
     assert client.get(reverse("generation_image", args=[video.pk, "start"])).status_code == 404
+
+
+def test_the_scene_editor_keeps_a_start_image_that_every_take_of_the_scene_starts_from(client, alice, official):
+    from generations.storyboards import board
+    from generations.storyboards.models import SceneImage
+    from tests.factories import make_series
+
+    series = make_series(alice, size="1280x720", backend=official)
+    scene = board.add_scene(series, "The boat leaves the harbour")
+    client.force_login(alice)
+    edit = reverse("scene_edit", args=[scene.pk])
+
+    bad = client.post(edit, {"prompt": scene.prompt, "start_image": "upload", "start_upload": upload(b"just text")})
+    assert "That file is a text file" in bad.text and not SceneImage.objects.exists()
+
+    saved = client.post(
+        edit, {"prompt": scene.prompt, "start_image": "upload", "start_upload": upload(picture(600, 600, seed=7))}
+    )
+    assert saved.status_code == 302
+    assert scene.images.get().note == "picture.png"
+    board_page = client.get(reverse("series_detail", args=[series.pk])).text
+    assert "Start image</a>: picture.png" in board_page
+
+    again = client.get(edit).text  # the image chosen before is the initial choice, previewed from the scene
+    assert '<option value="kept" selected>Keep: picture.png</option>' in again
+    assert f'data-kept-url="{reverse("scene_image", args=[scene.pk, "start"])}"' in again
+    assert 'data-video-size="1280x720"' in again
+    client.post(edit, {"prompt": "The boat leaves the harbour at dawn", "start_image": "kept"})
+    assert scene.images.get().note == "picture.png"  # kept as it was
+
+    take = drive(board.generate_scene(scene).generation)
+    kept = take.images.get()
+    assert (kept.width, kept.height, kept.note) == (1280, 720, "picture.png")  # cropped to the series' size
+    with take.video.open("rb") as video:
+        assert difference(first_frame(video.read()), picture(600, 600, seed=7)) < CLOSE
+
+    client.post(edit, {"prompt": scene.prompt, "start_image": ""})
+    assert not scene.images.exists()  # "None" drops it

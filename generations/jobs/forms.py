@@ -16,6 +16,7 @@ from generations.jobs.models import Generation
 from generations.states import Status
 
 UPLOAD = "upload"
+KEPT = "kept"  # the image chosen before (the scene editor): left as it is
 RECENT_VIDEOS = 30  # the newest finished videos offered for "the last frame of"
 HELP = (
     "JPEG, PNG or WebP, at most 10 MB and 25 megapixels. It is cropped to the video's size (scaled to cover "
@@ -73,14 +74,19 @@ class ImageFieldsMixin:
     and `cleaned_data["end"]` (an ImageInput, or None). Call `_add_image_fields(owner)` in `__init__` and
     `_clean_images(cleaned)` in `clean`."""
 
+    # role -> (the label of the image kept already, its URL): offered as "kept", the initial choice (scene editor).
+    kept_images: dict[str, tuple[str, str]] = {}
+
     def _add_image_fields(self, owner, *, end: bool = True, exclude_video: int | None = None) -> None:
         self.image_owner = owner
         choices = image_choices(owner, exclude_video=exclude_video)
         for role in (images.START, images.END) if end else (images.START,):
             label = images.ROLE_LABELS[role].capitalize()
+            kept = self.kept_images.get(role)
             self.fields[f"{role}_image"] = forms.ChoiceField(
                 label=label,
-                choices=choices,
+                choices=[(KEPT, f"Keep: {kept[0]}"), *choices] if kept else choices,
+                initial=KEPT if kept else "",
                 required=False,
                 help_text=HELP if role == images.START else "Where the model takes one: the video's last frame.",
             )
@@ -92,9 +98,11 @@ class ImageFieldsMixin:
 
     @property
     def image_field_pairs(self) -> list:
-        """(choice, upload) bound fields per image, start first, for the template."""
+        """(choice, upload, URL of the image kept already or "") per image, start first, for the template."""
         roles = [role for role in (images.START, images.END) if f"{role}_image" in self.fields]
-        return [(self[f"{role}_image"], self[f"{role}_upload"]) for role in roles]
+        return [
+            (self[f"{role}_image"], self[f"{role}_upload"], self.kept_images.get(role, ("", ""))[1]) for role in roles
+        ]
 
     def _clean_images(self, cleaned: dict) -> None:
         for role in (images.START, images.END):
@@ -107,6 +115,8 @@ class ImageFieldsMixin:
                     cleaned[role] = images.from_upload(upload)
                 elif choice == UPLOAD:
                     self.add_error(f"{role}_upload", "Choose an image file to upload.")
+                elif choice == KEPT:
+                    cleaned[role] = KEPT
                 elif choice:
                     cleaned[role] = image_from_choice(self.image_owner, choice)
             except images.ImageProblem as exc:

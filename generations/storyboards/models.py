@@ -72,12 +72,13 @@ class Scene(models.Model):
 
 def upload_scene_image(instance, filename):
     scene = instance.scene
-    return f"series/{scene.series.owner_id}/{scene.series_id}/scene-{scene.pk}-{instance.role}.jpg"
+    extension = filename[filename.rfind(".") :] if "." in filename else ".jpg"
+    return f"series/{scene.series.owner_id}/{scene.series_id}/scene-{scene.pk}-{instance.role}{extension}"
 
 
 class SceneImage(models.Model):
     """A scene's start or end image, as the creator chose it in the scene editor (checked, not yet cropped:
-    each take is cropped to the series' size when it is started)."""
+    each take is cropped to the series' size when it is started), kept as it was given."""
 
     scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="images")
     role = models.CharField(max_length=10, choices=ImageRole.choices)

@@ -241,6 +241,8 @@ function updateFramePick(pick) {
     const reader = new FileReader();
     reader.addEventListener("load", () => show(reader.result));
     reader.readAsDataURL(file.files[0]);
+  } else if (select.value === "kept" && pick.dataset.keptUrl) {
+    show(pick.dataset.keptUrl);
   } else if (select.value && select.value !== "upload" && size) {
     const query = new URLSearchParams({ source: select.value, size: size.text });
     show(`${pick.dataset.previewUrl}?${query}`);
