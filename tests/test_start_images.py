@@ -221,3 +221,34 @@ def test_deleting_a_video_removes_its_images(alice, official):
     import os
 
     assert not os.path.exists(path)
+
+
+def test_the_export_lists_the_images_and_holds_their_files(alice, live_server, settings):
+    import json
+    import zipfile
+
+    from generations.storyboards import export
+
+    settings.SITE_URL = live_server.url
+    veo = backend_for("gemini_veo", live_server)
+    generation = drive(start(alice, veo, "gemini_veo", start_image=an_upload(1), end_image=an_upload(2)))
+
+    with zipfile.ZipFile(export.everything_zip(alice)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        [entry] = manifest["generations"]
+        assert entry["images"] == {
+            "start": {
+                "file": f"generations/{generation.pk}-start-image.jpg",
+                "source": "upload",
+                "note": "picture-1.png",
+                "size": "1280x720",
+            },
+            "end": {
+                "file": f"generations/{generation.pk}-end-image.jpg",
+                "source": "upload",
+                "note": "picture-2.png",
+                "size": "1280x720",
+            },
+        }
+        assert archive.read(entry["images"]["start"]["file"]) == stored(generation, "start")
+        assert archive.read(entry["images"]["end"]["file"]) == stored(generation, "end")
