@@ -132,3 +132,14 @@ def test_a_job_with_a_start_image_falls_back_only_to_a_backend_that_takes_it(ali
     assert not Job.objects.filter(protocol="task").exists()
     with generation.video.open("rb") as video, generation.images.get().image.open("rb") as sent:
         assert difference(first_frame(video.read()), sent.read()) < CLOSE
+
+
+def test_an_image_to_video_model_is_passed_over_for_a_video_with_nothing_to_start_from(db):
+    fal = make_dead_backend("F", "fal_queue")
+    text_only = router.assess(fal, [], KLING_IMAGE, "5", "1280x720")
+    assert refusal(text_only) == (
+        f"F cannot make {KLING_IMAGE} from a prompt alone: it needs a start image (give one, or mention a character "
+        "whose still can open the video)."
+    )
+    with_image = router.assess(fal, [], KLING_IMAGE, "5", "1280x720", images=("start",))
+    assert refusal(with_image).startswith("F has no price for")  # past the image check: only its price is missing

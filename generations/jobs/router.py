@@ -63,7 +63,8 @@ def assess(
         return Refusal(backend, health.refusal_reason(backend, now))
     if refusal := backend.refusal(model, seconds, size):
         return refusal
-    if images and (refusal := backend.image_refusal(model, images)):
+    with_stills = bool(characters) and backend.takes_reference_images  # a still can be the first frame there
+    if refusal := backend.image_refusal(model, images, with_characters=with_stills):
         return refusal
     try:
         to_bind = check_ready(characters, backend, or_bindable=True)

@@ -204,8 +204,16 @@ class Backend(models.Model):
             return image_roles_in(offer)
         return set(offer["images"]) if "images" in offer else set(self.spec.images)
 
-    def image_refusal(self, model: str, roles) -> Refusal | None:
-        """Why this backend cannot take the images asked for (`roles`: "start", "end"), or None if it can."""
+    def image_refusal(self, model: str, roles, *, with_characters: bool = False) -> Refusal | None:
+        """Why this backend cannot take the images asked for (`roles`: "start", "end"), or None if it can. An
+        image-to-video model ("needs_start_image" in its offer) needs a start image, or a mentioned character
+        whose still can be its first frame (`with_characters`)."""
+        if "start" not in roles and not with_characters and (self.offer().get(model) or {}).get("needs_start_image"):
+            return Refusal(
+                self,
+                f"{self.name} cannot make {model} from a prompt alone: it needs a start image (give one, or "
+                "mention a character whose still can open the video).",
+            )
         missing = [role for role in roles if role not in self.image_roles(model)]
         if not missing:
             return None

@@ -25,7 +25,7 @@ ARGUMENT_PLACEHOLDERS = (
 )
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(ARGUMENT_PLACEHOLDERS) + r")\}")
 IMAGE_ROLES = ("start", "end")
-OFFER_KEYS = {"seconds", "sizes", "arguments", "end_image_arguments", "images"}
+OFFER_KEYS = {"seconds", "sizes", "arguments", "end_image_arguments", "images", "needs_start_image"}
 
 
 def offer_problems(offers) -> list[str]:
@@ -37,7 +37,9 @@ def offer_problems(offers) -> list[str]:
     "arguments": {name: value or "{placeholder}"}, placeholders from ARGUMENT_PLACEHOLDERS, and, optionally,
     "end_image_arguments": the arguments that change when an end image is sent (kling-v2.1 on Replicate takes
     one in "pro" mode only). A model of a protocol that takes start and end images by itself may say which it
-    takes: "images": ["start"] or ["start", "end"] (a Runway model that takes a last frame too).
+    takes: "images": ["start"] or ["start", "end"] (a Runway model that takes a last frame too); an
+    image-to-video model says "needs_start_image": true, so a video with neither a start image nor a character
+    still to start from is not sent to it.
     """
     if not isinstance(offers, dict):
         return [f"Offers must be an object of models, e.g. {OFFERS_EXAMPLE}."]
@@ -58,6 +60,8 @@ def offer_problems(offers) -> list[str]:
                     f'Model {name}: "{key}" maps the model\'s argument names to values or templates, '
                     'e.g. {"duration": "{seconds}", "aspect_ratio": "{ratio}"}.'
                 )
+        if not isinstance(offer.get("needs_start_image", False), bool):
+            problems.append(f'Model {name}: "needs_start_image" is true or false.')
         images = offer.get("images", [])
         if not (isinstance(images, list) and all(role in IMAGE_ROLES for role in images)):
             problems.append(f'Model {name}: "images" lists the images the model takes: ["start"] or ["start", "end"].')

@@ -44,6 +44,7 @@ SPEC = ProtocolSpec(
                 "negative_prompt": "blur, distort, and low quality",
                 "cfg_scale": 0.5,
             },
+            "needs_start_image": True,
         },
     },
     # https://fal.ai/models/fal-ai/kling-video/v2.1/master/text-to-video/llms.txt (read 2026-11-26): "For 5s

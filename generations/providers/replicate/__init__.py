@@ -53,6 +53,7 @@ SPEC = ProtocolSpec(
                 "end_image": "{end_image}",
             },
             "end_image_arguments": {"mode": "pro"},
+            "needs_start_image": True,
         },
     },
     default_prices=(),
