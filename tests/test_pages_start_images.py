@@ -247,3 +247,27 @@ def test_the_scene_editor_keeps_a_start_image_that_every_take_of_the_scene_start
 
     client.post(edit, {"prompt": scene.prompt, "start_image": ""})
     assert not scene.images.exists()  # "None" drops it
+
+
+def test_staff_see_a_videos_images_in_the_admin(client, alice, official):
+    from django.contrib.auth import get_user_model
+
+    generation = drive(
+        lifecycle.start(
+            lifecycle.GenerationRequest(
+                alice,
+                prompt="A fox",
+                model="sora-2",
+                seconds=4,
+                size="720x1280",
+                backend=official,
+                start_image=images.ImageInput(picture(), "upload", "fox.png"),
+            )
+        ).generation
+    )
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "root-password")
+    client.force_login(admin)
+    page = client.get(reverse("admin:generations_generation_change", args=[generation.pk])).text
+    image_url = reverse("generation_image", args=[generation.pk, "start"])
+    assert f'<a href="{image_url}">start.jpg</a>' in page and "fox.png" in page
+    assert client.get(image_url).status_code == 200  # staff see every creator's videos
