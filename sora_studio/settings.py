@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from sora_studio import storage
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 # KEY=value lines that fill in variables not set in the environment: the same file honcho gives
 # `make run`'s processes, so a `manage.py` command run by hand sees the same configuration.
@@ -176,9 +178,23 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+# Videos, thumbnails, clips, stills and exports go through Django's storage API: files under MEDIA_ROOT
+# by default; an S3-compatible bucket when AWS_STORAGE_BUCKET_NAME is set (sora_studio/storage.py), and
+# then pages send creators to short-lived signed links (MEDIA_URL_SECONDS) instead of streaming files.
+MEDIA_URL_SECONDS = storage.media_url_seconds(os.environ)
+STORAGES = {
+    "default": storage.default_storage(os.environ),
+    # In production (DEBUG off) whitenoise serves the collected static files, compressed and with hashed
+    # names cached for a year; `make prod` runs collectstatic first.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 60 * 1024 * 1024
 # May the server fetch creator-given URLs on private/loopback addresses? Only in development,
@@ -293,8 +309,9 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],  # data: for the empty favicon
-        "media-src": ["'self'"],
+        # data: for the empty favicon; the bucket's origin when media is served by signed links.
+        "img-src": ["'self'", "data:", *storage.media_origins(os.environ)],
+        "media-src": ["'self'", *storage.media_origins(os.environ)],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
@@ -321,3 +338,9 @@ if os.environ.get("SECURE_PROXY_SSL_HEADER"):
 # Django itself never caps a multipart upload. A character clip plus the form around it.
 MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", str(CHARACTER_CLIP_MAX_BYTES + 1024 * 1024)))
 MIDDLEWARE.insert(0, "sora_studio.middleware.RequestSizeLimitMiddleware")
+if not DEBUG:
+    # Static files straight from the WSGI process (gunicorn), before sessions or auth are touched.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
