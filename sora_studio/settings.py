@@ -240,6 +240,14 @@ if WEBHOOKS_ENABLED not in ("auto", "on", "off"):
 WEBHOOK_POLL_FACTOR = float(os.environ.get("WEBHOOK_POLL_FACTOR", "5"))
 WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", str(1024 * 1024)))
 
+# Exports (zips of a series or of a whole library) are built by a worker. It holds a lease on the export
+# and renews it as it copies files; a build silent for EXPORT_LEASE_SECONDS is given to another worker
+# (at most EXPORT_MAX_ATTEMPTS builds). EXPORT_TIMEOUT is the task's own time limit, above Q_TIMEOUT:
+# copying a library of thousands of videos takes minutes.
+EXPORT_LEASE_SECONDS = int(os.environ.get("EXPORT_LEASE_SECONDS", "120"))
+EXPORT_MAX_ATTEMPTS = int(os.environ.get("EXPORT_MAX_ATTEMPTS", "3"))
+EXPORT_TIMEOUT = int(os.environ.get("EXPORT_TIMEOUT", "3600"))
+
 # The built-in simulated provider (both protocols), mounted at /simulator/ when enabled.
 SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", DEBUG)
 SIMULATOR_SPEED = float(os.environ.get("SIMULATOR_SPEED", "1"))

@@ -19,9 +19,11 @@ from generations.jobs import lifecycle
 from generations.jobs.lifecycle import GenerationRequest
 from generations.management.commands import generate
 from generations.states import Status
+from generations.storyboards.models import ExportStatus
 from simulator.render import look_for, render_mp4
 from sora_studio import files
 from tests.conftest import drive
+from tests.exports import download, request_export
 from tests.factories import make_character, make_generation, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -148,6 +150,23 @@ def test_a_character_clip_in_the_bucket_gives_stills_an_avatar_and_registers_eve
         assert requests.get(link, timeout=10).status_code == 200
     client.force_login(bob)
     assert client.get(reverse("characters:source_clip", args=[mossy.pk])).status_code == 404
+
+
+def test_an_export_is_stored_in_the_bucket_and_downloaded_by_a_signed_link(client, alice, bob, s3_media):
+    make_generation(alice, _backend(), status="completed", video=b"\x00\x00\x00\x18ftypmp42 one video")
+    client.force_login(alice)
+
+    export = request_export(client, reverse("export_all"))
+
+    export.refresh_from_db()
+    assert export.status == ExportStatus.READY and export.file.name in s3_media.keys()
+    link = signed_link(download(client, export), s3_media)
+    assert "attachment" in query(link)["response-content-disposition"]
+    answer = requests.get(link, timeout=10)
+    assert answer.content == s3_media.read(export.file.name) and answer.content[:2] == b"PK"
+    assert answer.headers["Content-Disposition"] == f'attachment; filename="{export.filename}"'
+    client.force_login(bob)
+    assert download(client, export).status_code == 404
 
 
 def _backend():

@@ -3,21 +3,32 @@
 Provider links expire and services close; the zip holds everything needed to carry a series (or
 all of a creator's work) elsewhere: files plus prompts, characters, backends, models, seconds,
 sizes, costs and which take is each scene's.
+
+A library of thousands of videos takes minutes to copy, so a zip is never built inside a request:
+`start()` records an Export and queues `build()` for a worker, which reports progress as it copies
+files and stores the zip through the storage API (on a bucket, downloaded by a signed link).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import tempfile
+import time
+import uuid
 import zipfile
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.files import File
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
+from django.utils.text import slugify
 
 from characters.models import Character, CharacterBinding
 from generations.billing.models import CostEntry, net_of
@@ -26,12 +37,16 @@ from generations.jobs.models import Generation
 from generations.providers.models import Backend
 from generations.states import Status
 from generations.storyboards import board
-from generations.storyboards.models import Series
+from generations.storyboards.models import Export, ExportStatus, Series
+from sora_studio import queue
 
 log = logging.getLogger(__name__)
 
 MANIFEST_VERSION = 2
 ZIP64_FROM = 2**31 - 1
+CHUNK = 1024 * 1024
+# A build reports progress (and renews its lease) at most this often, however many small files it copies.
+REPORT_EVERY_SECONDS = 0.5
 
 
 def _extension(name: str, default: str) -> str:
@@ -177,23 +192,61 @@ def _series_entry(series: Series, scenes: list[board.SceneCard], take_ref) -> di
     }
 
 
-def _write(manifest: dict, files: list[_File]):
+class LostLease(Exception):
+    """Another build took this export over (this one was thought dead): stop without writing anything."""
+
+
+class _Progress:
+    """Counts copied files and renews the build's lease, writing to the database at most every
+    REPORT_EVERY_SECONDS."""
+
+    def __init__(self, export: Export, holder: str):
+        self.export, self.holder = export, holder
+        self.done, self.total = 0, 0
+        self.reported_at = 0.0
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self._report()
+
+    def file_done(self) -> None:
+        self.done += 1
+        self.alive()
+
+    def alive(self) -> None:
+        if time.monotonic() - self.reported_at >= REPORT_EVERY_SECONDS:
+            self._report()
+
+    def _report(self) -> None:
+        if not self.export.report(self.holder, self.done, self.total, settings.EXPORT_LEASE_SECONDS):
+            raise LostLease
+        self.reported_at = time.monotonic()
+
+
+def _copy(item: _File, archive: zipfile.ZipFile, progress: _Progress | None) -> None:
+    # MP4/WebP/JPEG are compressed already: stored as they are (the archive's default). The size is read
+    # from the open file: on a bucket that saves a request per file.
+    with item.stored.open("rb") as source, archive.open(item.name, "w", force_zip64=source.size > ZIP64_FROM) as target:
+        while data := source.read(CHUNK):
+            target.write(data)
+            if progress:
+                progress.alive()
+
+
+def _write(manifest: dict, files: list[_File], progress: _Progress | None = None):
     """The zip in a temporary file, positioned at its start. A file missing from storage is noted, not fatal."""
-    handle = tempfile.TemporaryFile()  # noqa: SIM115 - the response streams it, then closes it
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - the caller stores it, then closes it
     missing = []
     with zipfile.ZipFile(handle, "w") as archive:
         for item in files:
             try:
-                # MP4/WebP/JPEG are compressed already: stored as they are (the archive's default).
-                with (
-                    item.stored.open("rb") as source,
-                    archive.open(item.name, "w", force_zip64=item.stored.size > ZIP64_FROM) as target,
-                ):
-                    shutil.copyfileobj(source, target, 1024 * 1024)
+                _copy(item, archive, progress)
             except FileNotFoundError:
                 log.warning("export: %s is missing from storage", item.stored.name)
                 item.entry[item.key] = None
                 missing.append(item.name)
+            if progress:
+                progress.file_done()
         manifest["missing_files"] = missing
         if "playlist" in manifest:
             manifest["playlist"] = [name for name in manifest["playlist"] if name not in missing]
@@ -205,8 +258,8 @@ def _write(manifest: dict, files: list[_File]):
     return handle
 
 
-def series_zip(series: Series):
-    """A temporary file holding the series' zip: each scene's takes, the characters, the manifest."""
+def series_plan(series: Series) -> tuple[dict, list[_File]]:
+    """The series' manifest and the files its zip holds: each scene's takes, the characters' clips."""
     scenes = board.scenes_with_takes(series, _generations(Generation.objects.all()))
     files: list[_File] = []
     take_entries: dict[int, dict] = {}
@@ -232,11 +285,11 @@ def series_zip(series: Series):
         "backends": _backends(all_takes),
         "characters": character_entries,
     }
-    return _write(manifest, files + clip_files)
+    return manifest, files + clip_files
 
 
-def everything_zip(user):
-    """All of a creator's generations, series and characters."""
+def everything_plan(user) -> tuple[dict, list[_File]]:
+    """The manifest and files of all of a creator's generations, series and characters."""
     files: list[_File] = []
     generations = list(_generations(Generation.objects.filter(owner=user)).order_by("created_at", "pk"))
     entries = []
@@ -273,4 +326,106 @@ def everything_zip(user):
         "series": series_entries,
         "generations": entries,
     }
-    return _write(manifest, files + clip_files)
+    return manifest, files + clip_files
+
+
+def write_zip(plan: tuple[dict, list[_File]]):
+    """A plan's zip in a temporary file, here and now (for scripts and tests; pages use start())."""
+    return _write(*plan)
+
+
+# --- Built by a worker ------------------------------------------------------------------------------
+
+
+def _describe(user: AbstractBaseUser, series: Series | None) -> dict:
+    if series is not None:
+        return {
+            "series": series,
+            "scope": f"series:{series.pk}",
+            "title": series.title,
+            "filename": f"{slugify(series.title) or 'series'}-{series.pk}.zip",
+        }
+    name = slugify(user.get_username()) or "studio"
+    return {
+        "series": None,
+        "scope": Export.EVERYTHING,
+        "title": "All my work",
+        "filename": f"sora-studio-{name}-{timezone.localdate():%Y-%m-%d}.zip",
+    }
+
+
+def start(user: AbstractBaseUser, series: Series | None = None) -> Export:
+    """Queue the export of a series (or of everything `user` made, when None). An export of the same
+    thing already under way is returned instead of a second one (a double click, two tabs)."""
+    fields = _describe(user, series)
+    unfinished = Export.objects.unfinished().filter(created_by=user, scope=fields["scope"])
+    if existing := unfinished.first():
+        return existing
+    lease_until = timezone.now() + timedelta(seconds=settings.EXPORT_LEASE_SECONDS)
+    try:
+        with transaction.atomic():
+            export = Export.objects.create(created_by=user, lease_until=lease_until, **fields)
+    except IntegrityError:  # the twin request won the race
+        return unfinished.get()
+    queue.build_export_on_commit(export.pk)
+    return export
+
+
+def resume_if_stalled(export: Export) -> bool:
+    """Queue the export again if its build stopped (dead worker, dropped task). Pages call this when
+    they look at an unfinished export, so nothing waits on a task that no longer exists."""
+    if export.is_finished or not export.requeue_if_stalled(settings.EXPORT_LEASE_SECONDS):
+        return False
+    log.warning("export %s stalled (attempt %s); queued again", export.pk, export.attempts)
+    queue.build_export_on_commit(export.pk)
+    return True
+
+
+def build(export_id: int) -> None:
+    """Build the export's zip and store it. Safe to run twice, or after a build that died halfway: a
+    build holds a lease on the row, and only the holder may report progress or finish."""
+    export = Export.objects.filter(pk=export_id).select_related("series", "created_by").first()
+    holder = uuid.uuid4().hex
+    if export is None or not export.claim(holder, settings.EXPORT_LEASE_SECONDS):
+        return  # finished, or another build holds it
+    if export.attempts > settings.EXPORT_MAX_ATTEMPTS:
+        export.fail(holder, f"The export stopped {export.attempts - 1} times before it was done. Try again later.")
+        return
+    if export.scope != Export.EVERYTHING and export.series is None:
+        export.fail(holder, "The series was deleted before its export was built.")
+        return
+    progress = _Progress(export, holder)
+    try:
+        plan = series_plan(export.series) if export.series is not None else everything_plan(export.created_by)
+        progress.start(len(plan[1]))
+        with _write(*plan, progress=progress) as handle:
+            size = handle.seek(0, 2)
+            handle.seek(0)
+            stored = export.file.storage.save(
+                export.file.field.generate_filename(export, export.filename), File(handle)
+            )
+    except LostLease:
+        log.warning("export %s: another build took it over; this one stops", export.pk)
+        return
+    except Exception:
+        log.exception("export %s failed", export.pk)
+        export.fail(
+            holder, "Something went wrong while building the export. Try again; if it fails again, tell an admin."
+        )
+        return
+    missing = len(plan[0]["missing_files"])
+    if not export.finish(holder, stored, size, missing):
+        export.file.storage.delete(stored)  # taken over meanwhile: the other build's zip is the one kept
+        return
+    _forget_older(export)
+
+
+def _forget_older(export: Export) -> None:
+    """Keep one finished export per creator and scope, the newest: zips of a whole library are large."""
+    older = Export.objects.filter(
+        created_by=export.created_by_id, scope=export.scope, created_at__lte=export.created_at
+    )
+    for old in older.exclude(pk=export.pk).exclude(status__in=[ExportStatus.QUEUED, ExportStatus.BUILDING]):
+        if old.file:
+            old.file.delete(save=False)
+        old.delete()
