@@ -121,6 +121,34 @@ def serve(request: HttpRequest, field_file, *, stream: bool = False, **kwargs) -
 
 
 @contextmanager
+def reading(field_file):
+    """The stored file open for reading, and its size. FileNotFoundError if it is not in storage.
+
+    On a bucket this is one GET, streamed: django-storages' own file object asks for the object's head
+    twice and downloads all of it before the first read (four times slower per small file, measured)."""
+    storage = field_file.storage
+    if not signs_links(field_file) or not hasattr(storage, "bucket_name"):
+        with field_file.open("rb") as handle:
+            yield handle, handle.size
+        return
+    from botocore.exceptions import ClientError
+    from storages.utils import clean_name
+
+    key = storage._normalize_name(clean_name(field_file.name))  # with AWS_LOCATION's prefix, as S3Storage does
+    try:
+        answer = storage.connection.meta.client.get_object(Bucket=storage.bucket_name, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise FileNotFoundError(field_file.name) from None
+        raise
+    body = answer["Body"]
+    try:
+        yield body, answer["ContentLength"]
+    finally:
+        body.close()
+
+
+@contextmanager
 def local_path(field_file):
     """A path on this machine that ffmpeg (or a person) can read: the file itself on disk storage,
     else a temporary copy, removed when the block ends."""

@@ -4,11 +4,14 @@ does not leave it hanging, and two builds never both finish it."""
 
 import json
 import time
+import zipfile
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
 from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -280,3 +283,27 @@ def _phase(text: str) -> str:
         if marker in text:
             return phase
     return text[:300]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_script_exports_with_the_same_builder_and_the_zip_shows_on_the_exports_page(
+    client, alice, bob, official_offline, tmp_path
+):
+    make_library(alice, official_offline, 3)
+    series = make_series(alice, "Rex at sea", backend=official_offline)
+    out = StringIO()
+
+    call_command("export", user="alice", output=str(tmp_path / "all.zip"), json=True, stdout=out)
+
+    result = json.loads(out.getvalue())
+    assert (
+        result["files"] == 6
+        and result["missing_files"] == 0
+        and result["bytes"] == (tmp_path / "all.zip").stat().st_size
+    )
+    with zipfile.ZipFile(tmp_path / "all.zip") as archive:
+        assert len(json.loads(archive.read("manifest.json"))["generations"]) == 3
+    client.force_login(alice)
+    assert "Download" in client.get(reverse("export_list")).text
+    with pytest.raises(CommandError, match="bob has no series"):
+        call_command("export", user="bob", series=series.pk)

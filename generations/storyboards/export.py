@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 import time
 import uuid
 import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -39,12 +42,17 @@ from generations.states import Status
 from generations.storyboards import board
 from generations.storyboards.models import Export, ExportStatus, Series
 from sora_studio import queue
+from sora_studio.files import reading, signs_links
 
 log = logging.getLogger(__name__)
 
 MANIFEST_VERSION = 2
 ZIP64_FROM = 2**31 - 1
 CHUNK = 1024 * 1024
+# From a bucket, files are fetched this many at a time ahead of the zip writer; each is held in memory up
+# to SPOOL_BYTES, on disk beyond.
+FETCH_THREADS = 8
+SPOOL_BYTES = 8 * 1024 * 1024
 # A build reports progress (and renews its lease) at most this often, however many small files it copies.
 REPORT_EVERY_SECONDS = 0.5
 
@@ -223,28 +231,72 @@ class _Progress:
         self.reported_at = time.monotonic()
 
 
-def _copy(item: _File, archive: zipfile.ZipFile, progress: _Progress | None) -> None:
-    # MP4/WebP/JPEG are compressed already: stored as they are (the archive's default). The size is read
-    # from the open file: on a bucket that saves a request per file.
-    with item.stored.open("rb") as source, archive.open(item.name, "w", force_zip64=source.size > ZIP64_FROM) as target:
-        while data := source.read(CHUNK):
-            target.write(data)
-            if progress:
-                progress.alive()
+def _local_files(items: list[_File]):
+    """(item, open file or None if missing, size) in order, read straight from disk storage."""
+    for item in items:
+        try:
+            with reading(item.stored) as (source, size):
+                yield item, source, size
+        except FileNotFoundError:
+            yield item, None, 0
 
 
-def _write(manifest: dict, files: list[_File], progress: _Progress | None = None):
+def _fetch(item: _File):
+    """In a thread: the file from the bucket into a temporary file (in memory when small) and its size,
+    or None if it is missing."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - handed to the writer, which closes it
+    try:
+        with reading(item.stored) as (source, size):
+            shutil.copyfileobj(source, spool, CHUNK)
+    except FileNotFoundError:
+        spool.close()
+        return None
+    spool.seek(0)
+    return spool, size
+
+
+def _remote_files(items: list[_File], progress: _Progress | None):
+    """(item, file or None if missing, size) in order, FETCH_THREADS fetched ahead: a bucket answers
+    each request after a round trip, so one at a time would spend most of the export waiting."""
+    with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="export-fetch") as pool:
+        ahead = deque(pool.submit(_fetch, item) for item in items[:FETCH_THREADS])
+        for index, item in enumerate(items):
+            if index + FETCH_THREADS < len(items):
+                ahead.append(pool.submit(_fetch, items[index + FETCH_THREADS]))
+            future = ahead.popleft()
+            while True:
+                try:
+                    fetched = future.result(timeout=REPORT_EVERY_SECONDS)
+                    break
+                except TimeoutError:  # a large file: keep the lease while it arrives
+                    if progress:
+                        progress.alive()
+            if fetched is None:
+                yield item, None, 0
+                continue
+            spool, size = fetched
+            with spool:
+                yield item, spool, size
+
+
+def _write(manifest: dict, items: list[_File], progress: _Progress | None = None):
     """The zip in a temporary file, positioned at its start. A file missing from storage is noted, not fatal."""
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - the caller stores it, then closes it
     missing = []
+    remote = bool(items) and signs_links(items[0].stored)
     with zipfile.ZipFile(handle, "w") as archive:
-        for item in files:
-            try:
-                _copy(item, archive, progress)
-            except FileNotFoundError:
+        for item, source, size in _remote_files(items, progress) if remote else _local_files(items):
+            if source is None:
                 log.warning("export: %s is missing from storage", item.stored.name)
                 item.entry[item.key] = None
                 missing.append(item.name)
+            else:
+                # MP4/WebP/JPEG are compressed already: stored as they are (the archive's default).
+                with archive.open(item.name, "w", force_zip64=size > ZIP64_FROM) as target:
+                    while data := source.read(CHUNK):
+                        target.write(data)
+                        if progress:
+                            progress.alive()
             if progress:
                 progress.file_done()
         manifest["missing_files"] = missing
@@ -354,20 +406,39 @@ def _describe(user: AbstractBaseUser, series: Series | None) -> dict:
     }
 
 
-def start(user: AbstractBaseUser, series: Series | None = None) -> Export:
-    """Queue the export of a series (or of everything `user` made, when None). An export of the same
-    thing already under way is returned instead of a second one (a double click, two tabs)."""
+def _create(user: AbstractBaseUser, series: Series | None) -> tuple[Export, bool]:
+    """The unfinished export of this thing, or a new queued one (True)."""
     fields = _describe(user, series)
     unfinished = Export.objects.unfinished().filter(created_by=user, scope=fields["scope"])
     if existing := unfinished.first():
-        return existing
+        return existing, False
     lease_until = timezone.now() + timedelta(seconds=settings.EXPORT_LEASE_SECONDS)
     try:
         with transaction.atomic():
-            export = Export.objects.create(created_by=user, lease_until=lease_until, **fields)
+            return Export.objects.create(created_by=user, lease_until=lease_until, **fields), True
     except IntegrityError:  # the twin request won the race
-        return unfinished.get()
-    queue.build_export_on_commit(export.pk)
+        return unfinished.get(), False
+
+
+def start(user: AbstractBaseUser, series: Series | None = None) -> Export:
+    """Queue the export of a series (or of everything `user` made, when None). An export of the same
+    thing already under way is returned instead of a second one (a double click, two tabs)."""
+    export, created = _create(user, series)
+    if created:
+        queue.build_export_on_commit(export.pk)
+    return export
+
+
+def build_here(user: AbstractBaseUser, series: Series | None = None, wait_seconds: float = 3600) -> Export:
+    """Build the export in this process (`manage.py export`), or wait for the worker already building it."""
+    export, _created = _create(user, series)
+    build(export.pk)
+    deadline = time.monotonic() + wait_seconds
+    export.refresh_from_db()
+    while not export.is_finished and time.monotonic() < deadline:
+        time.sleep(0.5)
+        build(export.pk)  # claims it if its builder stopped renewing the lease
+        export.refresh_from_db()
     return export
 
 
