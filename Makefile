@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format install install-test migrate seed web worker bench clean
+.PHONY: run prod test lint format install install-test migrate seed web worker bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ seed: migrate
 run: seed
 	@echo "Sora Studio on http://$(HOST):$(PORT)/  (login: demo / demo, admin: admin / admin). Ctrl-C stops."
 	SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} WEB_HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start
+
+## Production profile: gunicorn (WEB_WORKERS x WEB_THREADS on WEB_BIND) + qcluster from Procfile.prod, DEBUG off,
+## static files collected for whitenoise. Needs SECRET_KEY and ALLOWED_HOSTS (environment or .env); see "Scaling out".
+prod: install
+	DEBUG=false $(BIN)/python manage.py check --deploy --fail-level ERROR
+	DEBUG=false $(BIN)/python manage.py collectstatic --noinput -v0
+	DEBUG=false $(BIN)/python manage.py migrate --noinput
+	@echo "Sora Studio (production profile) on $${WEB_BIND:-127.0.0.1:8000}. Ctrl-C stops."
+	DEBUG=false $(BIN)/honcho -f Procfile.prod start
 
 ## Install what the tests need and run the whole suite (after the lint, format and layer checks)
 test: install-test lint

@@ -7,11 +7,7 @@ that ffmpeg cannot read is remembered for an hour so a page of avatars does not 
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
 
 import imageio_ffmpeg
 from django.core.cache import cache
@@ -19,6 +15,7 @@ from django.core.files.base import ContentFile
 from django.utils.html import escape
 
 from characters.models import Character
+from sora_studio.files import local_path
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +24,6 @@ log = logging.getLogger(__name__)
 SAFE_INPUT = ("-protocol_whitelist", "file", "-format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm")
 SIDE = 160  # px; shown at 48–64 px, so crisp on high-density screens too
 FAILED_FOR = 60 * 60
-
-
-@contextmanager
-def local_path(field_file):
-    """A path ffmpeg can read: the file itself on disk storage, else a temporary copy."""
-    try:
-        yield field_file.path
-        return
-    except NotImplementedError:  # remote storage: no local path
-        pass
-    with tempfile.TemporaryDirectory(prefix="avatar-") as workdir:
-        target = Path(workdir) / f"clip{Path(field_file.name).suffix}"
-        with field_file.open("rb") as source, open(target, "wb") as copy:
-            shutil.copyfileobj(source, copy)
-        yield str(target)
 
 
 def first_frame(field_file) -> bytes | None:

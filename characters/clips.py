@@ -13,7 +13,8 @@ from contextlib import contextmanager
 
 import imageio_ffmpeg
 
-from characters.avatars import SAFE_INPUT, local_path
+from characters.avatars import SAFE_INPUT
+from sora_studio.files import local_path
 
 log = logging.getLogger(__name__)
 

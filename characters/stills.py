@@ -14,9 +14,10 @@ import imageio_ffmpeg
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from characters.avatars import SAFE_INPUT, local_path
+from characters.avatars import SAFE_INPUT
 from characters.models import Character, CharacterStill, StillSource
 from generations.providers.base import ReferenceImage
+from sora_studio.files import local_path
 
 log = logging.getLogger(__name__)
 

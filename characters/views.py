@@ -219,11 +219,12 @@ def avatar(request: HttpRequest, pk: int) -> HttpResponse:
     character = _get_character_for_user(request, pk)
     if avatars.ensure_avatar(character):
         try:
-            response = FileResponse(character.avatar.open("rb"))
-        except FileNotFoundError:
+            response = files.serve(request, character.avatar, content_type="image/jpeg")
+        except Http404:  # missing from storage
             pass
         else:
-            response["Cache-Control"] = "private, max-age=300"
+            if not response.has_header("Cache-Control"):  # a signed link sets its own, shorter than its life
+                response["Cache-Control"] = "private, max-age=300"
             return response
     response = HttpResponse(avatars.initials_svg(character), content_type="image/svg+xml")
     response["Cache-Control"] = "no-cache"
@@ -264,9 +265,14 @@ def source_clip(request: HttpRequest, pk: int) -> FileResponse:
 @login_not_required
 @require_GET
 def clip(request: HttpRequest, token: str) -> FileResponse:
-    """The stored source clip behind a signed, expiring link (task_api backends fetch clips by URL)."""
+    """The stored source clip behind a signed, expiring link (task_api backends fetch clips by URL).
+
+    Streamed even from a bucket: a provider fetches it once, and some (the simulator among them) never
+    follow a redirect to another origin."""
     character = registry.character_for_clip_token(token)
     if character is None:
         raise Http404("This link is not valid (or has expired).")
     name = character.source_clip.name
-    return files.serve(request, character.source_clip, filename=f"{character.handle}{name[name.rfind('.') :]}")
+    return files.serve(
+        request, character.source_clip, stream=True, filename=f"{character.handle}{name[name.rfind('.') :]}"
+    )

@@ -2,7 +2,7 @@
 
 - providers/models.py   Backend, Price            (what a provider offers and costs)
 - billing/models.py     CostEntry, Budget         (the ledger and monthly caps)
-- storyboards/models.py Series, Scene, SceneImage (stories told in scenes)
+- storyboards/models.py Series, Scene, SceneImage, Export (stories told in scenes; zips built by a worker)
 - jobs/models.py        Generation, GenerationImage, GenerationEvent, PumpLease, CreatorSettings (video jobs,
                         their start and end images, routing)
 - webhooks/models.py    WebhookDelivery           (completion callbacks seen, against replays)
@@ -24,7 +24,7 @@ from generations.jobs.models import (
 )
 from generations.providers.models import Backend, Price, PriceUnit, Tier
 from generations.states import ACTIVE, IN_FLIGHT, TERMINAL, Status
-from generations.storyboards.models import Scene, SceneImage, Series
+from generations.storyboards.models import Export, ExportStatus, Scene, SceneImage, Series
 from generations.webhooks.models import WebhookDelivery
 
 __all__ = [
@@ -36,6 +36,8 @@ __all__ = [
     "CostEntry",
     "CostKind",
     "CreatorSettings",
+    "Export",
+    "ExportStatus",
     "Generation",
     "GenerationEvent",
     "GenerationImage",

@@ -4,6 +4,7 @@ from django.conf import settings
 from django_q.conf import Conf
 
 from generations.jobs import lifecycle, pump
+from generations.storyboards import export
 from sora_studio import queue
 
 
@@ -24,3 +25,8 @@ def ensure_pump() -> None:
         return  # no cluster to host a long-lived pump: tests drive pump.tick() themselves
     if pump.claim_start():
         queue.enqueue("generations.tasks.run_pump")
+
+
+def build_export(export_id: int) -> None:
+    """Build a series' (or a whole library's) zip; safe to run twice (the export is leased)."""
+    export.build(export_id)

@@ -4,6 +4,7 @@ Tasks are enqueued after the transaction commits (the worker must see the row) a
 only: django-q2 pickles and signs arguments, it does not encrypt them.
 """
 
+from django.conf import settings
 from django.db import transaction
 from django_q.tasks import async_task
 
@@ -23,3 +24,11 @@ def advance_on_commit(generation_id: int) -> None:
 
 def register_binding_on_commit(binding_id: int) -> None:
     enqueue_on_commit("characters.tasks.register_binding", binding_id)
+
+
+def build_export_on_commit(export_id: int) -> None:
+    # Its own time limit: a library's zip takes longer than any other task. With the ORM broker a build
+    # running past Q_RETRY is handed out again; the copy finds the export leased and stops at once.
+    transaction.on_commit(
+        lambda: async_task("generations.tasks.build_export", export_id, timeout=settings.EXPORT_TIMEOUT)
+    )

@@ -88,12 +88,20 @@ def drive(generation, timeout=15.0):
 
 
 @pytest.fixture
+def s3_media(settings, monkeypatch):
+    """Media in a bucket on a local S3 server started for this test (see tests/s3.py)."""
+    from tests import s3
+
+    yield from s3.start(settings, monkeypatch)
+
+
+@pytest.fixture
 def held_tasks(monkeypatch):
     """Hold back every task instead of running it: what was enqueued, as (func, args)."""
     from sora_studio import queue
 
     held = []
-    monkeypatch.setattr(queue, "async_task", lambda func, *args: held.append((func, args)))
+    monkeypatch.setattr(queue, "async_task", lambda func, *args, **options: held.append((func, args)))
     return held
 
 

@@ -1,12 +1,15 @@
 """Every page at phone width in a real browser: nothing wider than the screen, every control labelled."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from characters.models import CharacterBinding
 from generations.billing.models import CostEntry
 from generations.jobs.models import Generation
-from generations.storyboards.models import Scene
+from generations.storyboards.models import Export, ExportStatus, Scene
 from tests.factories import make_character, make_generation, make_series
 from tests.test_browser_smoke import login
 
@@ -41,7 +44,21 @@ def a_studio_with_things(alice, backend):
         if status == "completed":
             generation.video.save("v.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42"))
             CostEntry.objects.record(kind="charge", amount="0.40", backend=backend, owner=alice, generation=generation)
-    return {"character": character, "series": series, "generation": Generation.objects.first()}
+    ready = Export.objects.create(
+        created_by=alice, series=series, scope=f"series:{series.pk}", title=series.title, filename="rex-at-sea.zip",
+        status=ExportStatus.READY, files_done=4, files_total=4, size=123_456, finished_at=timezone.now(),
+    )  # fmt: skip
+    ready.file.save("rex-at-sea.zip", ContentFile(b"PK"), save=True)
+    building = Export.objects.create(
+        created_by=alice, scope="all", title="All my work", filename="all.zip", status=ExportStatus.BUILDING,
+        files_done=1200, files_total=4000, lease_until=timezone.now() + timedelta(minutes=5),
+    )  # fmt: skip
+    return {
+        "character": character,
+        "series": series,
+        "generation": Generation.objects.first(),
+        "exports": (ready, building),
+    }
 
 
 def test_every_page_fits_a_phone_and_labels_its_controls(chromium, live_server, alice, a_studio_with_things, shoot):
@@ -57,6 +74,9 @@ def test_every_page_fits_a_phone_and_labels_its_controls(chromium, live_server, 
         "series": f"/series/{things['series'].pk}/",
         "series-watch": f"/series/{things['series'].pk}/watch/",
         "spending": "/spending/",
+        "exports": "/exports/",
+        "export-ready": f"/exports/{things['exports'][0].pk}/",
+        "export-building": f"/exports/{things['exports'][1].pk}/",
     }
     page = chromium.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     login(page, live_server.url)

@@ -71,10 +71,14 @@ def test_a_series_from_character_to_export(chromium, studio, alice, shoot, tmp_p
     page.wait_for_function("() => document.getElementById('series-player').currentTime > 0.3", timeout=15_000)
     shoot(page, "watching")
 
-    # Export the series and read its manifest.
+    # Export the series: a worker builds the zip while the export page shows its progress, then the link.
     page.go_back()
+    page.locator("button", has_text="Export .zip").click()
+    page.wait_for_url(re.compile(r".*/exports/\d+/$"))
+    page.locator("a", has_text="Download").wait_for(timeout=30_000)  # htmx polled the status until ready
+    shoot(page, "export-ready")
     with page.expect_download() as download:
-        page.locator("a", has_text="Export .zip").click()
+        page.locator("a", has_text="Download").click()
     archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))
     manifest = json.loads(archive.read("manifest.json"))
     assert manifest["series"]["title"] == "Pip's lighthouse"

@@ -2,9 +2,7 @@
 stills where the protocol takes reference images; a series whose scenes are made on three protocols says,
 in its export, how the character reached each one."""
 
-import io
 import json
-import zipfile
 from decimal import Decimal
 
 import pytest
@@ -19,6 +17,7 @@ from generations.storyboards.models import Scene
 from simulator.models import Job
 from simulator.render import look_for, render_mp4
 from tests.conftest import drive
+from tests.exports import export_zip
 from tests.factories import make_backend, make_character, make_series
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,8 +72,7 @@ def test_a_series_made_on_three_protocols_says_how_the_character_reached_each(cl
     assert all("Mossy waves" in job.prompt and "@mossy" not in job.prompt for job in sent.values())
 
     client.force_login(alice)
-    response = client.get(reverse("series_export", args=[series.pk]))
-    manifest = json.loads(zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).read("manifest.json"))
+    manifest = json.loads(export_zip(client, reverse("series_export", args=[series.pk])).read("manifest.json"))
     how = [scene["takes"][0]["characters_sent_as"]["@mossy"] for scene in manifest["series"]["scenes"]]
     assert how == [
         f"its id {mossy.binding_on(official).remote_id} and its name",

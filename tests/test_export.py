@@ -1,9 +1,8 @@
-"""Leave with your work: a series (or everything) as a zip of videos, thumbnails, clips and manifest.json."""
+"""Leave with your work: a series (or everything) as a zip of videos, thumbnails, clips and manifest.json,
+built by a worker while the page shows its progress."""
 
-import io
 import json
 import os
-import zipfile
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +12,8 @@ from django.utils import timezone
 
 from characters.models import CharacterBinding
 from generations.billing.models import CostEntry, CostKind
-from generations.storyboards.models import Scene
+from generations.storyboards.models import Export, Scene
+from tests.exports import download, export_zip, open_zip, request_export
 from tests.factories import make_character, make_generation, make_series, make_user
 
 pytestmark = pytest.mark.django_db
@@ -43,12 +43,6 @@ def make_take(scene, backend, *, status="completed", minutes_ago=0, charge=None,
     return take
 
 
-def open_zip(response) -> zipfile.ZipFile:
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/zip"
-    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-
-
 @pytest.fixture
 def rex_at_sea(alice, backend):
     rex = make_character(alice, "rex", description="A red crab", clip=CLIP)
@@ -72,8 +66,9 @@ def test_a_series_exports_as_a_zip_with_its_videos_and_a_manifest(client, alice,
     series, first, second = rex_at_sea["series"], rex_at_sea["first"], rex_at_sea["second"]
     client.force_login(alice)
 
-    response = client.get(reverse("series_export", args=[series.pk]))
+    export = request_export(client, reverse("series_export", args=[series.pk]))
 
+    response = download(client, export)
     assert response["Content-Disposition"] == f'attachment; filename="rex-at-sea-{series.pk}.zip"'
     archive = open_zip(response)
     manifest = json.loads(archive.read("manifest.json"))
@@ -153,7 +148,7 @@ def test_a_file_missing_from_storage_is_noted_not_fatal(client, alice, rex_at_se
     os.remove(first.video.path)
     client.force_login(alice)
 
-    archive = open_zip(client.get(reverse("series_export", args=[rex_at_sea["series"].pk])))
+    archive = export_zip(client, reverse("series_export", args=[rex_at_sea["series"].pk]))
 
     manifest = json.loads(archive.read("manifest.json"))
     entry = next(t for t in manifest["series"]["scenes"][0]["takes"] if t["id"] == first.pk)
@@ -169,7 +164,7 @@ def test_everything_exports_as_one_zip(client, alice, bob, backend, rex_at_sea):
     make_take(Scene.objects.create(series=bobs_series, prompt="Bob's scene"), backend)
     client.force_login(alice)
 
-    response = client.get(reverse("export_all"))
+    response = download(client, request_export(client, reverse("export_all")))
 
     assert response["Content-Disposition"].startswith('attachment; filename="sora-studio-alice-')
     archive = open_zip(response)
@@ -195,20 +190,24 @@ def test_everything_exports_as_one_zip(client, alice, bob, backend, rex_at_sea):
 def test_another_creator_cannot_export_my_series(client, bob, rex_at_sea):
     client.force_login(bob)
 
-    assert client.get(reverse("series_export", args=[rex_at_sea["series"].pk])).status_code == 404
-    mine = json.loads(open_zip(client.get(reverse("export_all"))).read("manifest.json"))
+    assert client.post(reverse("series_export", args=[rex_at_sea["series"].pk])).status_code == 404
+    mine = json.loads(export_zip(client, reverse("export_all")).read("manifest.json"))
     assert mine["generations"] == [] and mine["series"] == [] and mine["characters"] == []
 
 
 def test_staff_may_export_anyones_series(client, rex_at_sea):
     client.force_login(make_user("root", is_staff=True))
 
-    archive = open_zip(client.get(reverse("series_export", args=[rex_at_sea["series"].pk])))
+    archive = export_zip(client, reverse("series_export", args=[rex_at_sea["series"].pk]))
 
     assert json.loads(archive.read("manifest.json"))["series"]["title"] == "Rex at sea!"
 
 
 def test_exports_need_a_login(client, rex_at_sea):
     for url in [reverse("series_export", args=[rex_at_sea["series"].pk]), reverse("export_all")]:
+        response = client.post(url)
+        assert response.status_code == 302 and response.url.startswith("/login/")
+    for url in [reverse("export_list"), reverse("export_detail", args=[1]), reverse("export_download", args=[1])]:
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith("/login/")
+    assert not Export.objects.exists()

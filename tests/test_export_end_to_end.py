@@ -1,8 +1,6 @@
 """A series generated against the simulator over real HTTP, watched and exported with its real MP4s."""
 
-import io
 import json
-import zipfile
 
 import pytest
 from django.urls import reverse
@@ -11,6 +9,7 @@ from generations.states import Status
 from generations.storyboards import board
 from generations.storyboards.models import Scene
 from tests.conftest import drive
+from tests.exports import export_zip
 from tests.factories import make_series
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,8 +30,7 @@ def test_a_generated_series_plays_and_exports_its_real_videos(client, alice, off
     watch = client.get(reverse("series_watch", args=[series.pk])).text
     assert all(f'data-src="{reverse("generation_video", args=[t.pk])}"' in watch for t in takes)
 
-    response = client.get(reverse("series_export", args=[series.pk]))
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    archive = export_zip(client, reverse("series_export", args=[series.pk]))
     manifest = json.loads(archive.read("manifest.json"))
     assert len(manifest["playlist"]) == 2
     for scene, take in zip(manifest["series"]["scenes"], takes, strict=True):

@@ -25,7 +25,7 @@ def alices_things(alice, backend):
     return {"generation": generation, "character": character, "series": series, "scene": scene}
 
 
-PAGES = ["gallery", "generation_new", "series_list", "spending", "characters:list", "characters:new"]
+PAGES = ["gallery", "generation_new", "series_list", "spending", "characters:list", "characters:new", "export_list"]
 
 
 @pytest.mark.parametrize("name", PAGES)

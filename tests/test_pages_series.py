@@ -471,7 +471,6 @@ def test_another_creator_gets_404_on_every_series_page(client, alice, bob, offic
             "series_delete",
             "series_progress",
             "series_watch",
-            "series_export",
         )
     ] + [reverse(name, args=[scene.pk]) for name in ("scene_detail", "scene_edit")]:
         assert client.get(url).status_code == 404, url
@@ -479,7 +478,7 @@ def test_another_creator_gets_404_on_every_series_page(client, alice, bob, offic
     for url in (
         [
             reverse(name, args=[series.pk])
-            for name in ("series_edit", "series_delete", "scene_add", "series_generate_all")
+            for name in ("series_edit", "series_delete", "scene_add", "series_generate_all", "series_export")
         ]
         + [reverse(name, args=[scene.pk]) for name in ("scene_edit", "scene_delete", "scene_move", "scene_generate")]
         + [reverse("scene_choose_take", args=[scene.pk, take.pk])]
@@ -494,7 +493,8 @@ def test_a_non_numeric_id_is_a_404_not_an_error(client, alice):
     for url in [
         "/series/abc/",
         "/series/1x/watch/",
-        "/series/x/export.zip",
+        "/series/x/export/",
+        "/exports/x/",
         "/scenes/abc/edit/",
         "/scenes/1/takes/x/choose/",
     ]:

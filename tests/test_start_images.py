@@ -233,7 +233,7 @@ def test_the_export_lists_the_images_and_holds_their_files(alice, live_server, s
     veo = backend_for("gemini_veo", live_server)
     generation = drive(start(alice, veo, "gemini_veo", start_image=an_upload(1), end_image=an_upload(2)))
 
-    with zipfile.ZipFile(export.everything_zip(alice)) as archive:
+    with zipfile.ZipFile(export.write_zip(export.everything_plan(alice))) as archive:
         manifest = json.loads(archive.read("manifest.json"))
         [entry] = manifest["generations"]
         assert entry["images"] == {

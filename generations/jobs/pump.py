@@ -16,6 +16,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -174,14 +175,18 @@ def run(seconds: float | None = None, tick_seconds: float | None = None, *, hand
     renewed = time.monotonic()
     try:
         while (stop_at is None or time.monotonic() < stop_at) and os.getppid() == parent:  # orphaned: stop
-            if time.monotonic() - renewed > lease_seconds / 3:  # a write only now and then, not every tick
-                if not acquire(holder, lease_seconds):
-                    log.warning("pump lost its lease; stopping")
-                    return False
-                renewed = time.monotonic()
+            _drop_stale_connections()
             ticked_at = timezone.now()
             try:
+                if time.monotonic() - renewed > lease_seconds / 3:  # a write only now and then, not every tick
+                    if not acquire(holder, lease_seconds):
+                        log.warning("pump lost its lease; stopping")
+                        return False
+                    renewed = time.monotonic()
                 tick(ticked_at)
+            except DatabaseError:
+                log.exception("pump tick failed: the database")
+                _drop_stale_connections()
             except Exception:
                 log.exception("pump tick failed")
             _sleep_until_due(tick_seconds, stop_at, ticked_at)
@@ -191,6 +196,13 @@ def run(seconds: float | None = None, tick_seconds: float | None = None, *, hand
     if not (hand_over_at_end and hand_over(holder)):
         release(holder)
     return True
+
+
+def _drop_stale_connections() -> None:
+    """A long-lived loop drops a kept database connection that is too old or broken (a restarted database),
+    as Django does between requests and django-q2 between tasks; never inside a transaction (a test's)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
 
 
 # While it waits for its next tick, the pump looks this often for a job that fell due sooner (a create

@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generations", "0015_generation_webhook"),
+        ("generations", "0016_exports"),
     ]
 
     operations = [

@@ -6,11 +6,9 @@ from dataclasses import replace
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
@@ -21,9 +19,9 @@ from generations.providers.notices import note_malformed_offers
 from generations.states import Status
 from generations.storyboards import board, export
 from generations.storyboards.forms import SceneForm, SeriesForm
-from generations.storyboards.models import Scene, Series
+from generations.storyboards.models import Export, ExportStatus, Scene, Series
 from sora_studio import files
-from sora_studio.htmx import partial_wanted, vary_on_htmx
+from sora_studio.htmx import partial_wanted, redirect_to, vary_on_htmx
 
 # Sent after anything that adds, removes or starts scenes: the progress bar refreshes (and
 # starts polling again if something now runs).
@@ -263,7 +261,7 @@ def scene_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def scene_image(request: HttpRequest, pk: int, role: str) -> FileResponse:
+def scene_image(request: HttpRequest, pk: int, role: str) -> HttpResponse:
     """A scene's start or end image as the creator chose it (its takes crop it to the series' size)."""
     scene = _get_scene_for_user(request, pk)
     kept = get_object_or_404(scene.images, role=role)
@@ -353,19 +351,51 @@ def series_watch(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _zip_response(archive, filename: str) -> FileResponse:
-    return FileResponse(archive, as_attachment=True, filename=filename, content_type="application/zip")
-
-
-@require_GET
-def series_export(request: HttpRequest, pk: int) -> FileResponse:
-    """The series as a zip: every take's video and thumbnail, the characters' clips, and manifest.json."""
+@require_POST
+def series_export(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue the series' zip (every take's video and thumbnail, the characters' clips, manifest.json)."""
     series = _get_series_for_user(request, pk)
-    return _zip_response(export.series_zip(series), f"{slugify(series.title) or 'series'}-{series.pk}.zip")
+    return redirect_to(request, reverse("export_detail", args=[export.start(request.user, series).pk]))
+
+
+@require_POST
+def export_all(request: HttpRequest) -> HttpResponse:
+    """Queue a zip of everything the creator made."""
+    return redirect_to(request, reverse("export_detail", args=[export.start(request.user).pk]))
+
+
+def _get_export_for_user(request: HttpRequest, pk: int) -> Export:
+    return get_object_or_404(Export.objects.for_user(request.user).select_related("series"), pk=pk)
 
 
 @require_GET
-def export_all(request: HttpRequest) -> FileResponse:
-    """Everything the creator made, as one zip."""
-    name = slugify(request.user.get_username()) or "studio"
-    return _zip_response(export.everything_zip(request.user), f"sora-studio-{name}-{timezone.localdate():%Y-%m-%d}.zip")
+def export_list(request: HttpRequest) -> HttpResponse:
+    """The creator's exports, newest first, with a download link for each one that is ready."""
+    exports = list(Export.objects.for_user(request.user).select_related("series"))
+    for one in exports:
+        export.resume_if_stalled(one)
+    return render(request, "generations/exports.html", {"exports": exports})
+
+
+@require_GET
+def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One export: its progress while a worker builds it (the status panel polls this URL until it
+    answers 286), then its download link."""
+    one = _get_export_for_user(request, pk)
+    if export.resume_if_stalled(one):
+        one.refresh_from_db()
+    if partial_wanted(request):
+        response = render(request, "generations/export.html#status", {"export": one})
+        if one.is_finished:
+            response.status_code = HTMX_STOP_POLLING
+        return vary_on_htmx(response)
+    return vary_on_htmx(render(request, "generations/export.html", {"export": one}))
+
+
+@require_GET
+def export_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The finished zip: from disk, or by a short-lived signed link to the bucket."""
+    one = _get_export_for_user(request, pk)
+    if one.status != ExportStatus.READY:
+        raise Http404("This export is not ready.")
+    return files.serve(request, one.file, as_attachment=True, filename=one.filename, content_type="application/zip")

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from generations.jobs import lifecycle, pump
 from generations.jobs.models import Policy
 from generations.states import Status
+from sora_studio import files
 from sora_studio.cli import dump, get_backend, get_user
 
 
@@ -18,7 +19,7 @@ def as_json(generation) -> dict:
         "prompt_sent": generation.prompt_sent,
         "routing": generation.routing_reason,
         "cost_usd": f"{generation.charged():.2f}",
-        "video_file": generation.video.path if generation.video else None,
+        "video_file": files.location(generation.video),  # a path, or a signed link on a bucket
         "error": generation.error_message or None,
     }
 
