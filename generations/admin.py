@@ -3,10 +3,12 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html
 
 from generations.billing.models import Budget, CostEntry
 from generations.jobs import lifecycle
-from generations.jobs.models import Attempt, CreatorSettings, Generation
+from generations.jobs.models import Attempt, CreatorSettings, Generation, GenerationImage
 from generations.providers.models import Backend, Price
 from generations.states import Status
 from generations.storyboards.models import Scene, Series
@@ -172,6 +174,24 @@ class AttemptInline(admin.TabularInline):
         return False
 
 
+class GenerationImageInline(admin.TabularInline):
+    """The start and end images the video was made from, as they were sent, read-only."""
+
+    model = GenerationImage
+    extra = 0
+    can_delete = False
+    fields = ["role", "shown", "source", "note", "width", "height"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="image")
+    def shown(self, kept: GenerationImage) -> str:
+        url = reverse("generation_image", args=[kept.generation_id, kept.role])
+        return format_html('<a href="{}">{}</a>', url, f"{kept.role}.jpg")
+
+
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
     list_display = ["pk", "short_prompt", "status", "progress", "backend", "model", "seconds", "owner", "created_at"]
@@ -181,7 +201,7 @@ class GenerationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ["scene", "remix_of"]
     filter_horizontal = ["characters"]
-    inlines = [AttemptInline, CostEntryInline]
+    inlines = [GenerationImageInline, AttemptInline, CostEntryInline]
     formfield_overrides = URL_FIELDS
     actions = ["cancel_queued", "confirm_possibly_billed", "void_possibly_billed"]
     readonly_fields = [

@@ -7,6 +7,7 @@ import uuid
 from django import forms
 
 from characters.models import Character
+from generations.jobs.forms import ImageFieldsMixin
 from generations.jobs.models import CreatorSettings, Policy
 from generations.providers.forms import AUTOMATIC, OfferFieldsMixin, narrowed_offer, offer_choices, pairs, pick
 from generations.providers.models import Backend
@@ -14,7 +15,7 @@ from generations.states import Status
 from generations.storyboards.models import Series
 
 
-class GenerationForm(OfferFieldsMixin, forms.Form):
+class GenerationForm(ImageFieldsMixin, OfferFieldsMixin, forms.Form):
     # A one-time token: the same form sent twice (a double click, a retried POST) starts one video.
     token = forms.CharField(widget=forms.HiddenInput, max_length=64)
     prompt = forms.CharField(
@@ -35,13 +36,21 @@ class GenerationForm(OfferFieldsMixin, forms.Form):
     seconds = forms.TypedChoiceField(label="Length", coerce=int)
     size = forms.ChoiceField()
 
-    def __init__(self, *args, backends: list[Backend], **kwargs):
+    def __init__(self, *args, backends: list[Backend], owner=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.initial.setdefault("token", uuid.uuid4().hex)
         # Validation accepts what any backend offers, so a combination the chosen backend lacks is
         # refused by the router with a reason next to the backend ("makes sora-2 in 10, 15 seconds").
         self._set_offer_choices(backends)
         self._offer_only_what_the_choice_allows(backends)
+        if owner is not None:  # the start and end images (the offer-only re-render needs none)
+            self._add_image_fields(owner)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "start_image" in self.fields:
+            self._clean_images(cleaned)
+        return cleaned
 
     def _offer_only_what_the_choice_allows(self, backends: list[Backend]) -> None:
         """The selects list only what the chosen backend (automatic: any backend) makes of the chosen model."""

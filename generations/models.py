@@ -2,8 +2,9 @@
 
 - providers/models.py   Backend, Price            (what a provider offers and costs)
 - billing/models.py     CostEntry, Budget         (the ledger and monthly caps)
-- storyboards/models.py Series, Scene, Export     (stories told in scenes; zips built by a worker)
-- jobs/models.py        Generation, GenerationEvent, PumpLease, CreatorSettings (video jobs, routing)
+- storyboards/models.py Series, Scene, SceneImage, Export (stories told in scenes; zips built by a worker)
+- jobs/models.py        Generation, GenerationImage, GenerationEvent, PumpLease, CreatorSettings (video jobs,
+                        their start and end images, routing)
 - webhooks/models.py    WebhookDelivery           (completion callbacks seen, against replays)
 
 Code imports models from their package; this module is only the app's index (and the name
@@ -15,6 +16,7 @@ from generations.jobs.models import (
     CreatorSettings,
     Generation,
     GenerationEvent,
+    GenerationImage,
     Policy,
     PumpLease,
     upload_thumbnail,
@@ -22,7 +24,7 @@ from generations.jobs.models import (
 )
 from generations.providers.models import Backend, Price, PriceUnit, Tier
 from generations.states import ACTIVE, IN_FLIGHT, TERMINAL, Status
-from generations.storyboards.models import Export, ExportStatus, Scene, Series
+from generations.storyboards.models import Export, ExportStatus, Scene, SceneImage, Series
 from generations.webhooks.models import WebhookDelivery
 
 __all__ = [
@@ -38,11 +40,13 @@ __all__ = [
     "ExportStatus",
     "Generation",
     "GenerationEvent",
+    "GenerationImage",
     "Policy",
     "Price",
     "PriceUnit",
     "PumpLease",
     "Scene",
+    "SceneImage",
     "Series",
     "Status",
     "Tier",

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import Q, QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,8 +19,9 @@ from characters import mentions
 from characters.forms import ExtractCharacterForm
 from characters.models import Character
 from generations.forms import CreatorSettingsForm, GalleryFilterForm, GenerationForm, RemixForm
-from generations.jobs import lifecycle, router
-from generations.jobs.models import CreatorSettings, Generation, Policy
+from generations.jobs import images, lifecycle, router
+from generations.jobs.forms import image_from_choice
+from generations.jobs.models import CreatorSettings, Generation, ImageRole, Policy
 from generations.providers.models import Backend, Refusal
 from generations.providers.notices import note_malformed_offers
 from generations.states import ACTIVE, Status
@@ -267,6 +268,36 @@ def thumbnail(request: HttpRequest, pk: int) -> FileResponse:
     )
 
 
+@require_GET
+def image(request: HttpRequest, pk: int, role: str) -> FileResponse:
+    """A generation's start or end image, as it was sent (cropped to the video's size)."""
+    generation = _get_generation_for_user(request, pk)
+    if role not in ImageRole.values:
+        raise Http404("No such image.")
+    kept = get_object_or_404(generation.images, role=role)
+    return files.serve(
+        request,
+        kept.image,
+        as_attachment=request.GET.get("download") == "1",
+        filename=f"sora-studio-{generation.pk}-{role}.jpg",
+        content_type="image/jpeg",
+    )
+
+
+@require_GET
+def image_preview(request: HttpRequest) -> HttpResponse:
+    """A still or a video's last frame (?source=still:5 or video:12) cropped to ?size=, as it would be sent:
+    the new-video form and the scene editor show it before anything is started."""
+    try:
+        given = image_from_choice(request.user, request.GET.get("source", ""))
+        fitted = images.prepare(given, request.GET.get("size", ""))
+    except images.ImageProblem as exc:
+        return HttpResponse(str(exc), status=404, content_type="text/plain")
+    response = HttpResponse(fitted.content, content_type=fitted.content_type)
+    response["Cache-Control"] = "private, max-age=60"
+    return response
+
+
 def _refused(request: HttpRequest, pk: int, notice: str) -> HttpResponse:
     """Say why an action was not taken: in the live panel for htmx, as a message on the page otherwise."""
     if request.htmx:
@@ -399,7 +430,9 @@ def _estimate(user, data) -> Estimate:
     policy = data.get("policy")
     if policy not in Policy.values:
         policy = lifecycle.default_policy(user)
-    results = router.candidates(characters, model, seconds, size)
+    # The images asked for (a choice made, or a file picked): only backends that take them can make the video.
+    asked = tuple(role for role in images.ROLES if data.get(f"{role}_image") or data.get(f"{role}_upload"))
+    results = router.candidates(characters, model, seconds, size, images=asked)
     for result in results:
         if isinstance(result, Refusal):
             estimate.rows.append(
@@ -427,7 +460,7 @@ def new(request: HttpRequest) -> HttpResponse:
     backends = list(Backend.objects.enabled())
     note_malformed_offers(request, backends)
     if request.method == "POST":
-        form = GenerationForm(request.POST, backends=backends)
+        form = GenerationForm(request.POST, request.FILES, backends=backends, owner=request.user)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -443,6 +476,8 @@ def new(request: HttpRequest) -> HttpResponse:
                         backend=data["backend"],
                         policy=data["policy"],
                         client_token=request.POST.get("token", ""),
+                        start_image=data["start"],
+                        end_image=data["end"],
                     )
                 )
             except lifecycle.GenerationRefused as exc:
@@ -454,7 +489,7 @@ def new(request: HttpRequest) -> HttpResponse:
         data = request.POST
     else:
         initial = {"policy": lifecycle.default_policy(request.user), **_prefill(request.GET)}
-        form = GenerationForm(initial=initial, backends=backends)
+        form = GenerationForm(initial=initial, backends=backends, owner=request.user)
         data = form.initial
     context = {"form": form, "estimate": _estimate(request.user, data), "backends": backends}
     template = "generations/new.html#form" if partial_wanted(request) else "generations/new.html"
@@ -472,7 +507,8 @@ def choices(request: HttpRequest) -> HttpResponse:
     """Model, length and size as the chosen backend offers them (and the estimate to match), when
     the backend or the model changes. A value the new choice lacks falls back to one it has."""
     form = GenerationForm(initial=_prefill(request.POST), backends=list(Backend.objects.enabled()))
-    context = {"form": form, "estimate": _estimate(request.user, form.initial), "oob": True}
+    asked = {f"{role}_image": request.POST.get(f"{role}_image", "") for role in images.ROLES}
+    context = {"form": form, "estimate": _estimate(request.user, {**form.initial, **asked}), "oob": True}
     return render(request, "generations/new.html#choices", context)
 
 

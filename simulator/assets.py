@@ -1,4 +1,5 @@
-"""Rendered files of a job, made on first download and kept in default_storage."""
+"""Rendered files of a job, made on first download and kept in default_storage, and the first and last
+frames its client gave (kept beside them when the job is created, used when the video is rendered)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,29 @@ _RENDERERS = {
 }
 
 
+FRAMES = {"start": "given-start-frame.img", "end": "given-end-frame.img"}
+
+
 def path_for(job: Job, variant: str) -> str:
     return f"{job.asset_dir()}/{VARIANTS[variant].filename}"
+
+
+def keep_frames(job: Job, *, start: bytes | None = None, end: bytes | None = None) -> None:
+    """Keep the images a client gave as the job's first and last frame (checked images, as the view decoded them)."""
+    for role, data in (("start", start), ("end", end)):
+        if data:
+            name = f"{job.asset_dir()}/{FRAMES[role]}"
+            if default_storage.exists(name):
+                default_storage.delete(name)
+            default_storage.save(name, ContentFile(data))
+
+
+def _given_frame(job: Job, role: str) -> bytes | None:
+    name = f"{job.asset_dir()}/{FRAMES[role]}"
+    if not default_storage.exists(name):
+        return None
+    with default_storage.open(name, "rb") as handle:
+        return handle.read()
 
 
 def ensure(job: Job, variant: str) -> str:
@@ -40,6 +62,7 @@ def ensure(job: Job, variant: str) -> str:
     if default_storage.exists(name):
         return name
     look = render.look_for(job.prompt, job.size, f"{job.model} · {job.seconds}s · {job.id[-8:]}")
+    look = render.with_frames(look, _given_frame(job, "start"), _given_frame(job, "end"))
     data = _RENDERERS[variant](look, job.seconds)
     saved = default_storage.save(name, ContentFile(data))
     if saved != name:
@@ -50,7 +73,7 @@ def ensure(job: Job, variant: str) -> str:
 
 
 def delete_all(job: Job) -> None:
-    for variant in VARIANTS:
-        name = path_for(job, variant)
+    names = [path_for(job, variant) for variant in VARIANTS] + [f"{job.asset_dir()}/{f}" for f in FRAMES.values()]
+    for name in names:
         if default_storage.exists(name):
             default_storage.delete(name)

@@ -53,8 +53,10 @@ DURATIONS = ("5", "10")
 ASPECT_RATIOS = {"16:9": "1920x1080", "9:16": "1080x1920", "1:1": "1080x1080"}
 MAX_PROMPT = 2500
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-# Arguments of fal apps that carry an image, as a URL or a base64 data URI.
+# Arguments of fal apps that carry an image, as a URL or a base64 data URI; the first two are a first frame,
+# the last two a last frame (Kling's `tail_image_url`).
 IMAGE_ARGUMENTS = ("image_url", "start_image_url", "end_image_url", "tail_image_url")
+FRAME_OF = {"image_url": "start", "start_image_url": "start", "end_image_url": "end", "tail_image_url": "end"}
 DATA_URI = re.compile(r"data:(?P<type>image/[A-Za-z0-9.+-]+);base64,(?P<data>.*)", re.DOTALL)
 GARBAGE = "<html><body><h1>502 Bad Gateway</h1><p>gateway error</p></body></html>"
 MODERATED = {
@@ -110,7 +112,7 @@ def submit(request: HttpRequest, owner: str, app_id: str) -> HttpResponse:
         arguments = _json_object(request)
         prompt = _prompt(arguments)
         duration = _choice(arguments, "duration", DURATIONS, default="5")
-        images = _images(arguments, required="image_url" if app.group(1) == "image-to-video" else None)
+        images, frames = _images(arguments, required="image_url" if app.group(1) == "image-to-video" else None)
         if app.group(1) == "text-to-video":
             size = ASPECT_RATIOS[_choice(arguments, "aspect_ratio", tuple(ASPECT_RATIOS), default="16:9")]
         else:
@@ -135,6 +137,8 @@ def submit(request: HttpRequest, owner: str, app_id: str) -> HttpResponse:
         )
     except InFlightLimit as exc:
         return _detail(429, f"Too many concurrent requests for this key (limit {exc.limit}).", Retry_After="1")
+    if created and frames:
+        assets.keep_frames(job, start=frames.get("start"), end=frames.get("end"))
     if created:
         callbacks.schedule(job, lambda job: job.phase().is_terminal, partial(_callback, callbacks.Site(request)))
     return JsonResponse({**_urls(request, job), "status": "IN_QUEUE", "queue_position": _queue_position(job)})
@@ -206,11 +210,12 @@ def _finite(value: Any) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
-def _images(arguments: dict[str, Any], *, required: str | None) -> list[tuple[str, str]]:
-    """(name, size) of every image argument sent; a data URI must hold a real image."""
+def _images(arguments: dict[str, Any], *, required: str | None) -> tuple[list[tuple[str, str]], dict[str, bytes]]:
+    """(name, size) of every image argument sent, and the first and last frames given inline ({"start", "end"}:
+    bytes); a data URI must hold a real image."""
     if required and not arguments.get(required):
         raise Unprocessable(["body", required], "Field required", "missing")
-    found = []
+    found, frames = [], {}
     for name in IMAGE_ARGUMENTS:
         value = arguments.get(name)
         if value is None:
@@ -221,11 +226,13 @@ def _images(arguments: dict[str, Any], *, required: str | None) -> list[tuple[st
             # Not fetched: the simulator is nobody's open proxy. Its file name is what is remembered.
             found.append((value.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1][:100] or name, ""))
             continue
-        found.append(_data_uri_image(name, value))
-    return found
+        described, size, content = _data_uri_image(name, value)
+        found.append((described, size))
+        frames.setdefault(FRAME_OF[name], content)
+    return found, frames
 
 
-def _data_uri_image(name: str, value: str) -> tuple[str, str]:
+def _data_uri_image(name: str, value: str) -> tuple[str, str, bytes]:
     match = DATA_URI.fullmatch(value)
     if match is None:
         raise Unprocessable(["body", name], "Input should be a valid URL or base64 image data URI", "url_parsing")
@@ -243,7 +250,7 @@ def _data_uri_image(name: str, value: str) -> tuple[str, str]:
         raise Unprocessable(
             ["body", name], "Could not load the image: it is not a JPEG, PNG or WebP.", "image_load_error"
         ) from exc
-    return f"{name} ({match['type']}, {len(content)} bytes)", f"{width}x{height}"
+    return f"{name} ({match['type']}, {len(content)} bytes)", f"{width}x{height}", content
 
 
 def _recorded(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,9 @@ create_character as multipart/form-data; `extra_body` fields then arrive flatten
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import json
 import re
 from typing import Any
@@ -29,6 +32,8 @@ SIZES = {"720x1280", "1280x720", "1024x1792", "1792x1024"}
 PRO_SIZES = {"1920x1080", "1080x1920"}
 MAX_PROMPT = 32000
 MAX_CHARACTERS = 2
+MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+DATA_URL = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,(?P<data>.*)", re.DOTALL)
 GARBAGE = "<html><body><h1>502 Bad Gateway</h1><p>gateway error</p></body></html>"
 _CHARACTER_FIELD = re.compile(r"^characters(\[\d*\])?(\[id\])?$")
 
@@ -168,27 +173,55 @@ def _size(data: dict[str, Any], model: str) -> str:
     return value
 
 
-def _input_reference(data: dict[str, Any], files: dict[str, UploadedFile]) -> str:
-    """Check the reference is an image or an image/file reference; return what to remember of it."""
+def _input_reference(data: dict[str, Any], files: dict[str, UploadedFile], size: str) -> tuple[str, bytes | None]:
+    """Check the reference is an image of the video's size, or an image/file reference; return what to remember
+    of it and, for an image that came with the request, its bytes (the video's first frame)."""
     upload = files.get("input_reference")
     if upload is not None:
-        try:
-            with Image.open(upload) as image:
-                image.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise InvalidRequest("'input_reference' must be a JPEG, PNG or WebP image.", "input_reference") from exc
-        return upload.name or "upload"
+        content = upload.read(MAX_REFERENCE_BYTES + 1)
+        _check_reference(content, size)
+        return upload.name or "upload", content
     reference = data.get("input_reference")
     if reference in (None, ""):
-        return ""
+        return "", None
     if isinstance(reference, dict):
-        if isinstance(reference.get("image_url"), str) and reference["image_url"]:
-            return reference["image_url"][:500]
+        image_url = reference.get("image_url")
+        if isinstance(image_url, str) and image_url.startswith("data:"):
+            match = DATA_URL.fullmatch(image_url)
+            try:
+                content = base64.b64decode(match["data"], validate=True) if match else b""
+            except (binascii.Error, ValueError):
+                content = b""
+            if not content:
+                raise InvalidRequest("'input_reference.image_url' is not a base64 image data URL.", "input_reference")
+            _check_reference(content, size)
+            return image_url[:40] + "…", content
+        if isinstance(image_url, str) and image_url:
+            return image_url[:500], None  # a link: not fetched (the simulator is nobody's proxy)
         if isinstance(reference.get("file_id"), str) and reference["file_id"]:
-            return reference["file_id"][:500]
+            return reference["file_id"][:500], None
     raise InvalidRequest(
         '\'input_reference\' must be an image file, {"image_url": …} or {"file_id": …}.', "input_reference"
     )
+
+
+def _check_reference(content: bytes, size: str) -> None:
+    """A JPEG, PNG or WebP that decodes, exactly the size of the video (OpenAI refuses any other)."""
+    if len(content) > MAX_REFERENCE_BYTES:
+        raise InvalidRequest("'input_reference' is larger than 20 MB.", "input_reference", "file_too_large")
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            kind, width, height = image.format, *image.size
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InvalidRequest("'input_reference' must be a JPEG, PNG or WebP image.", "input_reference") from exc
+    if kind not in ("JPEG", "PNG", "WEBP"):
+        raise InvalidRequest("'input_reference' must be a JPEG, PNG or WebP image.", "input_reference")
+    if f"{width}x{height}" != size:
+        raise InvalidRequest(
+            f"Inpaint image must match the requested width and height ({size}; the image is {width}x{height}).",
+            "input_reference",
+        )
 
 
 def _character_ids(data: dict[str, Any], owner: str) -> list[str]:
@@ -232,7 +265,7 @@ def _create(request: HttpRequest, owner: str) -> HttpResponse:
         model = str(data.get("model") or "sora-2")
         seconds = _seconds(data)
         size = _size(data, model)
-        reference = _input_reference(data, files)
+        reference, first_frame = _input_reference(data, files, size)
         character_ids = _character_ids(data, owner)
     except InvalidRequest as exc:
         return _invalid(exc)
@@ -240,7 +273,7 @@ def _create(request: HttpRequest, owner: str) -> HttpResponse:
     if flags.moderation:
         return _moderation_blocked()
     try:
-        job, _ = Job.objects.start(
+        job, created = Job.objects.start(
             owner=owner,
             protocol=OPENAI,
             prompt=prompt,
@@ -254,6 +287,8 @@ def _create(request: HttpRequest, owner: str) -> HttpResponse:
         )
     except InFlightLimit as exc:
         return _rate_limited(exc.limit)
+    if created and first_frame:
+        assets.keep_frames(job, start=first_frame)
     return _video_response(job)
 
 

@@ -4,6 +4,11 @@ Everything is derived from the prompt (colours from its hash, its text drawn on 
 two prompts give visibly different videos and the same prompt always gives the same one. Frames
 are drawn with Pillow and piped as raw RGB into the static ffmpeg that imageio-ffmpeg ships, so no
 system package is needed.
+
+A job given a start image (a first frame: OpenAI's input_reference, Veo's image, Runway's promptImage,
+a model's start_image) opens on exactly that image, which then dissolves into the animation over the
+first second; given an end image, the clip dissolves into it over its last second and ends on it. So a
+test can compare a video's first (or last) frame with the image it was given.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import subprocess
 import tempfile
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import imageio_ffmpeg
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 FPS = 12
 # The long side of every rendered frame. Small on purpose: the simulator proves the pipeline
@@ -31,6 +36,7 @@ LONG_SIDE = 320
 MAX_SECONDS = 30
 SPRITE_COLUMNS = 5
 SPRITE_ROWS = 2
+DISSOLVE_FRAMES = FPS  # a second from the start image into the animation, and from it into the end image
 
 
 class RenderError(RuntimeError):
@@ -48,6 +54,23 @@ class Look:
     phase: float
     text: str
     label: str
+    # The first and last frame the client gave, already the frame's size (see `with_frames`).
+    start: Image.Image | None = None
+    end: Image.Image | None = None
+
+
+def with_frames(look: Look, start: bytes | None = None, end: bytes | None = None) -> Look:
+    """`look` opening on the image `start` and ending on `end` (encoded images), each scaled to cover the frame
+    and centre-cropped, as a provider fits a first frame to the video it makes."""
+
+    def framed(data: bytes | None) -> Image.Image | None:
+        if not data:
+            return None
+        with Image.open(io.BytesIO(data)) as image:
+            rgb = image.convert("RGB")
+        return ImageOps.fit(rgb, (look.width, look.height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+
+    return replace(look, start=framed(start), end=framed(end))
 
 
 def frame_size(size: str) -> tuple[int, int]:
@@ -125,7 +148,20 @@ def frames(look: Look, seconds: int) -> Iterator[Image.Image]:
     total = max(1, min(seconds, MAX_SECONDS)) * FPS
     text = _text_layer(look)
     for index in range(total):
-        yield _frame(look, index, total, text)
+        yield _with_given_frames(look, index, total, _frame(look, index, total, text))
+
+
+def _with_given_frames(look: Look, index: int, total: int, drawn: Image.Image) -> Image.Image:
+    """The drawn frame, dissolved with the start image near the start and the end image near the end."""
+    if look.end is not None and index >= total - DISSOLVE_FRAMES:
+        # 1.0 on the very last frame: the clip ends on exactly the end image.
+        weight = (index - (total - DISSOLVE_FRAMES)) / max(1, DISSOLVE_FRAMES - 1)
+        drawn = Image.blend(drawn, look.end, min(1.0, weight))
+    if look.start is not None and index < DISSOLVE_FRAMES:
+        # 1.0 on the very first frame: the clip opens on exactly the start image.
+        weight = 1 - index / DISSOLVE_FRAMES
+        drawn = Image.blend(drawn, look.start, weight)
+    return drawn
 
 
 def render_mp4(look: Look, seconds: int) -> bytes:

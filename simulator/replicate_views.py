@@ -281,14 +281,14 @@ def _number(name: str, value: Any, low: float, high: float) -> float:
     return value
 
 
-def _image(name: str, value: Any) -> tuple[str, tuple[int, int] | None]:
-    """(what to remember of the image, its pixel size when it came inline) for a URL or a data URI."""
+def _image(name: str, value: Any) -> tuple[str, tuple[int, int] | None, bytes | None]:
+    """(what to remember of the image, its pixel size and bytes when it came inline) for a URL or a data URI."""
     if not isinstance(value, str) or not value:
         raise InvalidInput(name, f"Invalid type. Expected: string, given: {_type_name(value)}", "invalid_type")
     if value.startswith(("http://", "https://")):
         # A real provider fetches it; the simulator fetches nothing (it is nobody's open proxy).
         file_name = unquote(urlsplit(value).path.rsplit("/", 1)[-1]) or urlsplit(value).hostname or "image"
-        return file_name[:120], None
+        return file_name[:120], None, None
     match = _DATA_URI.match(value)
     # Any media type: the SDK labels a nameless file application/octet-stream; the bytes decide.
     if not match:
@@ -307,7 +307,7 @@ def _image(name: str, value: Any) -> tuple[str, tuple[int, int] | None]:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InvalidInput(name, "The file is not a JPEG, PNG or WebP image", "format") from None
-    return f"sha256:{hashlib.sha256(content).hexdigest()[:16]}", size
+    return f"sha256:{hashlib.sha256(content).hexdigest()[:16]}", size, content
 
 
 @dataclass
@@ -316,6 +316,7 @@ class Input:
     recorded: dict[str, Any]  # the same with each image by name: kept on the job and echoed back
     image_names: list[str]
     start_size: tuple[int, int] | None  # of an inline start image
+    frames: dict[str, bytes] = field(default_factory=dict)  # the inline start_image / end_image: "start", "end"
 
 
 def _input(model: Model, data: dict[str, Any]) -> Input:
@@ -330,6 +331,7 @@ def _input(model: Model, data: dict[str, Any]) -> Input:
     recorded: dict[str, Any] = {}
     image_names: list[str] = []
     image_sizes: dict[str, tuple[int, int] | None] = {}
+    frames: dict[str, bytes] = {}
     for name, value in given.items():
         if name in model.texts:
             if not isinstance(value, str):
@@ -344,7 +346,9 @@ def _input(model: Model, data: dict[str, Any]) -> Input:
         elif name in model.images:
             if value in (None, ""):
                 continue
-            remembered, image_sizes[name] = _image(name, value)
+            remembered, image_sizes[name], content = _image(name, value)
+            if content and name in ("start_image", "end_image"):
+                frames[name.removesuffix("_image")] = content
             image_names.append(f"{name}: {remembered}")
             values[name] = value
             recorded[name] = remembered
@@ -356,7 +360,7 @@ def _input(model: Model, data: dict[str, Any]) -> Input:
         raise InvalidInput("end_image", "end_image needs mode 'pro'", "dependency")
     for name, default in model.defaults.items():
         recorded.setdefault(name, default)
-    return Input(values, recorded, image_names, image_sizes.get("start_image"))
+    return Input(values, recorded, image_names, image_sizes.get("start_image"), frames)
 
 
 def _video_size(values: dict[str, Any], start: tuple[int, int] | None) -> str:
@@ -462,6 +466,8 @@ def create(request: HttpRequest, owner: str, model_owner: str, model_name: str) 
         )
     except InFlightLimit as exc:
         return _throttled(exc.limit)
+    if created and given.frames:
+        assets.keep_frames(job, start=given.frames.get("start"), end=given.frames.get("end"))
     if created:
         callbacks.schedule(job, _ended, partial(_callback, callbacks.Site(request)))
     wait = _prefer_wait(request)

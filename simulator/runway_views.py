@@ -168,12 +168,13 @@ def _ratio(data: dict[str, Any], allowed: set[str]) -> str:
     return ratio
 
 
-def _image_name(uri: Any, path: str) -> str:
-    """Check one promptImage and name it: an https link by its file name, a data URI by its content."""
+def _image_name(uri: Any, path: str) -> tuple[str, bytes | None]:
+    """Check one promptImage and name it: an https link by its file name, a data URI by its content (and
+    then its bytes: the frame the video shows at its position)."""
     if not isinstance(uri, str) or not uri:
         raise Invalid(path, "Expected an HTTPS URL, a Runway upload URI or a base64 data URI.")
     if uri.startswith(("https://", "runway://")):
-        return uri.rsplit("/", 1)[-1][:120] or uri[:120]
+        return uri.rsplit("/", 1)[-1][:120] or uri[:120], None
     if len(uri) > MAX_DATA_URI:
         raise Invalid(path, "The data URI is larger than 5MB.")
     match = _DATA_URI.fullmatch(uri)
@@ -186,30 +187,33 @@ def _image_name(uri: Any, path: str) -> str:
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
         raise Invalid(path, "Invalid asset: the data URI does not hold a readable image.") from None
     extension = match.group(1).split("/")[1].replace("jpeg", "jpg")
-    return f"sha256-{hashlib.sha256(content).hexdigest()[:16]}.{extension}"
+    return f"sha256-{hashlib.sha256(content).hexdigest()[:16]}.{extension}", content
 
 
-def _prompt_images(data: dict[str, Any], model: Model) -> tuple[list[str], Any]:
-    """The names of the images in promptImage, and how the request records it."""
+def _prompt_images(data: dict[str, Any], model: Model) -> tuple[list[str], Any, dict[str, bytes]]:
+    """The names of the images in promptImage, how the request records it, and the frames given inline
+    ({"first": bytes, "last": bytes})."""
     value = data.get("promptImage")
     if value is None:
         raise Invalid("promptImage", "Required.")
     if isinstance(value, str):
-        name = _image_name(value, "promptImage")
-        return [name], name
+        name, content = _image_name(value, "promptImage")
+        return [name], name, {"first": content} if content else {}
     if not isinstance(value, list) or not value:
         raise Invalid("promptImage", "Expected a URI or a list of {uri, position}.")
-    names, recorded, seen = [], [], set()
+    names, recorded, seen, frames = [], [], set(), {}
     for index, item in enumerate(value):
         where = f"promptImage.{index}"
         position = item.get("position") if isinstance(item, dict) else None
         if not isinstance(position, str) or position not in model.positions or position in seen:
             raise Invalid(f"{where}.position", f"Expected one of {', '.join(sorted(model.positions))}, each once.")
         seen.add(position)
-        name = _image_name(item.get("uri"), f"{where}.uri")
+        name, content = _image_name(item.get("uri"), f"{where}.uri")
         names.append(name)
         recorded.append({"position": position, "uri": name})
-    return names, recorded
+        if content:
+            frames[position] = content
+    return names, recorded, frames
 
 
 # --- the task's state, from the clock --------------------------------------------------------
@@ -279,7 +283,7 @@ def _create(request: HttpRequest, owner: str, *, with_image: bool) -> HttpRespon
         prompt = _prompt(data, required=not (with_image and model.needs_image))
         duration = _duration(data, model)
         ratio = _ratio(data, model.image_ratios if with_image else model.text_ratios)
-        images, recorded = _prompt_images(data, model) if with_image else ([], None)
+        images, recorded, frames = _prompt_images(data, model) if with_image else ([], None, {})
     except Invalid as exc:
         return _invalid(exc)
     flags = triggers.parse(prompt)
@@ -287,7 +291,7 @@ def _create(request: HttpRequest, owner: str, *, with_image: bool) -> HttpRespon
     if recorded is not None:
         sent["promptImage"] = recorded
     try:
-        job, _ = Job.objects.start(
+        job, created = Job.objects.start(
             owner=owner,
             protocol=RUNWAY,
             prompt=prompt or "(image only)",
@@ -302,6 +306,8 @@ def _create(request: HttpRequest, owner: str, *, with_image: bool) -> HttpRespon
         response = _error(429, f"Too many tasks in progress for this organization (limit {exc.limit}). Retry shortly.")
         response["Retry-After"] = "1"
         return response
+    if created and frames:
+        assets.keep_frames(job, start=frames.get("first"), end=frames.get("last"))
     if flags.moderation:
         # Moderation decides before rendering: the task ends (and frees its slot) as it leaves the queue.
         Job.objects.filter(pk=job.pk).update(finishes_at=job.created_at + job.duration * timing.QUEUED_SHARE)

@@ -2,12 +2,16 @@
 
 Modelled on the seed document's examples (POST /sora/generate → task_id, poll /sora/tasks/{id}).
 Such APIs disagree on status words, so each task deterministically speaks one of several
-vocabularies (see STATUS_VOCABULARIES); a client must normalise them.
+vocabularies (see STATUS_VOCABULARIES); a client must normalise them. Some aggregators take a first
+frame too; this one takes an optional `image_url` (a base64 image data URI) beside the prompt.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import io
 import json
 import re
 from datetime import datetime
@@ -23,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import (
     require_safe,
 )
+from PIL import Image, UnidentifiedImageError
 
 from . import assets, origins, render, signing, timing, triggers
 from .auth import endpoint
@@ -33,6 +38,8 @@ MIN_DURATION, MAX_DURATION, DEFAULT_DURATION = 1, 25, 10
 FETCH_TIMEOUT = 10
 GARBAGE = "<html><body><h1>502 Bad Gateway</h1><p>gateway error</p></body></html>"
 MENTION = re.compile(r"@(char_[A-Za-z0-9]+)")
+DATA_URL = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,(?P<data>.*)", re.DOTALL)
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 # Words each vocabulary uses for (queued, in_progress, completed, failed). All of them occur in
 # the wild; which one a task uses is picked by a hash of its id, so it never changes mid-task.
@@ -121,6 +128,9 @@ def generate(request: HttpRequest, owner: str) -> HttpResponse:
             f"'duration' must be a whole number of seconds from {MIN_DURATION} to {MAX_DURATION}.",
             "invalid_duration",
         )
+    first_frame = _first_frame(data.get("image_url"))
+    if first_frame is False:
+        return _error(400, "'image_url' must be a base64 data URL of a JPEG, PNG or WebP image.", "invalid_image")
     mentioned = list(dict.fromkeys(MENTION.findall(prompt)))
     known = set(Character.objects.filter(owner=owner, protocol=TASK, pk__in=mentioned).values_list("pk", flat=True))
     missing = [character_id for character_id in mentioned if character_id not in known]
@@ -132,7 +142,7 @@ def generate(request: HttpRequest, owner: str) -> HttpResponse:
             400, "The prompt was rejected by content moderation (simulated #moderation).", "moderation_blocked"
         )
     try:
-        job, _ = Job.objects.start(
+        job, created = Job.objects.start(
             owner=owner,
             protocol=TASK,
             prompt=prompt,
@@ -149,7 +159,25 @@ def generate(request: HttpRequest, owner: str) -> HttpResponse:
         )
         response["Retry-After"] = "1"
         return response
+    if created and first_frame:
+        assets.keep_frames(job, start=first_frame)
     return JsonResponse({"task_id": job.id, "status": status_word(job.id, job.phase().status)})
+
+
+def _first_frame(value: Any) -> bytes | None | bool:
+    """The bytes of an `image_url` data URL (None when there is none; False when it is not a readable image)."""
+    if value in (None, ""):
+        return None
+    match = DATA_URL.fullmatch(value) if isinstance(value, str) else None
+    try:
+        content = base64.b64decode(match["data"], validate=True) if match else b""
+        if not content or len(content) > MAX_IMAGE_BYTES:
+            return False
+        with Image.open(io.BytesIO(content)) as image:
+            image.verify()
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError, SyntaxError):
+        return False
+    return content
 
 
 @endpoint(["GET"], _unauthorized)

@@ -161,7 +161,7 @@ def _choice(parameters: dict[str, Any], key: str, field: str, allowed: tuple[str
     return value
 
 
-def _image(value: Any, field: str) -> str:
+def _image(value: Any, field: str) -> tuple[str, bytes]:
     """Check an Image `{bytesBase64Encoded, mimeType}` really is an image; describe it as mime:sha256."""
     if not isinstance(value, dict) or not isinstance(value.get("bytesBase64Encoded"), str):
         raise InvalidArgument(f'* {field}: give the image as {{"bytesBase64Encoded": ..., "mimeType": ...}}.')
@@ -177,14 +177,22 @@ def _image(value: Any, field: str) -> str:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InvalidArgument(f"* {field}: the image could not be read as PNG, JPEG or WebP.") from None
     mime = value.get("mimeType") or "image/png"
-    return f"{str(mime)[:40]}:{hashlib.sha256(content).hexdigest()[:16]}"
+    return f"{str(mime)[:40]}:{hashlib.sha256(content).hexdigest()[:16]}", content
 
 
-def _images(instance: dict[str, Any]) -> list[str]:
-    """What images came with the prompt: a first frame and/or reference images, as kind:mime:sha256."""
-    seen = []
+def _images(instance: dict[str, Any]) -> tuple[list[str], dict[str, bytes]]:
+    """What images came with the prompt: a first frame, a last frame and/or reference images, as
+    kind:mime:sha256, and the first and last frames' bytes ("start", "end"). A last frame needs a first one
+    (Veo interpolates between them)."""
+    seen, frames = [], {}
     if instance.get("image") is not None:
-        seen.append("image:" + _image(instance["image"], "instances[0].image"))
+        described, frames["start"] = _image(instance["image"], "instances[0].image")
+        seen.append("image:" + described)
+    if instance.get("lastFrame") is not None:
+        if "start" not in frames:
+            raise InvalidArgument("* instances[0].last_frame: a last frame needs a first frame (instances[0].image).")
+        described, frames["end"] = _image(instance["lastFrame"], "instances[0].last_frame")
+        seen.append("lastFrame:" + described)
     references = instance.get("referenceImages")
     references = [] if references is None else references
     if not isinstance(references, list) or len(references) > MAX_REFERENCE_IMAGES:
@@ -196,8 +204,8 @@ def _images(instance: dict[str, Any]) -> list[str]:
         kind = str(reference.get("referenceType") or "asset").lower()  # the SDK sends ASSET, the docs asset
         if kind not in REFERENCE_TYPES:
             raise InvalidArgument(f"* {field}.reference_type: use asset or style.")
-        seen.append(f"{kind}:" + _image(reference.get("image"), f"{field}.image"))
-    return seen
+        seen.append(f"{kind}:" + _image(reference.get("image"), f"{field}.image")[0])
+    return seen, frames
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -252,12 +260,12 @@ def predict_long_running(request: HttpRequest, owner: str, model: str) -> HttpRe
         seconds = _duration(parameters)
         aspect_ratio = _choice(parameters, "aspectRatio", "aspect_ratio", ASPECT_RATIOS)
         resolution = _choice(parameters, "resolution", "resolution", RESOLUTIONS)
-        images = _images(instance)
+        images, frames = _images(instance)
     except InvalidArgument as exc:
         return _error(400, f"Request contains an invalid argument.\n{exc}")
     try:
         # No idempotency key: the Gemini API has none, so a re-sent create makes a second video.
-        job, _ = Job.objects.start(
+        job, created = Job.objects.start(
             owner=owner,
             protocol=VEO,
             prompt=prompt,
@@ -270,6 +278,8 @@ def predict_long_running(request: HttpRequest, owner: str, model: str) -> HttpRe
         )
     except InFlightLimit as exc:
         return _rate_limited(exc.limit)
+    if created and frames:
+        assets.keep_frames(job, start=frames.get("start"), end=frames.get("end"))
     return JsonResponse({"name": operation_name(job)})
 
 

@@ -121,7 +121,7 @@ def test_an_image_to_video_model_without_an_image_is_refused_with_a_hint(replica
     assert refused.value.code == "invalid_input" and refused.value.status == 422
     assert not refused.value.transient and not refused.value.maybe_sent
     assert "start_image is required" in refused.value.message
-    assert "needs a start image: mention a character" in refused.value.message
+    assert "needs a start image: give one, or mention a character" in refused.value.message
 
 
 def test_an_unsupported_length_is_refused_in_the_providers_words(replicate_backend):

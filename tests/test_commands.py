@@ -215,3 +215,23 @@ def test_add_backend_refuses_a_negative_price_with_one_line():
             price_per_second=Decimal("-1"),
             stdout=StringIO(),
         )
+
+
+def test_seed_demo_prices_every_simulated_model_so_each_can_be_routed_to(live_server, settings):
+    from generations.providers.fal_queue import KLING_IMAGE, KLING_MASTER
+
+    settings.SITE_URL = live_server.url
+    run("seed_demo", site_url=live_server.url)
+    fal = Backend.objects.get(name="Simulated fal")
+    fal.offers.pop(KLING_IMAGE)  # seeded before the image-to-video app was in fal's default offer
+    fal.save()
+    fal.prices.filter(model=KLING_IMAGE).delete()
+
+    run("seed_demo", site_url=live_server.url)  # the next `make run`
+
+    fal.refresh_from_db()
+    assert KLING_IMAGE in fal.offers
+    assert fal.price_for("per_second", KLING_IMAGE).amount == Decimal("0.10")  # the demo price
+    assert fal.price_for("per_second", KLING_MASTER).amount == Decimal("0.28")  # its own, untouched
+    run("seed_demo", site_url=live_server.url)
+    assert fal.prices.filter(model=KLING_IMAGE).count() == 1

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
 from generations.jobs.models import Generation
 from tests.factories import make_generation
+from tests.frames import picture
 from tests.gateway import token_for
 from tests.test_bad_input import JUNK
 
 pytestmark = pytest.mark.django_db
+# A real image as a data URL: an end image without a start image is refused for want of the start image.
+PNG_URL = "data:image/png;base64," + base64.b64encode(picture(64, 36)).decode()
 
 
 @pytest.fixture
@@ -65,6 +69,26 @@ def post_json(client, auth, body, path="/v1/videos"):
         ({"prompt": "A fox", "colour": "red"}, "colour", "unknown_parameter"),
         ({"prompt": "@nobody waves"}, "prompt", "character_not_found"),
         ({"prompt": "A fox", "input_reference": {"file_id": "file_1"}}, "input_reference", "unsupported_parameter"),
+        (
+            {"prompt": "A fox", "input_reference": {"image_url": "https://x.test/a.png"}},
+            "input_reference",
+            "unsupported_value",
+        ),
+        ({"prompt": "A fox", "input_reference": "a.png"}, "input_reference", "invalid_type"),
+        (
+            {"prompt": "A fox", "input_reference": {"image_url": "data:image/png;base64,aGVsbG8="}},
+            "input_reference",
+            "invalid_image",
+        ),
+        (
+            {"prompt": "A fox", "input_reference": {"image_url": "data:image/png;base64,%%%"}},
+            "input_reference",
+            "invalid_image",
+        ),
+        ({"prompt": "A fox", "input_reference": {"character": "@nobody"}}, "input_reference", "character_not_found"),
+        ({"prompt": "A fox", "input_reference": {"character": "@x", "still": 9}}, "input_reference", "invalid_value"),
+        ({"prompt": "A fox", "input_reference": {"video_id": "video_nope"}}, "input_reference", "video_not_found"),
+        ({"prompt": "A fox", "end_image": {"image_url": PNG_URL}}, "input_reference", "invalid_image"),
     ],
 )
 def test_a_bad_create_names_the_parameter(client, auth, body, param, code):

@@ -3,6 +3,7 @@ generation like any other (routed, charged, in the gallery), and the client read
 
 from __future__ import annotations
 
+import base64
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -15,8 +16,10 @@ from django.utils import timezone
 from characters import registry
 from characters.models import BindingStatus, Character
 from generations.jobs.models import Generation
+from generations.providers.models import Backend
 from simulator.models import Job
 from simulator.render import look_for, render_mp4
+from tests import frames
 from tests.factories import make_character, make_generation
 from tests.gateway import pump_running, sdk, token_for
 
@@ -232,15 +235,59 @@ def test_seconds_size_and_model_are_checked_against_what_the_backends_offer(clie
     assert Generation.objects.get().backend.name == "Simulated aggregator"
 
 
-def test_a_start_image_is_refused_clearly_until_it_is_supported(client_sdk):
-    with pytest.raises(openai.BadRequestError) as refused:
-        client_sdk.videos.create(prompt="A fox", input_reference=("ref.png", b"\x89PNG\r\n\x1a\n", "image/png"))
-    assert (refused.value.param, refused.value.code) == ("input_reference", "unsupported_parameter")
-    assert "not supported yet" in refused.value.message
+def test_input_reference_is_the_start_image_of_the_video(client, client_sdk):
+    picture = frames.picture(800, 600, seed=4)
+    with pump_running():
+        video = client_sdk.videos.create_and_poll(
+            prompt="A harbour at dawn", size="1280x720", input_reference=("harbour.png", picture, "image/png")
+        )
+    assert video.status == "completed", video.error
+    generation = Generation.objects.get(uuid=video.id.removeprefix("video_"))
+    kept = generation.images.get()
+    assert (kept.role, kept.note, kept.width, kept.height) == ("start", "harbour.png", 1280, 720)
+    assert generation.backend.name == "Simulated official"  # the aggregator takes no start image
+    mp4 = client_sdk.videos.download_content(video.id).read()
+    with kept.image.open("rb") as sent:
+        assert frames.difference(frames.first_frame(mp4), sent.read()) < frames.CLOSE
+
+    # The next video picks up where that one ended: the last frame of one of your videos, by its id.
+    with pump_running():
+        following = client_sdk.videos.create_and_poll(
+            prompt="The boat leaves", size="1280x720", extra_body={"input_reference": {"video_id": video.id}}
+        )
+    follower = Generation.objects.get(uuid=following.id.removeprefix("video_"))
+    assert follower.images.get().note == f"the last frame of video #{generation.pk}"
+    after = client_sdk.videos.download_content(following.id).read()
+    assert frames.difference(frames.first_frame(after), frames.last_frame(mp4)) < frames.CLOSE
+
+
+def test_a_start_image_that_cannot_be_used_is_refused_and_nothing_is_sent(client_sdk, bob):
+    cases = [
+        (("notes.png", b"Dear diary,\nrenamed to .png\n", "image/png"), "invalid_image", "a text file"),
+        (("cut.jpg", frames.picture(640, 360, kind="JPEG")[:4000], "image/jpeg"), "invalid_image", "cut short"),
+    ]
+    for file, code, words in cases:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client_sdk.videos.create(prompt="A fox", input_reference=file)
+        assert (refused.value.param, refused.value.code) == ("input_reference", code) and words in refused.value.message
     with pytest.raises(openai.BadRequestError) as by_url:
         client_sdk.videos.create(prompt="A fox", extra_body={"input_reference": {"image_url": "https://x.test/a.png"}})
-    assert by_url.value.param == "input_reference"
-    assert Generation.objects.count() == 0
+    assert (by_url.value.param, by_url.value.code) == ("input_reference", "unsupported_value")
+    theirs = make_generation(bob, Backend.objects.first())
+    with pytest.raises(openai.BadRequestError) as not_yours:
+        client_sdk.videos.create(prompt="A fox", extra_body={"input_reference": {"video_id": f"video_{theirs.uuid}"}})
+    assert (not_yours.value.param, not_yours.value.code) == ("input_reference", "video_not_found")
+    with pytest.raises(openai.BadRequestError) as no_end:  # sora-2 takes no end image: said on end_image
+        client_sdk.videos.create(
+            prompt="A fox",
+            input_reference=("a.png", frames.picture(), "image/png"),
+            extra_body={
+                "end_image": {"image_url": "data:image/png;base64," + base64.b64encode(frames.picture()).decode()}
+            },
+        )
+    assert (no_end.value.param, no_end.value.code) == ("end_image", "no_backend_able")
+    assert "cannot take an end image" in no_end.value.message
+    assert Generation.objects.exclude(owner=bob).count() == 0 and Job.objects.count() == 0
 
 
 def test_a_pinned_backend_is_honoured(client_sdk):

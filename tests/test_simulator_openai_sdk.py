@@ -38,9 +38,9 @@ def a_clip() -> bytes:
     return render.render_mp4(render.look_for("a mossy rock golem", "1280x720", "clip"), 2)
 
 
-def a_png() -> bytes:
+def a_png(width: int = 720, height: int = 1280) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 36), (200, 40, 90)).save(buffer, "PNG")
+    Image.new("RGB", (width, height), (200, 40, 90)).save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -102,6 +102,10 @@ def test_it_validates_parameters_like_the_real_api(client):
     with pytest.raises(openai.BadRequestError) as not_an_image:
         client.videos.create(prompt="A fox", input_reference=("ref.png", b"not an image", "image/png"))
     assert not_an_image.value.param == "input_reference"
+    with pytest.raises(openai.BadRequestError) as wrong_size:  # an input_reference must be the video's size
+        client.videos.create(prompt="A fox", input_reference=("ref.png", a_png(64, 36), "image/png"))
+    assert wrong_size.value.param == "input_reference"
+    assert "must match the requested width and height" in wrong_size.value.message
     assert client.videos.create(prompt="A fox", input_reference=("ref.png", a_png(), "image/png")).status in (
         "queued",
         "in_progress",

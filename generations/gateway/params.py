@@ -6,6 +6,8 @@ not a JSON object, an unknown field, a wrong type, a negative or non-numeric `se
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -19,6 +21,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.template.defaultfilters import filesizeformat
 
 from generations.gateway.wire import CHARACTER_PREFIX, VIDEO_PREFIX, ApiError, invalid
+from generations.jobs import images
 from generations.providers.models import Backend
 
 MAX_JSON_BYTES = 1024 * 1024  # a prompt is at most 32,000 characters: a JSON body never needs more
@@ -27,7 +30,9 @@ MAX_IDEMPOTENCY_KEY = 255
 DEFAULT_MODEL = "auto"
 DEFAULT_SECONDS = 4
 DEFAULT_SIZE = "720x1280"
-CREATE_FIELDS = ("prompt", "model", "seconds", "size", "input_reference", "backend", "characters")
+CREATE_FIELDS = ("prompt", "model", "seconds", "size", "input_reference", "end_image", "backend", "characters")
+IMAGE_PARAMS = ("input_reference", "end_image")
+DATA_URL = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,(?P<data>.+)", re.DOTALL)
 SIZE = re.compile(r"[1-9][0-9]{1,4}x[1-9][0-9]{1,4}")
 WHOLE = re.compile(r"-?[0-9]+")
 # Multipart spells nested values with brackets: `characters[][id]=char_…`, `input_reference[image_url]=…`.
@@ -143,6 +148,25 @@ def _flatten(form) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class ImageAsk:
+    """A start image (`input_reference`) or an end image (`end_image`, the studio's extra) as the request gave
+    it: its bytes (a file, or a base64 data URL), already checked, or a reference resolved for the creator when
+    the video is made (`video_id`: the last frame of one of their videos; `character`: one of its stills)."""
+
+    param: str
+    content: bytes = b""
+    name: str = ""
+    video_id: str = ""
+    character: str = ""
+    still: int = 1
+
+    def fingerprint(self) -> str:
+        if self.content:
+            return hashlib.sha256(self.content).hexdigest()
+        return f"video:{self.video_id}" if self.video_id else f"character:{self.character}:{self.still}"
+
+
+@dataclass(frozen=True)
 class VideoAsk:
     """A create, checked: what `videos.create` starts. `model` may be "auto" (the routing policy picks)."""
 
@@ -152,6 +176,12 @@ class VideoAsk:
     size: str
     backend: Backend | None = None
     character_ids: tuple[str, ...] = ()
+    start_image: ImageAsk | None = None
+    end_image: ImageAsk | None = None
+
+    @property
+    def image_roles(self) -> tuple[str, ...]:
+        return tuple(r for r, given in ((images.START, self.start_image), (images.END, self.end_image)) if given)
 
     def digest(self) -> str:
         """A fingerprint of the request, to tell a retried create from another one under the same key."""
@@ -163,18 +193,14 @@ class VideoAsk:
             "backend": self.backend.name if self.backend else None,
             "characters": list(self.character_ids),
         }
+        for given in (self.start_image, self.end_image):
+            if given is not None:  # absent images leave the digest as it was before images existed
+                canonical[given.param] = given.fingerprint()
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
 def video_ask(body: Body) -> VideoAsk:
     _only(body, CREATE_FIELDS)
-    if "input_reference" in body.names():
-        raise invalid(
-            "Start images (input_reference) are not supported yet: this studio makes videos from the prompt "
-            "(with @handle mentions for your characters). Send the request without input_reference.",
-            param="input_reference",
-            code="unsupported_parameter",
-        )
     fields = body.fields
     return VideoAsk(
         prompt=prompt(fields),
@@ -183,7 +209,79 @@ def video_ask(body: Body) -> VideoAsk:
         size=_size(fields.get("size")),
         backend=_backend(fields.get("backend")),
         character_ids=_character_ids(fields.get("characters")),
+        start_image=_image(body, "input_reference"),
+        end_image=_image(body, "end_image"),
     )
+
+
+def _image(body: Body, param: str) -> ImageAsk | None:
+    """A start or end image: a multipart file (as the openai SDK sends `input_reference`), or an object
+    `{"image_url": "data:image/…;base64,…"}`, `{"video_id": "video_…"}` (the last frame of one of your
+    videos) or `{"character": "@handle", "still": 1}` (one of its stills). Checked here: its type sniffed, its
+    size capped and every byte decoded; a link is not fetched and there is no Files API (file_id)."""
+    upload = body.files.get(param)
+    if upload is not None:
+        if upload.size is not None and upload.size > images.MAX_BYTES:
+            raise invalid(f"'{param}' is larger than {images.MAX_BYTES // (1024 * 1024)} MB.", param, "invalid_image")
+        return ImageAsk(param, _checked(upload.read(images.MAX_BYTES + 1), param), name=(upload.name or param)[-120:])
+    value = body.fields.get(param)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value[:1] == "{":  # an object sent as one JSON string in a form
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if not isinstance(value, dict):
+        raise invalid(
+            f"'{param}' must be an image file (multipart), or an object: "
+            '{"image_url": "data:image/png;base64,…"}, {"video_id": "video_…"} or {"character": "@handle"}.',
+            param,
+            "invalid_type",
+        )
+    if value.get("file_id"):
+        raise invalid(
+            f"This studio has no Files API: send '{param}' as a file (multipart) or as a base64 data URL.",
+            param,
+            "unsupported_parameter",
+        )
+    url = value.get("image_url")
+    if isinstance(url, str) and url:
+        match = DATA_URL.fullmatch(url)
+        if not match:
+            raise invalid(
+                f"'{param}.image_url' must be a base64 data URL (data:image/png;base64,…): links are not fetched. "
+                "Or send the image as a file (multipart).",
+                param,
+                "unsupported_value",
+            )
+        try:
+            content = base64.b64decode(match["data"], validate=True)
+        except (binascii.Error, ValueError):
+            raise invalid(f"'{param}.image_url' is not valid base64.", param, "invalid_image") from None
+        return ImageAsk(param, _checked(content, param), name=f"{param}.image_url")
+    video_id = value.get("video_id")
+    if isinstance(video_id, str) and video_id.startswith(VIDEO_PREFIX):
+        return ImageAsk(param, video_id=video_id[:100])
+    character = value.get("character")
+    if isinstance(character, str) and character.strip().lstrip("@"):
+        still = value.get("still", 1)
+        if str(still) not in ("1", "2", "3"):
+            raise invalid(f"'{param}.still' is 1, 2 or 3 (the character's stills).", param, "invalid_value")
+        return ImageAsk(param, character=character.strip().lstrip("@").lower()[:30], still=int(still))
+    raise invalid(
+        f'\'{param}\' must be an image file, or {{"image_url": data URL}}, {{"video_id"}} or {{"character"}}.',
+        param,
+        "invalid_value",
+    )
+
+
+def _checked(content: bytes, param: str) -> bytes:
+    try:
+        images.decode(content)
+    except images.ImageProblem as exc:
+        raise invalid(f"'{param}': {exc}", param, "invalid_image") from None
+    return content
 
 
 def _only(body: Body, allowed) -> None:

@@ -1,6 +1,9 @@
 """Videos through the API: the same `lifecycle.start` as the form, plus what an API adds on top.
 
-- `model: "auto"` asks the creator's routing policy to choose the model as well as the backend;
+- `model: "auto"` asks the creator's routing policy to choose the model as well as the backend (among those that
+  take the images asked for);
+- `input_reference` (and the studio's `end_image`) become the video's start (and end) image: a file or data URL,
+  the last frame of one of the creator's videos, or a still of one of their characters;
 - an `Idempotency-Key` makes a retried create find its video (another body under the same key is refused);
 - a token's monthly cap is checked in the transaction that records the estimate (all rolled back if over).
 """
@@ -18,9 +21,9 @@ from characters.models import Character
 from generations.billing.models import CostKind
 from generations.gateway import caps
 from generations.gateway.models import ApiCharacter, ApiToken, ApiVideo
-from generations.gateway.params import VideoAsk
+from generations.gateway.params import ImageAsk, VideoAsk
 from generations.gateway.wire import VIDEO_PREFIX, ApiError, invalid, not_found, parse_id
-from generations.jobs import lifecycle, router
+from generations.jobs import images, lifecycle, router
 from generations.jobs.models import Generation
 from generations.providers.models import Backend, Refusal
 
@@ -89,6 +92,8 @@ def create(token: ApiToken, ask: VideoAsk, *, idempotency_key: str = "") -> Made
         size=ask.size,
         backend=ask.backend,
         policy=policy,
+        start_image=_image_input(owner, ask.start_image),
+        end_image=_image_input(owner, ask.end_image),
         # The key, hashed to fit: a create retried at the same moment finds the first one's job.
         client_token=f"api-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:60]}" if idempotency_key else "",
     )
@@ -152,6 +157,33 @@ def _check_character_ids(owner, ask: VideoAsk, mentioned: list[Character]) -> No
             )
 
 
+def _image_input(owner, given: ImageAsk | None) -> images.ImageInput | None:
+    """The image an ask names, for this creator: its bytes, the last frame of one of their finished videos, or a
+    still of one of their characters. Another creator's video or character is not found, as a 400 on the param."""
+    if given is None:
+        return None
+    if given.content:
+        return images.ImageInput(given.content, "upload", given.name)
+    try:
+        if given.video_id:
+            uid = parse_id(given.video_id, VIDEO_PREFIX)
+            generation = (
+                Generation.objects.filter(owner=owner, uuid=uid, deleted_at__isnull=True).first() if uid else None
+            )
+            if generation is None:
+                raise invalid(f"No video of yours has the id {given.video_id[:80]}.", given.param, "video_not_found")
+            return images.last_frame_of(generation)
+        character = Character.objects.owned_by(owner).filter(handle=given.character).first()
+        if character is None:
+            raise invalid(f"You have no character @{given.character}.", given.param, "character_not_found")
+        still = character.stills.filter(position=given.still).first()
+        if still is None:
+            raise invalid(f"@{character.handle} has no still {given.still}.", given.param, "still_not_found")
+        return images.from_still(still)
+    except images.ImageProblem as exc:
+        raise invalid(str(exc), given.param, "invalid_image") from None
+
+
 def _estimate(generation: Generation):
     return generation.cost_entries.filter(kind=CostKind.ESTIMATE).values_list("amount", flat=True).first() or 0
 
@@ -176,7 +208,7 @@ def _auto_model(ask: VideoAsk, characters: list[Character], policy: str) -> str:
     routes, model_of = [], {}
     for model in models:
         for backend in backends:
-            result = router.assess(backend, characters, model, str(ask.seconds), ask.size)
+            result = router.assess(backend, characters, model, str(ask.seconds), ask.size, images=ask.image_roles)
             if not isinstance(result, Refusal):
                 routes.append(result)
                 model_of[id(result.quote)] = model  # `best` hands back a new Route around the same quote
@@ -213,15 +245,35 @@ def _refused(exc: lifecycle.GenerationRefused, ask: VideoAsk, model: str) -> Api
     """`start` refuses with a message, a form field and a code saying which kind of refusal it is."""
     if exc.code == "over_budget":
         return _over_budget(str(exc))
+    if exc.code == "invalid_image":
+        return invalid(str(exc), "end_image" if exc.field == "end_image" else "input_reference", "invalid_image")
     if exc.code == "no_backend":
         if exc.field == "prompt":  # a mentioned character is not ready where the video could be made
             return invalid(str(exc), "prompt", "character_not_ready")
+        if image_param := _image_at_fault(ask, model):
+            return invalid(str(exc), image_param, "no_backend_able")
         if ask.backend is not None and not ask.backend.enabled:
             return invalid(str(exc), "backend", "backend_disabled")
         backends = [ask.backend] if ask.backend else list(Backend.objects.enabled())
         param = _param_at_fault(backends, model, ask) or ("backend" if ask.backend else None)
         return invalid(str(exc), param, "no_backend_able")
     return invalid(str(exc), exc.field if exc.field in ("prompt", "backend") else None)
+
+
+def _image_at_fault(ask: VideoAsk, model: str) -> str | None:
+    """The image no able backend can take ("input_reference", or "end_image" when the start image alone could
+    go), or None when the images are not what stops the video."""
+    backends = [ask.backend] if ask.backend else list(Backend.objects.enabled().prefetch_related("prices"))
+
+    def able(roles: tuple[str, ...]) -> bool:
+        return any(
+            not isinstance(router.assess(b, [], model, str(ask.seconds), ask.size, images=roles), Refusal)
+            for b in backends
+        )
+
+    if not ask.image_roles or not able(()):
+        return None
+    return "end_image" if ask.end_image and able((images.START,)) else "input_reference"
 
 
 def _over_budget(message: str) -> ApiError:

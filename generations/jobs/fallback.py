@@ -11,6 +11,7 @@ idempotency key and an empty `prompt_sent` (written for the new backend when it 
 that failed becomes an `Attempt` row, and the job's estimate is moved to the new backend's quote,
 in the same transaction, under the budgets (so it is moved, never doubled).
 
+A job with a start or end image goes only where the images can go (the router says why not elsewhere).
 A job with characters goes only where they are or can be bound. If there is no such backend, its
 series says: `wait` (default) for a backend that can carry them, or `degrade` (send it without them,
 flagged on the card).
@@ -66,7 +67,8 @@ def fall_back(generation: Generation, code: str, message: str) -> str:
     failed = Backend.objects.get(pk=generation.backend_id)
     characters = characters_of(generation)
     args = (generation.model, str(generation.seconds), generation.size)
-    results = router.candidates(characters, *args, exclude=[*tried, failed.pk])
+    images = generation.image_roles  # a job that starts from an image moves only where the image can go
+    results = router.candidates(characters, *args, exclude=[*tried, failed.pk], images=images)
     try:
         route = router.best(results, characters, generation.routing_policy)
     except router.NoBackend as exc:
@@ -74,7 +76,8 @@ def fall_back(generation: Generation, code: str, message: str) -> str:
             return ""
         if series_says(generation.scene if generation.scene_id else None) == CharacterFallback.DEGRADE:
             try:
-                route = router.best(router.candidates([], *args, exclude=[*tried, failed.pk]), [], "cost")
+                results = router.candidates([], *args, exclude=[*tried, failed.pk], images=images)
+                route = router.best(results, [], "cost")
             except router.NoBackend:
                 return ""
             return _move(generation, failed, route, code, message, degraded=True)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Model, Q, Value
 from django.db.models.functions import Concat
@@ -31,10 +32,25 @@ from django.utils import timezone
 from characters import mentions, registry, stills
 from generations.billing import budgets, pricing
 from generations.billing.models import CostEntry, CostKind
-from generations.jobs import fallback, pacing, router
-from generations.jobs.models import PINNED, CharacterFallback, CreatorSettings, Generation, GenerationEvent
+from generations.jobs import fallback, images, pacing, router
+from generations.jobs.models import (
+    PINNED,
+    CharacterFallback,
+    CreatorSettings,
+    Generation,
+    GenerationEvent,
+    GenerationImage,
+)
 from generations.providers import health
-from generations.providers.base import COMPLETED, FAILED, REFERENCE_IMAGES, LostCreate, ProviderError, RemoteJob
+from generations.providers.base import (
+    COMPLETED,
+    FAILED,
+    REFERENCE_IMAGES,
+    LostCreate,
+    ProviderError,
+    ReferenceImage,
+    RemoteJob,
+)
 from generations.providers.models import Backend
 from generations.states import ACTIVE, IN_FLIGHT, Status
 from sora_studio import queue
@@ -53,7 +69,7 @@ DOWNLOAD_RETRY_MAX_SECONDS = 15
 
 class GenerationRefused(ValueError):
     """A request to generate that cannot be accepted; `field` names the form field at fault, `code` the
-    kind of refusal (an API answers each kind its own way): "invalid", "unknown_character",
+    kind of refusal (an API answers each kind its own way): "invalid", "invalid_image", "unknown_character",
     "no_backend", "over_budget", "not_completed", "still_running"."""
 
     def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
@@ -71,7 +87,10 @@ class GenerationRequest:
 
     `backend` None routes automatically, by `policy` (blank: the scene's series' policy, else the
     creator's default, else cost). A `client_token` (the form's one-time token) makes a second
-    start of the same request find the first job instead of making a twin.
+    start of the same request find the first job instead of making a twin. `start_image` and
+    `end_image` (generations.jobs.images.ImageInput: an upload, a still, the last frame of a video) are
+    the video's first and last frame: checked, cropped to `size`, kept with the job, and sent only to a
+    backend that takes them.
     """
 
     owner: User
@@ -84,6 +103,8 @@ class GenerationRequest:
     remix_of: Generation | None = None
     client_token: str = ""
     policy: str = ""
+    start_image: images.ImageInput | None = None
+    end_image: images.ImageInput | None = None
 
 
 @dataclass(frozen=True)
@@ -109,11 +130,18 @@ def start(request: GenerationRequest) -> Started:
         characters = mentions.resolve(request.owner, prompt)
     except mentions.MentionError as exc:
         raise GenerationRefused(str(exc), "prompt", "unknown_character") from None
+    fitted = _fitted_images(request)  # checked before anything is routed, let alone sent
     policy = request.policy or default_policy(request.owner, request.scene)
     try:
         # Offers list seconds as strings ("4"): the router compares them as written.
         route = router.choose(
-            characters, request.model, str(request.seconds), request.size, backend=request.backend, policy=policy
+            characters,
+            request.model,
+            str(request.seconds),
+            request.size,
+            backend=request.backend,
+            policy=policy,
+            images=tuple(fitted),
         )
     except router.NoBackend as exc:
         route = _route_in_outage(request, characters, policy) if request.backend is None else None
@@ -126,13 +154,44 @@ def start(request: GenerationRequest) -> Started:
     else:
         # A character still to bind there is written into the prompt when the job is sent, once it is ready.
         rendered = None if route.to_bind else mentions.render(prompt, characters, route.backend)
+        if rendered is not None and images.START in fitted:
+            rendered = _stills_stay_home(rendered, route.backend)
     try:
-        return _create(replace(request, prompt=prompt), route=route, rendered=rendered, characters=characters)
+        return _create(
+            replace(request, prompt=prompt), route=route, rendered=rendered, characters=characters, fitted=fitted
+        )
     except IntegrityError:
         twin = _twin(request) if request.client_token else None
         if twin is None:
             raise
         return twin  # a simultaneous double-click: the other request created it
+
+
+def _fitted_images(request: GenerationRequest) -> dict[str, images.Fitted]:
+    """The request's start and end images, checked and cropped to the video's size, by role. GenerationRefused
+    (on the image's own field) for one that cannot be used: nothing is routed or sent then."""
+    if request.end_image is not None and request.start_image is None:
+        raise GenerationRefused("An end image needs a start image too.", "start_image", "invalid_image")
+    fitted = {}
+    for role, given in ((images.START, request.start_image), (images.END, request.end_image)):
+        if given is None:
+            continue
+        try:
+            fitted[role] = images.prepare(given, request.size)
+        except images.ImageProblem as exc:
+            raise GenerationRefused(
+                f"The {images.ROLE_LABELS[role]}: {exc}", f"{role}_image", "invalid_image"
+            ) from None
+    return fitted
+
+
+def _stills_stay_home(rendered: mentions.Rendered, backend: Backend) -> mentions.Rendered:
+    """On a protocol the characters reach as stills, a start image is the first frame instead: the stills are
+    not sent, and the characters travel by their names (and the picture)."""
+    if not backend.takes_reference_images:
+        return rendered
+    note = "its name only (the start image is the first frame, so its stills were not sent)"
+    return replace(rendered, travel=dict.fromkeys(rendered.travel, note))
 
 
 def _route_in_outage(request: GenerationRequest, characters: list[Character], policy: str) -> router.Route | None:
@@ -141,12 +200,15 @@ def _route_in_outage(request: GenerationRequest, characters: list[Character], po
     if not characters or request.scene is None:
         return None
     args = (request.model, str(request.seconds), request.size)
+    roles = tuple(
+        role for role, given in ((images.START, request.start_image), (images.END, request.end_image)) if given
+    )
     try:
         if fallback.series_says(request.scene) == CharacterFallback.DEGRADE:
-            route = router.best(router.candidates([], *args), [], policy)
+            route = router.best(router.candidates([], *args, images=roles), [], policy)
             why = "No backend up can carry the characters, so they are left out (the series says so)."
             return replace(route, reason=f"{why} {route.reason}", degraded=True)
-        route = router.best(router.candidates(characters, *args, despite_outage=True), characters, policy)
+        route = router.best(router.candidates(characters, *args, despite_outage=True, images=roles), characters, policy)
     except router.NoBackend:
         return None
     return replace(route, reason=f"Waits for {route.backend.name} to come back (the series says so). {route.reason}")
@@ -169,6 +231,7 @@ def _create(
     route: router.Route,
     rendered: mentions.Rendered | None,
     characters: list[Character],
+    fitted: dict[str, images.Fitted],
 ) -> Started:
     with transaction.atomic():
         try:
@@ -195,6 +258,8 @@ def _create(
             next_poll_at=timezone.now() + timedelta(seconds=10),
         )
         generation.characters.set(characters)
+        for role, image in fitted.items():
+            _keep_image(generation, role, image)
         for character in route.to_bind:
             registry.bind(character, route.backend)  # registration starts now, beside the queue
         GenerationEvent.objects.create(generation=generation, status=Status.QUEUED, note=route.reason[:300])
@@ -209,6 +274,20 @@ def _create(
         )
         queue.advance_on_commit(generation.pk)
     return Started(generation, warnings)
+
+
+def _keep_image(generation: Generation, role: str, image: images.Fitted) -> None:
+    """Store a start or end image with the job, as it will be sent (the storage API, like the video)."""
+    kept = GenerationImage(
+        generation=generation,
+        role=role,
+        source=image.source,
+        note=image.note[:200],
+        width=image.width,
+        height=image.height,
+    )
+    kept.image.save(f"{role}.jpg", ContentFile(image.content), save=False)
+    kept.save()
 
 
 # --- The worker side -----------------------------------------------------------------------
@@ -305,6 +384,7 @@ def _send_create(generation: Generation, backend: Backend) -> None:
                 generation.remix_of.remote_id, generation.prompt_sent, generation.idempotency_key
             )
         else:
+            kept = _kept_images(generation)
             job = backend.client().create(
                 prompt=generation.prompt_sent,
                 model=generation.model,
@@ -312,7 +392,8 @@ def _send_create(generation: Generation, backend: Backend) -> None:
                 size=generation.size,
                 characters=generation.characters_sent,
                 idempotency_key=generation.idempotency_key,
-                images=_reference_images(generation, backend),
+                images=[] if images.START in kept else _reference_images(generation, backend),
+                **{f"{role}_image": image for role, image in kept.items()},
             )
     except ProviderError as exc:
         _create_failed(generation, backend, exc)
@@ -348,6 +429,8 @@ def _characters_ready(generation: Generation, backend: Backend) -> bool:
             return False
         characters = fallback.characters_of(generation)  # with the bindings just made
         rendered = mentions.render(generation.prompt, characters, backend)
+        if generation.images.filter(role=images.START).exists():
+            rendered = _stills_stay_home(rendered, backend)
     generation.prompt_sent = rendered.prompt
     generation.characters_sent = rendered.character_ids
     generation.characters_travel = rendered.travel
@@ -355,6 +438,15 @@ def _characters_ready(generation: Generation, backend: Backend) -> bool:
         prompt_sent=rendered.prompt, characters_sent=rendered.character_ids, characters_travel=rendered.travel
     )
     return True
+
+
+def _kept_images(generation: Generation) -> dict[str, ReferenceImage]:
+    """The job's start and end images as they are sent, by role ("start", "end")."""
+    kept = {}
+    for stored in generation.images.all():
+        with stored.image.open("rb") as handle:
+            kept[stored.role] = ReferenceImage(f"{stored.role}.jpg", handle.read(), "image/jpeg")
+    return kept
 
 
 def _reference_images(generation: Generation, backend: Backend) -> list:
@@ -769,6 +861,7 @@ def retry(generation: Generation) -> Started:
             scene=generation.scene,
             client_token=f"retry-of-{generation.uuid.hex}",
             policy=_policy_of(generation),
+            **_images_of(generation),
         )
     )
 
@@ -792,8 +885,15 @@ def remix(generation: Generation, prompt: str) -> Started:
             remix_of=generation if native else None,
             client_token=token,
             policy=_policy_of(generation),
+            # A native remix changes a finished video; a new job starts from the same images.
+            **({} if native else _images_of(generation)),
         )
     )
+
+
+def _images_of(generation: Generation) -> dict[str, images.ImageInput]:
+    """A job's start and end images, to start another job from them: {"start_image": …, "end_image": …}."""
+    return {f"{stored.role}_image": images.from_generation_image(stored) for stored in generation.images.all()}
 
 
 def _policy_of(generation: Generation) -> str:
@@ -819,8 +919,9 @@ def delete(generation: Generation) -> str:
             note = f"Could not delete it on {generation.backend.name}: {exc.message}"
     if generation.status == Status.QUEUED:
         cancel(generation)
-    for stored in (generation.video, generation.thumbnail):
+    for stored in (generation.video, generation.thumbnail, *(kept.image for kept in generation.images.all())):
         if stored:
             stored.delete(save=False)
+    generation.images.all().delete()
     Generation.objects.filter(pk=generation.pk).update(deleted_at=timezone.now(), video="", thumbnail="")
     return note

@@ -79,6 +79,11 @@ def upload_thumbnail(instance, filename):
     return _asset_path(instance, filename, "thumbnail")
 
 
+def upload_image(instance, filename):
+    generation = instance.generation
+    return f"generations/{generation.owner_id}/{generation.uuid}/{instance.role}{filename[filename.rfind('.') :]}"
+
+
 class Generation(models.Model):
     """One video job, from the form to the stored MP4. Every state change is compare-and-set."""
 
@@ -184,6 +189,11 @@ class Generation(models.Model):
         )
 
     @property
+    def image_roles(self) -> tuple[str, ...]:
+        """The images this job asked for ("start", "end"): where it may be sent depends on them."""
+        return tuple(sorted((image.role for image in self.images.all()), key=ImageRole.values.index))
+
+    @property
     def deadline(self):
         """When the job ends timed out if it has not finished: its backend's timeout after it was made."""
         return self.created_at + timedelta(seconds=self.backend.timeout)
@@ -262,6 +272,38 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.generation_id} try {self.number} on {self.backend_id}: {self.error_code}"
+
+
+class ImageRole(models.TextChoices):
+    START = "start", "Start image"
+    END = "end", "End image"
+
+
+class ImageSource(models.TextChoices):
+    UPLOAD = "upload", "Uploaded"
+    STILL = "still", "A character's still"
+    LAST_FRAME = "last_frame", "The last frame of a video"
+
+
+class GenerationImage(models.Model):
+    """A generation's start (first-frame) or end (last-frame) image, as it was sent: checked, and cropped to the
+    video's size (generations.jobs.images). Kept with the video, shown beside it, listed in exports."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
+    role = models.CharField(max_length=10, choices=ImageRole.choices)
+    image = models.FileField(upload_to=upload_image)
+    source = models.CharField(max_length=20, choices=ImageSource.choices)
+    note = models.CharField(max_length=200, blank=True, help_text="Which upload, still or video it came from.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["generation", "-role"]  # start, then end
+        constraints = [models.UniqueConstraint(fields=["generation", "role"], name="one_image_per_role")]
+
+    def __str__(self) -> str:
+        return f"#{self.generation_id} {self.role} image"
 
 
 class GenerationEvent(models.Model):

@@ -1,5 +1,8 @@
 """Which backend makes a video: the one the creator pinned, or the one their routing policy prefers.
 
+A video that starts from an image (or ends on one) goes only where the backend's protocol, and the model
+there, take such images; every other backend is passed over with the reason.
+
 A character id lives on one backend only, so a prompt that mentions characters can only go where
 all of them are ready, or can be made ready first (registered from the character's clip, or given
 stills to travel as reference images): the job binds them there before it is sent. Among those the
@@ -42,15 +45,26 @@ class Route:
 
 
 def assess(
-    backend: Backend, characters, model: str, seconds: str, size: str, *, despite_outage: bool = False
+    backend: Backend,
+    characters,
+    model: str,
+    seconds: str,
+    size: str,
+    *,
+    despite_outage: bool = False,
+    images: tuple[str, ...] = (),
 ) -> Route | Refusal:
-    """A Route if `backend` can make this video, else the reason it cannot."""
+    """A Route if `backend` can make this video, else the reason it cannot. `images`: the start and end
+    images asked for ("start", "end"), which the backend must be able to take."""
     if not backend.enabled:
         return Refusal(backend, f"{backend.name} is disabled.")
     if not despite_outage and health.is_open(backend, now := timezone.now()):
         # After the cooldown (and no trial job yet) it is closed enough to take the one trial job.
         return Refusal(backend, health.refusal_reason(backend, now))
     if refusal := backend.refusal(model, seconds, size):
+        return refusal
+    with_stills = bool(characters) and backend.takes_reference_images  # a still can be the first frame there
+    if refusal := backend.image_refusal(model, images, with_characters=with_stills):
         return refusal
     try:
         to_bind = check_ready(characters, backend, or_bindable=True)
@@ -70,25 +84,39 @@ def binding_note(route: Route) -> str:
 
 
 def candidates(
-    characters, model: str, seconds: str, size: str, *, exclude=(), despite_outage: bool = False
+    characters,
+    model: str,
+    seconds: str,
+    size: str,
+    *,
+    exclude=(),
+    despite_outage: bool = False,
+    images: tuple[str, ...] = (),
 ) -> list[Route | Refusal]:
     """Every enabled backend (but those in `exclude`, pks), as a Route or the reason it cannot;
-    `despite_outage` counts a backend whose circuit is open as able (for work that waits for it)."""
+    `despite_outage` counts a backend whose circuit is open as able (for work that waits for it);
+    `images` are the start and end images the video asks for ("start", "end")."""
     backends = Backend.objects.enabled().exclude(pk__in=list(exclude)).prefetch_related("prices")
-    return [assess(b, characters, model, seconds, size, despite_outage=despite_outage) for b in backends]
+    return [assess(b, characters, model, seconds, size, despite_outage=despite_outage, images=images) for b in backends]
 
 
 def choose(
-    characters, model: str, seconds: str, size: str, backend: Backend | None = None, policy: str = Policy.COST
+    characters,
+    model: str,
+    seconds: str,
+    size: str,
+    backend: Backend | None = None,
+    policy: str = Policy.COST,
+    images: tuple[str, ...] = (),
 ) -> Route:
     """Route one video: to `backend` if pinned, else by `policy`. NoBackend says why, in words a creator can act on."""
     if backend is not None:
-        result = assess(backend, characters, model, seconds, size)
+        result = assess(backend, characters, model, seconds, size, images=images)
         if isinstance(result, Refusal):
             raise NoBackend(str(result))
         reason = f"{PINNED}: {backend.name}, chosen by you, at {result.quote.describe}{binding_note(result)}."
         return Route(result.backend, result.quote, reason, PINNED, _record([result]), result.to_bind)
-    return best(candidates(characters, model, seconds, size), characters, policy)
+    return best(candidates(characters, model, seconds, size, images=images), characters, policy)
 
 
 def _natively_bound(backend: Backend, characters) -> bool:

@@ -97,7 +97,7 @@ class Mention:
 
 @dataclass(frozen=True)
 class ReferenceImage:
-    """A still that carries a character (or a start frame) to a protocol that takes images."""
+    """An image sent with a video: a still that carries a character, or the video's start or end frame."""
 
     name: str
     content: bytes
@@ -143,6 +143,13 @@ class ProtocolSpec:
     clip_by_url: bool = False
     # The clip length (shortest, longest seconds) the provider registers a character from; longer ones are cut.
     clip_seconds: tuple[int, int] | None = None
+    # Start and end images (a video's first and last frame) the protocol takes: "start", "end". Where a model
+    # says otherwise in its offer ("images": [...], e.g. a Runway model that takes a last frame too), the offer wins.
+    images: tuple[str, ...] = ()
+    # Images travel as the model's own arguments (fal, Replicate, a task API's extra fields): a model takes a start
+    # image where its offer's "arguments" name "{start_image}" (or "{image}"), an end image where they name
+    # "{end_image}" (generations.providers.offers). `images` is not used then.
+    image_arguments: bool = False
     # The provider calls back when a job ends, when asked at create time: the client then has
     # `verify_webhook(headers, body) -> generations.providers.webhooks.Delivery` (see that module).
     webhooks: bool = False

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from generations.providers import registry
 from generations.providers.base import REFERENCE_IMAGES, ProtocolSpec
-from generations.providers.offers import offer_problems
+from generations.providers.offers import image_roles_in, offer_problems
 from sora_studio.fields import EncryptedTextField, reveal
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,38 @@ class Backend(models.Model):
             return Refusal(self, f"{self.name} makes {model} at {', '.join(offer['sizes'])}, not {size}.")
         return None
 
+    def image_roles(self, model: str) -> set[str]:
+        """The images ("start", "end") this backend's `model` takes: the protocol's own, a model's offer
+        where it says ("images"), or, for a model app, what its arguments name."""
+        offer = self.offer().get(model) or {}
+        if self.spec.image_arguments:
+            return image_roles_in(offer)
+        return set(offer["images"]) if "images" in offer else set(self.spec.images)
+
+    def image_refusal(self, model: str, roles, *, with_characters: bool = False) -> Refusal | None:
+        """Why this backend cannot take the images asked for (`roles`: "start", "end"), or None if it can. An
+        image-to-video model ("needs_start_image" in its offer) needs a start image, or a mentioned character
+        whose still can be its first frame (`with_characters`)."""
+        if "start" not in roles and not with_characters and (self.offer().get(model) or {}).get("needs_start_image"):
+            return Refusal(
+                self,
+                f"{self.name} cannot make {model} from a prompt alone: it needs a start image (give one, or "
+                "mention a character whose still can open the video).",
+            )
+        missing = [role for role in roles if role not in self.image_roles(model)]
+        if not missing:
+            return None
+        what = " and ".join(f"an {role} image" if role == "end" else f"a {role} image" for role in missing)
+        takes = self.image_roles(model)
+        if not takes:
+            why = f"{model} is sent the prompt only"
+        elif self.spec.image_arguments:
+            names = " or ".join("{start_image}" if role == "start" else "{end_image}" for role in missing)
+            why = f"{model} takes {_listed(takes)}: its offer's arguments name no {names}"
+        else:
+            why = f"{model} takes {_listed(takes)}"
+        return Refusal(self, f"{self.name} cannot take {what} ({why}).")
+
     def client(self):
         return registry.client_for(self)
 
@@ -242,6 +274,15 @@ class Backend(models.Model):
         for row in self.spec.default_price_rows():
             if videos or row["unit"] == PriceUnit.PER_CHARACTER:
                 Price.objects.get_or_create(backend=self, **row)
+
+
+def _listed(roles) -> str:
+    """{"start"} -> "a start image only"; set() -> "no image"."""
+    if not roles:
+        return "no image"
+    if roles == {"start"}:
+        return "a start image only"
+    return "start and end images"
 
 
 class PriceUnit(models.TextChoices):

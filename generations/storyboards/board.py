@@ -6,13 +6,15 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
 
-from generations.jobs import lifecycle
+from generations.jobs import images, lifecycle
+from generations.jobs.forms import KEPT
 from generations.jobs.models import Generation
 from generations.states import ACTIVE, Status
-from generations.storyboards.models import Scene, Series
+from generations.storyboards.models import Scene, SceneImage, Series
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,13 @@ class SceneCard:
         return take if take is not None and take.status == Status.COMPLETED and take.video else None
 
 
-def generate_scene(scene: Scene) -> lifecycle.Started:
-    """One (more) take of a scene with the series defaults; raises GenerationRefused. Earlier takes stay."""
+def generate_scene(scene: Scene, *, start_image: images.ImageInput | None = None) -> lifecycle.Started:
+    """One (more) take of a scene with the series defaults; raises GenerationRefused. Earlier takes stay.
+
+    The take starts from the scene's own start and end images (the scene editor's); `start_image`, when
+    given, takes the place of the start image (a frame handed on from another take)."""
     series = scene.series
+    chosen = scene_images(scene)
     return lifecycle.start(
         lifecycle.GenerationRequest(
             series.owner,
@@ -49,8 +55,36 @@ def generate_scene(scene: Scene) -> lifecycle.Started:
             size=series.size,
             backend=series.backend,
             scene=scene,
+            start_image=start_image or chosen.get(images.START),
+            end_image=chosen.get(images.END),
         )
     )
+
+
+def scene_images(scene: Scene) -> dict[str, images.ImageInput]:
+    """The scene's start and end images, by role, as a take is started from them."""
+    chosen = {}
+    for kept in scene.images.all():
+        with kept.image.open("rb") as handle:
+            chosen[kept.role] = images.ImageInput(handle.read(images.MAX_BYTES + 1), kept.source, kept.note)
+    return chosen
+
+
+def set_scene_images(scene: Scene, chosen: dict) -> None:
+    """Keep the images the scene editor chose (role -> ImageInput, KEPT to leave one as it is, None to drop it)."""
+    for role in images.ROLES:
+        given = chosen.get(role)
+        if given is KEPT:
+            continue
+        for old in SceneImage.objects.filter(scene=scene, role=role):
+            old.image.delete(save=False)
+            old.delete()
+        if given is None:
+            continue
+        kept = SceneImage(scene=scene, role=role, source=given.source, note=given.note[:200])
+        extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}[images.sniff(given.content)]
+        kept.image.save(f"{role}.{extension}", ContentFile(given.content), save=False)
+        kept.save()
 
 
 def needs_take(scene: Scene, takes: Iterable[Generation] | None = None) -> bool:
@@ -111,7 +145,7 @@ def _newest_first(takes_queryset: QuerySet | None) -> QuerySet:
 def scenes_with_takes(series: Series, takes_queryset: QuerySet | None = None) -> list[SceneCard]:
     """The series' scenes in order, as cards; `takes_queryset` says what to load with each take."""
     prefetch = Prefetch("takes", queryset=_newest_first(takes_queryset), to_attr="take_list")
-    scenes = list(series.scenes.prefetch_related(prefetch))
+    scenes = list(series.scenes.prefetch_related(prefetch, "images"))
     return [
         SceneCard(scene, number, scene.take_list, take_for(scene, scene.take_list), number == len(scenes))
         for number, scene in enumerate(scenes, start=1)

@@ -103,6 +103,8 @@ def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_
         ],
         "video": None,
         "thumbnail": None,
+        # The start and end images the video was made from, as they were sent (cropped to its size).
+        "images": {},
     }
     files = []
     for field, default in (("video", ".mp4"), ("thumbnail", ".webp")):
@@ -111,6 +113,10 @@ def _generation_entry(generation: Generation, folder: str) -> tuple[dict, list[_
             files.append(
                 _File(f"{folder}/{generation.pk}-{field}{_extension(stored.name, default)}", stored, entry, field)
             )
+    for kept in generation.images.all():  # prefetched
+        image = {"file": None, "source": kept.source, "note": kept.note, "size": f"{kept.width}x{kept.height}"}
+        entry["images"][kept.role] = image
+        files.append(_File(f"{folder}/{generation.pk}-{kept.role}-image.jpg", kept.image, image, "file"))
     return entry, files
 
 
@@ -150,7 +156,7 @@ def _generations(queryset):
         queryset.filter(deleted_at__isnull=True)
         .select_related("backend")
         .prefetch_related(
-            "characters", Prefetch("cost_entries", queryset=CostEntry.objects.order_by("created_at", "pk"))
+            "characters", "images", Prefetch("cost_entries", queryset=CostEntry.objects.order_by("created_at", "pk"))
         )
     )
 

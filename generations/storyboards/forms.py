@@ -1,10 +1,12 @@
-"""A series' settings and a scene's prompt."""
+"""A series' settings and a scene's prompt (and, in the editor, its start and end images)."""
 
 from __future__ import annotations
 
 from django import forms
+from django.urls import reverse
 
 from characters.models import Character
+from generations.jobs.forms import ImageFieldsMixin
 from generations.jobs.models import CharacterFallback, Policy
 from generations.providers.forms import AUTOMATIC, OfferFieldsMixin
 from generations.providers.models import Backend
@@ -65,9 +67,30 @@ class SeriesForm(OfferFieldsMixin, forms.ModelForm):
         return cleaned
 
 
-class SceneForm(forms.ModelForm):
+class SceneForm(ImageFieldsMixin, forms.ModelForm):
+    """A scene's prompt; in the editor (`owner` given), also its start and end images, which every take of the
+    scene starts from (each cropped to the series' size when it is started)."""
+
     class Meta:
         model = Scene
         fields = ["prompt"]
         widgets = {"prompt": forms.Textarea(attrs={"rows": 3, "placeholder": "@handle walks into the lighthouse"})}
         labels = {"prompt": "New scene"}
+
+    def __init__(self, *args, owner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if owner is not None and self.instance.pk:
+            self.kept_images = {
+                kept.role: (
+                    kept.note or "the image chosen before",
+                    reverse("scene_image", args=[kept.scene_id, kept.role]),
+                )
+                for kept in self.instance.images.all()
+            }
+            self._add_image_fields(owner)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "start_image" in self.fields:
+            self._clean_images(cleaned)
+        return cleaned

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from generations.jobs.models import CharacterFallback, Policy
+from generations.jobs.models import CharacterFallback, ImageRole, ImageSource, Policy
 from generations.providers.models import Backend
 
 
@@ -215,3 +215,28 @@ class Export(models.Model):
             )
             == 1
         )
+
+
+def upload_scene_image(instance, filename):
+    scene = instance.scene
+    extension = filename[filename.rfind(".") :] if "." in filename else ".jpg"
+    return f"series/{scene.series.owner_id}/{scene.series_id}/scene-{scene.pk}-{instance.role}{extension}"
+
+
+class SceneImage(models.Model):
+    """A scene's start or end image, as the creator chose it in the scene editor (checked, not yet cropped:
+    each take is cropped to the series' size when it is started), kept as it was given."""
+
+    scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="images")
+    role = models.CharField(max_length=10, choices=ImageRole.choices)
+    image = models.FileField(upload_to=upload_scene_image)
+    source = models.CharField(max_length=20, choices=ImageSource.choices)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["scene", "-role"]  # start, then end
+        constraints = [models.UniqueConstraint(fields=["scene", "role"], name="one_scene_image_per_role")]
+
+    def __str__(self) -> str:
+        return f"{self.scene} {self.role} image"

@@ -16,6 +16,7 @@ urlpatterns = [
     path("series/<int:pk>/generate/", views.series_generate_all, name="series_generate_all"),
     path("scenes/<int:pk>/", views.scene_detail, name="scene_detail"),
     path("scenes/<int:pk>/edit/", views.scene_edit, name="scene_edit"),
+    path("scenes/<int:pk>/images/<str:role>", views.scene_image, name="scene_image"),
     path("scenes/<int:pk>/delete/", views.scene_delete, name="scene_delete"),
     path("scenes/<int:pk>/move/", views.scene_move, name="scene_move"),
     path("scenes/<int:pk>/generate/", views.scene_generate, name="scene_generate"),

@@ -230,8 +230,8 @@ def scene_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return vary_on_htmx(_render_scene(request, scene))
 
 
-def _scene_form(scene: Scene, data=None) -> SceneForm:
-    form = SceneForm(data, instance=scene, auto_id=f"scene-{scene.pk}-%s")
+def _scene_form(scene: Scene, data=None, files=None) -> SceneForm:
+    form = SceneForm(data, files, instance=scene, owner=scene.series.owner, auto_id=f"scene-{scene.pk}-%s")
     form.fields["prompt"].label = "Prompt"
     form.fields["prompt"].widget.attrs["autofocus"] = True
     return form
@@ -239,11 +239,13 @@ def _scene_form(scene: Scene, data=None) -> SceneForm:
 
 @require_http_methods(["GET", "POST"])
 def scene_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """Edit a scene's prompt in place. Its takes keep the prompt they were made with."""
+    """Edit a scene's prompt and its start and end images in place. Its takes keep what they were made with."""
     scene = _get_scene_for_user(request, pk)
-    form = _scene_form(scene, request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
+    posted = request.method == "POST"
+    form = _scene_form(scene, request.POST if posted else None, request.FILES if posted else None)
+    if posted and form.is_valid():
         form.save()
+        board.set_scene_images(scene, form.cleaned_data)
         if request.htmx:
             return _render_scene(
                 request,
@@ -256,6 +258,14 @@ def scene_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "generations/series_detail.html#scene_form" if partial_wanted(request) else "generations/series_scene_edit.html"
     )
     return vary_on_htmx(render(request, template, context))
+
+
+@require_GET
+def scene_image(request: HttpRequest, pk: int, role: str) -> HttpResponse:
+    """A scene's start or end image as the creator chose it (its takes crop it to the series' size)."""
+    scene = _get_scene_for_user(request, pk)
+    kept = get_object_or_404(scene.images, role=role)
+    return files.serve(request, kept.image)
 
 
 @require_POST

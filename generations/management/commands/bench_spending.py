@@ -108,12 +108,14 @@ class Command(BaseCommand):
             if not backend.prices.exclude(unit=PriceUnit.PER_CHARACTER).exists():  # no public price list
                 Price.objects.get_or_create(backend=backend, unit=PriceUnit.PER_SECOND, amount=Decimal("0.10"))
             backends.append(backend)
-        # Every video this backend offers at its first size, with its price: what a month of real use holds.
+        # Every video this backend offers at its first size, with its price: what a month of real use holds
+        # (a model with no price of its own, like fal's image-to-video app, is never routed to: left out).
         menus = {
             b.pk: [
                 (model, seconds, pricing.quote(b, model, seconds, offer["sizes"][0]).amount)
                 for model, offer in b.offer().items()
                 for seconds in offer["seconds"]
+                if b.price_for(PriceUnit.PER_SECOND, model) or b.price_for(PriceUnit.PER_REQUEST, model)
             ]
             for b in backends
         }

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from generations.providers import registry
-from generations.providers.models import Backend
+from generations.providers.models import Backend, Price, PriceUnit
 
 DEMO_PRICE_PER_SECOND = Decimal("0.10")
 
@@ -39,6 +39,7 @@ class Command(BaseCommand):
                 # Seeded before installs had their own key (or the key was changed): follow it.
                 existing.api_key = key
                 existing.save(update_fields=["api_key"])
+            self.complete_offer(Backend.objects.get(name=name), spec)
         User = get_user_model()
         for username, password, admin in [(opts["username"], opts["password"], False), ("admin", "admin", True)]:
             user, created = User.objects.get_or_create(
@@ -50,6 +51,24 @@ class Command(BaseCommand):
                 self.stdout.write(f"Login: {username} / {password}" + (" (admin)" if admin else " (creator)"))
 
         self.seed_character(User.objects.get(username=opts["username"]))
+
+    def complete_offer(self, backend: Backend, spec) -> None:
+        """A simulated backend offers every model of its protocol's default offer (one added since the last seed,
+        too: fal's image-to-video app) and can be routed to for each: a model without a price of its own gets
+        the demo price."""
+        if not backend.base_url.rstrip("/").endswith(f"/simulator/{spec.simulator_path}"):
+            return  # an admin pointed it elsewhere: theirs to manage
+        missing = {m: o for m, o in spec.default_offers.items() if m not in backend.offers}
+        if missing:
+            backend.offers = {**backend.offers, **missing}
+            backend.save(update_fields=["offers"])
+        for model in backend.offer():
+            if not backend.price_for(PriceUnit.PER_SECOND, model) and not backend.price_for(
+                PriceUnit.PER_REQUEST, model
+            ):
+                Price.objects.create(
+                    backend=backend, model=model, unit=PriceUnit.PER_SECOND, amount=DEMO_PRICE_PER_SECOND
+                )
 
     def simulator_key(self) -> str:
         """The key the simulated backends use: the configured one, or a new random one for this install,

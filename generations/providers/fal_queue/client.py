@@ -31,7 +31,7 @@ from generations.providers.base import (
 )
 from generations.providers.fal_queue import webhooks
 from generations.providers.http import HTTPClient
-from generations.providers.offers import fill_arguments
+from generations.providers.offers import arguments_for, fill_arguments
 from generations.providers.webhooks import Delivery, callback_url
 
 # fal-client treats these first segments as a namespace in front of owner/alias.
@@ -55,15 +55,23 @@ def app_root(app_id: str) -> str:
     return "/".join(parts[:size])
 
 
-def argument_values(prompt: str, seconds, size: str, images: Sequence[ReferenceImage]) -> dict:
-    """What an offer's "{placeholders}" stand for, for one video. Seconds are a string ("5"), as Kling takes them."""
+def argument_values(
+    prompt: str,
+    seconds,
+    size: str,
+    images: Sequence[ReferenceImage],
+    start_image: ReferenceImage | None = None,
+    end_image: ReferenceImage | None = None,
+) -> dict:
+    """What an offer's "{placeholders}" stand for, for one video. Seconds are a string ("5"), as Kling takes them.
+    The first frame ("{start_image}", or "{image}") is the creator's start image, else the first character's still."""
     try:
         width, height = (int(part) for part in size.lower().split("x"))
         divisor = math.gcd(width, height)
         ratio = f"{width // divisor}:{height // divisor}"
     except (ValueError, ZeroDivisionError):
         raise ProviderError(f"{size[:20]!r} is not a WIDTHxHEIGHT size.", code="invalid_size") from None
-    image = images[0] if images else None
+    first = start_image or (images[0] if images else None)
     return {
         "prompt": prompt,
         "seconds": str(int(seconds)),
@@ -72,7 +80,9 @@ def argument_values(prompt: str, seconds, size: str, images: Sequence[ReferenceI
         "height": height,
         "ratio": ratio,
         "aspect_ratio": ratio,
-        "image": data_uri(image) if image is not None else None,
+        "image": data_uri(first) if first is not None else None,
+        "start_image": data_uri(first) if first is not None else None,
+        "end_image": data_uri(end_image) if end_image is not None else None,
     }
 
 
@@ -146,11 +156,15 @@ class FalQueueClient(KeepsNoCharacters):
         characters: list[str],
         idempotency_key: str,
         images: Sequence[ReferenceImage] = (),
+        start_image: ReferenceImage | None = None,
+        end_image: ReferenceImage | None = None,
     ) -> RemoteJob:
-        # The offer maps the request onto the app's own arguments; an image goes only where it names "{image}".
-        # fal documents no idempotency key, so none is sent (a lost answer is never re-sent blindly).
-        arguments = (self.backend.offer().get(model) or {}).get("arguments") or DEFAULT_ARGUMENTS
-        body = fill_arguments(arguments, argument_values(prompt, seconds, size, images))
+        # The offer maps the request onto the app's own arguments; an image goes only where they name it
+        # ("{start_image}", "{end_image}"). fal documents no idempotency key, so none is sent (a lost answer is
+        # never re-sent blindly).
+        offer = self.backend.offer().get(model) or {}
+        arguments = arguments_for(offer, DEFAULT_ARGUMENTS, end_image=end_image is not None)
+        body = fill_arguments(arguments, argument_values(prompt, seconds, size, images, start_image, end_image))
         # Called back when the request ends, where this site is reachable (polling goes on, slower, anyway).
         webhook = callback_url(self.backend)
         params = webhooks.submit_params(webhook) if webhook else None

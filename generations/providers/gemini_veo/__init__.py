@@ -1,7 +1,9 @@
 """Google's Veo through the Gemini API: `POST models/{model}:predictLongRunning`, then poll the operation.
 
 A character travels as up to three reference images ("asset" references) sent with every video; Veo
-keeps no character of its own. Billed per second of video delivered.
+keeps no character of its own. A start image goes as `instances[0].image`, an end image as `lastFrame`; with a
+start image the characters' stills stay at home (Veo's first-frame and reference-image modes are separate)
+and their names carry them. Billed per second of video delivered.
 """
 
 from generations.providers.base import REFERENCE_IMAGES, ProtocolSpec
@@ -35,6 +37,8 @@ SPEC = ProtocolSpec(
     sends_character_ids=False,
     travel=REFERENCE_IMAGES,
     max_reference_images=3,
+    # `instances[0].image` (the first frame) and `instances[0].lastFrame` (interpolation: it needs a first frame).
+    images=("start", "end"),
     simulator_path="veo/v1beta",
     simulator_backend="Simulated Veo",
 )

@@ -5,7 +5,8 @@
 # google/genai/operations.py, google/genai/files.py (`download`).
 
 Wire shape, as the SDK speaks it:
-- `POST {base}/models/{model}:predictLongRunning` `{"instances": [{"prompt", "referenceImages"?}],
+- `POST {base}/models/{model}:predictLongRunning` `{"instances": [{"prompt", "image"?, "lastFrame"?,
+  "referenceImages"?}],
   "parameters": {"durationSeconds", "aspectRatio", "resolution"}}` -> `{"name": "models/{model}/operations/{id}"}`
 - `GET {base}/{name}` -> the operation; an unfinished one has no `done` at all (false is omitted). Finished:
   `error: {code, message}` or `response.generateVideoResponse` with `generatedSamples[].video.uri`, or with
@@ -77,14 +78,13 @@ def parameters_for(seconds, size: str) -> dict:
     }
 
 
+def inline_image(image: ReferenceImage) -> dict:
+    """An Image as google-genai serialises `types.Image(image_bytes=..., mime_type=...)` (`_Image_to_mldev`)."""
+    return {"bytesBase64Encoded": base64.b64encode(image.content).decode("ascii"), "mimeType": image.content_type}
+
+
 def reference_image(image: ReferenceImage) -> dict:
-    return {
-        "image": {
-            "bytesBase64Encoded": base64.b64encode(image.content).decode("ascii"),
-            "mimeType": image.content_type,
-        },
-        "referenceType": "asset",
-    }
+    return {"image": inline_image(image), "referenceType": "asset"}
 
 
 def parse_operation(data: dict, name: str) -> RemoteJob:
@@ -196,10 +196,26 @@ class GeminiVeoClient(KeepsNoCharacters):
         self.http = GoogleHTTPClient(backend, auth=goog_key)
 
     def create(
-        self, *, prompt: str, model: str, seconds, size: str, characters: list[str], idempotency_key: str, images=()
+        self,
+        *,
+        prompt: str,
+        model: str,
+        seconds,
+        size: str,
+        characters: list[str],
+        idempotency_key: str,
+        images=(),
+        start_image: ReferenceImage | None = None,
+        end_image: ReferenceImage | None = None,
     ) -> RemoteJob:
         # The Gemini API has no idempotency keys: a create whose answer was lost is not re-sent (see lifecycle).
         instance: dict = {"prompt": prompt}
+        # The SDK sends generate_videos(image=...) as instances[0].image and
+        # GenerateVideosConfig(last_frame=...) as instances[0].lastFrame.
+        if start_image is not None:
+            instance["image"] = inline_image(start_image)
+        if end_image is not None:
+            instance["lastFrame"] = inline_image(end_image)
         if images:
             instance["referenceImages"] = [reference_image(image) for image in list(images)[:MAX_REFERENCE_IMAGES]]
         body = {"instances": [instance], "parameters": parameters_for(seconds, size)}

@@ -1,7 +1,8 @@
 """The OpenAI Videos API shape (`POST /videos`), as served by OpenAI and by gateways (LiteLLM, new-api, ...).
 
 A character is registered from its clip and travels as `characters: [{"id": ...}]` (two at most),
-with its name written in the prompt. Billed per second of video delivered.
+with its name written in the prompt. A start image goes as `input_reference` (multipart), cropped to the
+video's size, which OpenAI requires. Billed per second of video delivered.
 """
 
 from generations.providers.base import ProtocolSpec
@@ -34,6 +35,8 @@ SPEC = ProtocolSpec(
     sends_character_ids=True,
     lists_jobs=True,
     clip_seconds=(2, 4),
+    # `input_reference`, the first frame: an image of exactly the video's size (the studio crops it to fit).
+    images=("start",),
     simulator_path="openai/v1",
     simulator_backend="Simulated official",
 )

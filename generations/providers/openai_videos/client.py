@@ -72,15 +72,28 @@ class OpenAIVideosClient:
         characters: list[str],
         idempotency_key: str,
         images: Sequence[ReferenceImage] = (),
+        start_image: ReferenceImage | None = None,
+        end_image: ReferenceImage | None = None,
     ) -> RemoteJob:
-        # Characters travel by native id here, so `images` (reference stills) are not sent.
+        # Characters travel by native id here, so `images` (reference stills) are not sent; the API takes no end
+        # image (the router never sends one here).
         body = {"prompt": prompt, "model": model, "seconds": str(seconds), "size": size}  # the API takes "4"
-        if characters:
-            body["characters"] = [{"id": remote_id} for remote_id in characters]
-        data, headers = self.http.json_and_headers(
-            "POST", "videos", json=body, headers={"Idempotency-Key": idempotency_key}, is_create=True
-        )
-        return parse_video(data, headers.get("openai-poll-after-ms"))
+        headers = {"Idempotency-Key": idempotency_key}
+        if start_image is None:
+            if characters:
+                body["characters"] = [{"id": remote_id} for remote_id in characters]
+            data, answer_headers = self.http.json_and_headers(
+                "POST", "videos", json=body, headers=headers, is_create=True
+            )
+        else:
+            # The image goes as a file, as the openai SDK sends it: multipart, the characters spelt with brackets.
+            # It is the video's size already (generations.jobs.images crops it), which OpenAI requires.
+            fields = list(body.items()) + [("characters[][id]", remote_id) for remote_id in characters]
+            upload = {"input_reference": (start_image.name, start_image.content, start_image.content_type)}
+            data, answer_headers = self.http.json_and_headers(
+                "POST", "videos", data=fields, files=upload, headers=headers, is_create=True
+            )
+        return parse_video(data, answer_headers.get("openai-poll-after-ms"))
 
     def retrieve(self, remote_id: str) -> RemoteJob:
         response = self.http.request("GET", f"videos/{remote_id}")

@@ -27,7 +27,7 @@ from generations.providers.base import (
     RemoteJob,
 )
 from generations.providers.http import HTTPClient
-from generations.providers.offers import fill_arguments
+from generations.providers.offers import arguments_for, fill_arguments, image_roles_in
 from generations.providers.replicate import webhooks
 from generations.providers.webhooks import Delivery, callback_url
 
@@ -144,7 +144,17 @@ class ReplicateClient(KeepsNoCharacters):
         self.http = ReplicateHTTP(backend)  # Authorization: Bearer <token>
 
     def create(
-        self, *, prompt: str, model: str, seconds, size: str, characters: list[str], idempotency_key: str, images=()
+        self,
+        *,
+        prompt: str,
+        model: str,
+        seconds,
+        size: str,
+        characters: list[str],
+        idempotency_key: str,
+        images=(),
+        start_image: ReferenceImage | None = None,
+        end_image: ReferenceImage | None = None,
     ) -> RemoteJob:
         # Replicate has no idempotency keys and no character ids: characters travel as images.
         match = _MODEL.match(model)
@@ -154,7 +164,10 @@ class ReplicateClient(KeepsNoCharacters):
             width, height = (int(part) for part in size.lower().split("x"))
         except ValueError:
             raise ProviderError(f"{size!r} is not a size (WIDTHxHEIGHT).", code="invalid_size") from None
-        arguments = self.backend.offer().get(model, {}).get("arguments") or DEFAULT_ARGUMENTS
+        offer = self.backend.offer().get(model, {})
+        arguments = arguments_for(offer, DEFAULT_ARGUMENTS, end_image=end_image is not None)
+        # The first frame ("{start_image}", or "{image}"): the creator's start image, else the first character's still.
+        first = start_image or (images[0] if images else None)
         values = {
             "prompt": prompt,
             "seconds": int(seconds),
@@ -163,7 +176,9 @@ class ReplicateClient(KeepsNoCharacters):
             "height": height,
             "ratio": _ratio(width, height),
             "aspect_ratio": _ratio(width, height),
-            "image": data_uri(images[0]) if images else None,
+            "image": data_uri(first) if first is not None else None,
+            "start_image": data_uri(first) if first is not None else None,
+            "end_image": data_uri(end_image) if end_image is not None else None,
         }
         body = {"input": fill_arguments(arguments, values)}
         # Called back when the prediction ends, where this site is reachable (polling goes on, slower, anyway).
@@ -174,9 +189,11 @@ class ReplicateClient(KeepsNoCharacters):
         try:
             data = self.http.json("POST", path, json=body, is_create=True)
         except ProviderError as exc:
-            if exc.code == "invalid_input" and not images and "{image}" in arguments.values():
+            if exc.code == "invalid_input" and first is None and "start" in image_roles_in(offer):
                 # kling-v2.1 and its kind animate a start image: say how to give it one.
-                exc.message = f"{exc.message} ({model} needs a start image: mention a character that has a still.)"
+                exc.message = (
+                    f"{exc.message} ({model} needs a start image: give one, or mention a character that has a still.)"
+                )
                 exc.args = (exc.message,)
             raise
         try:

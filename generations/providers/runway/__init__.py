@@ -1,7 +1,8 @@
 """Runway's API (`POST /text_to_video` or `/image_to_video`, then `GET /tasks/{id}`).
 
 Runway has no character registry: a character travels as its first still, sent as the video's
-first frame (`promptImage`), with its name written in the prompt. Billed in credits per second.
+first frame (`promptImage`), with its name written in the prompt; a start image the creator gives takes its
+place (and an end image goes at position "last" on models that take one). Billed in credits per second.
 Base URL: https://api.dev.runwayml.com/v1
 """
 
@@ -30,6 +31,9 @@ SPEC = ProtocolSpec(
     sends_character_ids=False,
     travel=REFERENCE_IMAGES,
     max_reference_images=1,
+    # `promptImage` at position "first"; a model whose offer says "images": ["start", "end"] (veo3.1, kling3.0_pro
+    # on Runway) takes one at "last" too. gen4.5 takes a first frame only.
+    images=("start",),
     simulator_path="runway/v1",
     simulator_backend="Simulated Runway",
 )

@@ -141,14 +141,23 @@ class RunwayClient(KeepsNoCharacters):
         characters: list[str],
         idempotency_key: str,
         images: Sequence[ReferenceImage] = (),
+        start_image: ReferenceImage | None = None,
+        end_image: ReferenceImage | None = None,
     ) -> RemoteJob:
-        # Runway takes no idempotency key (a lost answer is never re-sent, see lifecycle.resolve_lost_submit),
-        # and characters arrive as their stills: the first one becomes the video's first frame.
+        # Runway takes no idempotency key (a lost answer is never re-sent, see lifecycle.resolve_lost_submit).
+        # The first frame is the creator's start image, else the first character's still; an end image goes at
+        # position "last" (the router sends one only to a model that takes it).
         body = {"model": model, "promptText": prompt, "ratio": ratio_of(size), "duration": int(seconds)}
         endpoint = "text_to_video"
-        if images:
-            body["promptImage"] = data_uri(images[0])
+        first = start_image or (images[0] if images else None)
+        if first is not None:
+            body["promptImage"] = data_uri(first)
             endpoint = "image_to_video"
+        if first is not None and end_image is not None:
+            body["promptImage"] = [
+                {"uri": data_uri(first), "position": "first"},
+                {"uri": data_uri(end_image), "position": "last"},
+            ]
         data = self.http.json("POST", endpoint, json=body, is_create=True)
         task_id = data.get("id")
         if not isinstance(task_id, str) or not task_id:

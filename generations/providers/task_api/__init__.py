@@ -26,6 +26,9 @@ SPEC = ProtocolSpec(
     idempotency_keys=True,  # as the simulator does; turn it off in the admin for a provider that does not
     sends_character_ids=False,
     clip_by_url=True,
+    # Text only, unless the backend's offer gives the model "arguments" that name "{start_image}" / "{end_image}"
+    # (an aggregator's image field): they are sent beside the prompt, as data URIs.
+    image_arguments=True,
     simulator_path="task/v1",
     simulator_backend="Simulated aggregator",
 )

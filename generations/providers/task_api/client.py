@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import IO
 
@@ -19,6 +20,7 @@ from generations.providers.base import (
     RemoteJob,
 )
 from generations.providers.http import HTTPClient
+from generations.providers.offers import arguments_for, fill_arguments
 
 # Seen in the wild; each provider picks its own words for the same four states.
 STATUS_SYNONYMS = {
@@ -51,6 +53,10 @@ def normalise_status(value) -> str:
     return status
 
 
+def _data_uri(image: ReferenceImage) -> str:
+    return f"data:{image.content_type};base64,{base64.b64encode(image.content).decode('ascii')}"
+
+
 def _id(data: dict, key: str) -> str:
     value = data.get(key)
     if value is None and isinstance(data.get("data"), dict):  # some aggregators wrap answers in "data"
@@ -64,6 +70,7 @@ class TaskAPIClient:
     protocol = "task_api"
 
     def __init__(self, backend):
+        self.backend = backend
         self.http = HTTPClient(backend)
 
     def create(
@@ -76,13 +83,24 @@ class TaskAPIClient:
         characters: list[str],
         idempotency_key: str,
         images: Sequence[ReferenceImage] = (),
+        start_image: ReferenceImage | None = None,
+        end_image: ReferenceImage | None = None,
     ) -> RemoteJob:
         # Characters travel by native id here, so `images` (reference stills) are not sent.
         # Characters travel inside the prompt as @char_id mentions; model and size are the provider's.
+        body = {"prompt": prompt, "duration": int(seconds)}
+        # An aggregator's own fields (an image field, say) where the backend's offer spells them out; the
+        # prompt and duration are the protocol's and stay as they are.
+        arguments = arguments_for(self.backend.offer().get(model) or {}, {}, end_image=end_image is not None)
+        values = {"prompt": prompt, "seconds": int(seconds), "size": size, "image": None}
+        values["start_image"] = values["image"] = _data_uri(start_image) if start_image else None
+        values["end_image"] = _data_uri(end_image) if end_image else None
+        extra = fill_arguments(arguments, values)
+        body.update({name: value for name, value in extra.items() if name not in body})
         data = self.http.json(
             "POST",
             "sora/generate",
-            json={"prompt": prompt, "duration": int(seconds)},
+            json=body,
             headers={"Idempotency-Key": idempotency_key},
             is_create=True,
         )

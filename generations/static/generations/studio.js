@@ -206,8 +206,79 @@ function setUpMentions(box) {
   });
 }
 
+// --- Start and end images: the upload field shows only for "Upload", and a preview shows the crop --------------
+// The studio crops the image to the video's size (scaled to cover it, centred). A still or a video's last frame
+// is previewed as the server crops it; an upload is read here and shown the same way (object-fit: cover in a
+// box of the video's shape). The size is the form's size field, or the scene's series' (data-video-size).
+
+function videoSize(pick) {
+  const field = pick.closest("form") && pick.closest("form").querySelector("[name=size]");
+  const size = pick.dataset.videoSize || (field && field.value) || "";
+  const match = /^(\d+)x(\d+)$/.exec(size);
+  return match ? { text: size, width: Number(match[1]), height: Number(match[2]) } : null;
+}
+
+function updateFramePick(pick) {
+  const select = pick.querySelector("select");
+  const file = pick.querySelector("input[type=file]");
+  const upload = pick.querySelector("[data-frame-upload]");
+  const figure = pick.querySelector("[data-crop-preview]");
+  if (!select || !file || !figure) return;
+  const image = figure.querySelector("img");
+  const frame = figure.querySelector(".crop-frame");
+  const caption = figure.querySelector("[data-crop-caption]");
+  const size = videoSize(pick);
+  upload.hidden = select.value !== "upload";
+  const show = (src) => {
+    if (size) frame.style.aspectRatio = `${size.width} / ${size.height}`;
+    caption.textContent = size
+      ? `Cropped to ${size.width}×${size.height}, the video's size: what is outside the frame is left out.`
+      : "Cropped to the video's size.";
+    image.src = src;
+    figure.hidden = false;
+  };
+  if (select.value === "upload" && file.files && file.files[0]) {
+    const reader = new FileReader();
+    reader.addEventListener("load", () => show(reader.result));
+    reader.readAsDataURL(file.files[0]);
+  } else if (select.value === "kept" && pick.dataset.keptUrl) {
+    show(pick.dataset.keptUrl);
+  } else if (select.value && select.value !== "upload" && size) {
+    const query = new URLSearchParams({ source: select.value, size: size.text });
+    show(`${pick.dataset.previewUrl}?${query}`);
+  } else {
+    figure.hidden = true;
+    image.removeAttribute("src");
+  }
+}
+
+function setUpFramePick(pick) {
+  if (pick.dataset.ready) return;
+  pick.dataset.ready = "1";
+  const image = pick.querySelector("[data-crop-preview] img");
+  if (image) {
+    image.addEventListener("error", () => {
+      if (!image.getAttribute("src")) return;
+      pick.querySelector("[data-crop-caption]").textContent = "This image cannot be used: choose another.";
+    });
+  }
+  updateFramePick(pick);
+}
+
+document.addEventListener("change", (event) => {
+  const pick = event.target.closest && event.target.closest("[data-frame-pick]");
+  if (pick) updateFramePick(pick);
+  // A new size re-crops every preview on the form.
+  if (event.target.name === "size" && event.target.form) {
+    event.target.form.querySelectorAll("[data-frame-pick]").forEach(updateFramePick);
+  }
+});
+// The size field is re-rendered when the backend or the model changes.
+document.addEventListener("htmx:afterSettle", () => document.querySelectorAll("[data-frame-pick]").forEach(updateFramePick));
+
 function setUpAll(root) {
   root.querySelectorAll("[data-mentions-url]").forEach(setUpMentions);
+  root.querySelectorAll("[data-frame-pick]").forEach(setUpFramePick);
 }
 document.addEventListener("DOMContentLoaded", () => setUpAll(document));
 // The new-generation form is re-rendered in place when it has errors.
