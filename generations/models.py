@@ -2,6 +2,8 @@
 
 - providers/models.py   Backend, Price            (what a provider offers and costs)
 - billing/models.py     CostEntry, Budget         (the ledger and monthly caps)
+                        SpendingDay, SpendingMonth, CharacterSpendingMonth, VideoSpendingMonth
+                                                  (the ledger summed, what the spending report reads)
 - storyboards/models.py Series, Scene             (stories told in scenes)
 - jobs/models.py        Generation, GenerationEvent, PumpLease, CreatorSettings (video jobs, routing)
 
@@ -9,7 +11,15 @@ Code imports models from their package; this module is only the app's index (and
 migrations and `apps.get_model("generations", ...)` know).
 """
 
-from generations.billing.models import Budget, CostEntry, CostKind
+from generations.billing.models import (
+    Budget,
+    CharacterSpendingMonth,
+    CostEntry,
+    CostKind,
+    SpendingDay,
+    SpendingMonth,
+    VideoSpendingMonth,
+)
 from generations.jobs.models import (
     CreatorSettings,
     Generation,
@@ -29,6 +39,7 @@ __all__ = [
     "TERMINAL",
     "Backend",
     "Budget",
+    "CharacterSpendingMonth",
     "CostEntry",
     "CostKind",
     "CreatorSettings",
@@ -40,8 +51,11 @@ __all__ = [
     "PumpLease",
     "Scene",
     "Series",
+    "SpendingDay",
+    "SpendingMonth",
     "Status",
     "Tier",
+    "VideoSpendingMonth",
     "upload_thumbnail",
     "upload_video",
 ]

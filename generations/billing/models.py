@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 
 from django.conf import settings
@@ -140,7 +141,7 @@ class CostEntryQuerySet(models.QuerySet):
             entry = self.select_for_update().filter(generation=generation, kind=CostKind.ESTIMATE).first()
             if entry is None:
                 return
-            before = CostEntry(**{f.attname: getattr(entry, f.attname) for f in CostEntry._meta.concrete_fields})
+            before = copy.copy(entry)
             entry.backend, entry.amount, entry.price, entry.note = backend, money(amount), price, note[:200]
             entry.save(update_fields=["backend", "amount", "price", "note"])
             count_move(before, entry, generation)
@@ -434,19 +435,19 @@ def _count_video(entry: CostEntry, generation) -> None:
         "size": generation.size,
     }
     charge = entry.kind == CostKind.CHARGE
-    add_to(
-        VideoSpendingMonth, {**video, "month": month_of(entry.day)}, {"net": entry.amount if charge else -entry.amount}
-    )
+    adds = {month_of(entry.day): {"net": entry.amount if charge else -entry.amount, "kept": 0}}
     # Kept: a charged video without a refund, counted in its charge's month whichever is written last.
     other = CostEntry.objects.filter(
         generation_id=entry.generation_id, kind=CostKind.REFUND if charge else CostKind.CHARGE
     )
     if charge and not other.exists():
-        add_to(VideoSpendingMonth, {**video, "month": month_of(entry.day)}, {"kept": 1})
+        adds[month_of(entry.day)]["kept"] = 1
     elif not charge:
         charged_on = other.values_list("day", flat=True).first()
         if charged_on is not None:
-            add_to(VideoSpendingMonth, {**video, "month": month_of(charged_on)}, {"kept": -1})
+            adds.setdefault(month_of(charged_on), {"net": Decimal(0), "kept": 0})["kept"] = -1
+    for month, amounts in sorted(adds.items()):
+        add_to(VideoSpendingMonth, {**video, "month": month}, amounts)
 
 
 class BudgetQuerySet(models.QuerySet):
