@@ -96,16 +96,15 @@ def _line(label, row: dict) -> Line:
     )
 
 
-def _lines(rows, path: str) -> list[Line]:
-    """A line per label, summed by the database over the month's roll-up rows, in label order."""
-    merged: dict[str, Line] = {}
-    for row in rows.values(path).annotate(**_TOTALS).order_by():
-        line = _line(row[path], row)
-        if line.label in merged:  # no model ("") and no series (None) both read "(none)"
-            _add(merged[line.label], line)
-        else:
-            merged[line.label] = line
-    return sorted(merged.values(), key=lambda line: str(line.label))
+def _lines(rows: list[dict], path: str) -> list[Line]:
+    """A line per label, summed over the month's roll-up rows (a few hundred), in label order. Two
+    labels that read the same (two creators' series called "Pilot"; no model and no series) are one."""
+    merged: dict[str, dict] = {}
+    for row in rows:
+        sums = merged.setdefault(row[path] if row[path] not in (None, "") else "(none)", dict.fromkeys(_TOTALS, 0))
+        for name in _TOTALS:
+            sums[name] += row[name]
+    return sorted((_line(label, sums) for label, sums in merged.items()), key=lambda line: str(line.label))
 
 
 def _add(into: Line, line: Line) -> None:
@@ -188,13 +187,14 @@ def month_report(user=None, year: int | None = None, month: int | None = None, *
     """The month for one creator (user) or everyone (user=None); `staff_view` adds the per-user lines."""
     if year is None or month is None:
         year, month = parse_month(None)
-    rows = month_rollup(user, year, month)
-    by = {}
-    for name, path in DIMENSIONS.items():
-        if name == "character":
-            by[name] = _lines(month_rollup(user, year, month, CharacterSpendingMonth), path)
-        elif name != "user" or staff_view:
-            by[name] = _lines(rows, path)
+    # One row per creator, backend, model and series of the month: fetched once (a few hundred), summed
+    # here along each breakdown. Characters have rows of their own.
+    flat = [name for name in DIMENSIONS if name != "character" and (name != "user" or staff_view)]
+    rows = list(month_rollup(user, year, month).values(*(DIMENSIONS[name] for name in flat), *_TOTALS))
+    by = {name: _lines(rows, DIMENSIONS[name]) for name in flat}
+    characters = month_rollup(user, year, month, CharacterSpendingMonth).values(DIMENSIONS["character"], *_TOTALS)
+    by["character"] = _lines(list(characters), DIMENSIONS["character"])
+    by = {name: by[name] for name in DIMENSIONS if name in by}  # the page's order
     total = Line("Total")
     for line in by["backend"]:  # every entry has a backend: its lines add up to the month
         _add(total, line)
