@@ -13,6 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.models.deletion import RestrictedError
+from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -347,6 +348,17 @@ def test_a_billed_job_is_deleted_only_with_its_creator(studio_objects, bob):
 
     assert month.month_report(None, staff_view=True).net == Decimal("0.80")
     assert_rollups_equal_the_ledger()
+
+
+def test_the_admin_says_why_a_billed_job_cannot_be_deleted(client, studio_objects):
+    alice, official = studio_objects
+    job = charge(alice, official)
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+
+    response = client.post(reverse("admin:generations_generation_delete", args=[job.pk]), {"post": "yes"})
+
+    assert response.status_code == 200 and "Cannot delete generation" in response.text
+    assert Generation.objects.filter(pk=job.pk).exists()
 
 
 def test_rebuild_spending_puts_back_what_the_ledger_says(studio_objects):
