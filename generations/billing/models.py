@@ -1,4 +1,4 @@
-"""The ledger (append-only cost entries) and monthly budgets."""
+"""The ledger (append-only cost entries), its roll-ups (what the spending report reads) and monthly budgets."""
 
 from __future__ import annotations
 

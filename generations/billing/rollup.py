@@ -1,5 +1,5 @@
-"""The daily roll-ups as the ledger summed: rebuilt from it, compared with it, and kept right when
-something an entry points at is deleted or re-attached.
+"""The spending roll-ups (billing.models) as the ledger summed: rebuilt from it, compared with it, and
+kept right when something an entry points at is deleted or re-attached.
 
 Each ledger write adds to the roll-ups itself (billing.models.count). What this module covers is what
 happens to the ledger without a write: a deleted series leaves its entries without one (SET_NULL), a
