@@ -1,6 +1,7 @@
 """The spending roll-ups are always the ledger summed: after any sequence of ledger writes, estimate moves,
 settlements, deleted series and characters, edited characters; under concurrent writers; after a rebuild."""
 
+import contextlib
 import random
 import threading
 from collections import defaultdict
@@ -11,7 +12,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.deletion import RestrictedError
 from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
@@ -174,7 +175,9 @@ class Studio:
     def settle(self, index, confirm, day):
         job = self.job(index)
         if job is not None:
-            with self.at(day):
+            # Confirming a job charged already is refused by the ledger (the pipeline never holds one
+            # as possibly billed): a refused write leaves no trace in the roll-ups either.
+            with self.at(day), contextlib.suppress(IntegrityError), transaction.atomic():
                 CostEntry.objects.settle(job, confirm=confirm, by="admin")
 
     def move(self, index, backend, amount):
@@ -250,6 +253,7 @@ def start_(size="720x1280", characters=(), series=None):
 @example(steps=[start_(series=0), start_(), ("bill", 0, True, 1, 0), ("delete_series", 0)])
 @example(steps=[start_(), ("move", 0, 1, AMOUNTS[2]), ("move", 0, 0, AMOUNTS[1]), ("bill", 0, False, 1, 0)])
 @example(steps=[start_(), ("record", 0, "possible", AMOUNTS[0], 2), ("settle", 0, True, 3), ("settle", 0, False, 4)])
+@example(steps=[start_(), ("bill", 0, False, 0, 0), ("record", 0, "possible", AMOUNTS[0], 0), ("settle", 0, True, 0)])
 def test_the_rollups_always_equal_the_ledger(steps):
     with transaction.atomic():  # each example starts from an empty studio
         studio = Studio()

@@ -9,6 +9,8 @@ workers create at once is created once (the unique index decides).
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.db import connection
 
 
@@ -18,25 +20,31 @@ def add_to(model, key: dict, amounts: dict) -> None:
     A key column that may be NULL needs two partial unique constraints on the model: one on the key
     WHERE it IS NOT NULL, one on the other columns WHERE it IS NULL (NULLs are distinct in a unique
     index, so a plain one would never conflict on a row without, say, a series)."""
+    empty = tuple(name for name, value in key.items() if value is None)
+    sql, fields = _statement(model, tuple(key), empty, tuple(amounts), connection.vendor)
+    values = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, [*key.values(), *amounts.values()], strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+@cache
+def _statement(model, key: tuple, empty: tuple, amounts: tuple, vendor: str) -> tuple[str, list]:
+    """The statement for this shape of call, built once (a ledger write makes four or five)."""
     meta = model._meta
     fields = {f.attname: f for f in meta.concrete_fields}
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    nullable = [name for name in key if fields[name].null]
-    target = ", ".join(quote(fields[name].column) for name, value in key.items() if value is not None)
+    column = {name: quote(fields[name].column) for name in (*key, *amounts)}
+    target = ", ".join(column[name] for name in key if name not in empty)
     predicate = " AND ".join(
-        f"{quote(fields[name].column)} IS {'' if key[name] is None else 'NOT '}NULL" for name in nullable
+        f"{column[name]} IS {'' if name in empty else 'NOT '}NULL" for name in key if fields[name].null
     )
-    columns = [*key, *amounts]
-    values = [fields[name].get_db_prep_save(value, connection) for name, value in {**key, **amounts}.items()]
-    updates = ", ".join(
-        f"{quote(fields[name].column)} = {table}.{quote(fields[name].column)} + EXCLUDED.{quote(fields[name].column)}"
-        for name in amounts
-    )
+    updates = ", ".join(f"{column[name]} = {table}.{column[name]} + EXCLUDED.{column[name]}" for name in amounts)
     sql = (
-        f"INSERT INTO {table} ({', '.join(quote(fields[name].column) for name in columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"INSERT INTO {table} ({', '.join(column.values())}) VALUES ({', '.join(['%s'] * len(column))}) "
         f"ON CONFLICT ({target}){f' WHERE {predicate}' if predicate else ''} DO UPDATE SET {updates}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+    return sql, [fields[name] for name in (*key, *amounts)]
