@@ -2,6 +2,8 @@
 
 - providers/models.py   Backend, Price            (what a provider offers and costs)
 - billing/models.py     CostEntry, Budget         (the ledger and monthly caps)
+                        SpendingDay, SpendingMonth, CharacterSpendingMonth, VideoSpendingMonth
+                                                  (the ledger summed, what the spending report reads)
 - storyboards/models.py Series, Scene, SceneImage, Export (stories told in scenes; zips built by a worker)
 - jobs/models.py        Generation, GenerationImage, GenerationEvent, PumpLease, CreatorSettings (video jobs,
                         their start and end images, routing)
@@ -11,7 +13,15 @@ Code imports models from their package; this module is only the app's index (and
 migrations and `apps.get_model("generations", ...)` know).
 """
 
-from generations.billing.models import Budget, CostEntry, CostKind
+from generations.billing.models import (
+    Budget,
+    CharacterSpendingMonth,
+    CostEntry,
+    CostKind,
+    SpendingDay,
+    SpendingMonth,
+    VideoSpendingMonth,
+)
 from generations.jobs.models import (
     CreatorSettings,
     Generation,
@@ -33,6 +43,7 @@ __all__ = [
     "TERMINAL",
     "Backend",
     "Budget",
+    "CharacterSpendingMonth",
     "CostEntry",
     "CostKind",
     "CreatorSettings",
@@ -48,8 +59,11 @@ __all__ = [
     "Scene",
     "SceneImage",
     "Series",
+    "SpendingDay",
+    "SpendingMonth",
     "Status",
     "Tier",
+    "VideoSpendingMonth",
     "WebhookDelivery",
     "upload_thumbnail",
     "upload_video",

@@ -13,7 +13,8 @@ def test_the_spending_benchmark_runs_and_agrees_with_hand_written_sql():
     call_command("bench_spending", rows=600, repeat=1, yes=True, stdout=out)
     text = out.getvalue()
     assert "600 cost entries in the ledger" in text
-    assert text.count("hand-written SQL GROUP BY backend") == 2  # one creator, whole studio
+    assert "floor: hand SQL on the ledger" in text
+    assert "| one creator |" in text and "| whole studio (staff view) |" in text
 
 
 def test_it_refuses_to_fill_a_database_without_being_told():

@@ -5,6 +5,7 @@ import io
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -43,11 +44,11 @@ def video(owner, backend, *, model="sora-2", seconds="4", size="720x1280", refun
         scene=scene,
     )
     q = pricing.quote(backend, model, seconds, size, at=day)
-    for kind in [CostKind.ESTIMATE, CostKind.CHARGE] + ([CostKind.REFUND] if refund else []):
-        e = CostEntry.objects.record(
-            kind=kind, amount=q.amount, backend=backend, owner=owner, generation=g, price=q.price
-        )
-        CostEntry.objects.filter(pk=e.pk).update(created_at=day, day=day.date())
+    with mock.patch("django.utils.timezone.now", return_value=day):  # written on that day
+        for kind in [CostKind.ESTIMATE, CostKind.CHARGE] + ([CostKind.REFUND] if refund else []):
+            CostEntry.objects.record(
+                kind=kind, amount=q.amount, backend=backend, owner=owner, generation=g, price=q.price
+            )
     return g
 
 

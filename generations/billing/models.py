@@ -1,7 +1,8 @@
-"""The ledger (append-only cost entries) and monthly budgets."""
+"""The ledger (append-only cost entries), its roll-ups (what the spending report reads) and monthly budgets."""
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
 from generations.billing.money import money
+from generations.billing.upsert import add_to
 from generations.providers.models import Backend, Price
 
 
@@ -60,22 +62,27 @@ class CostEntryQuerySet(models.QuerySet):
         return self.filter(day__gte=start, day__lt=end)
 
     def record(self, *, kind, amount, backend, owner, generation=None, binding=None, price=None, note=""):
-        """Append one entry; a second charge or refund for the same job is refused by the database."""
+        """Append one entry; a second charge or refund for the same job is refused by the database.
+
+        The roll-ups the spending report reads are added to in the same transaction."""
         now = timezone.now()
-        return self.create(
-            kind=kind,
-            amount=money(amount),
-            backend=backend,
-            owner=owner,
-            generation=generation,
-            binding=binding,
-            price=price,
-            note=note,
-            created_at=now,
-            day=timezone.localdate(now),
-            model=generation.model if generation else "",
-            series_id=generation.scene.series_id if generation and generation.scene_id else None,
-        )
+        with transaction.atomic(savepoint=False):
+            entry = self.create(
+                kind=kind,
+                amount=money(amount),
+                backend=backend,
+                owner=owner,
+                generation=generation,
+                binding=binding,
+                price=price,
+                note=note,
+                created_at=now,
+                day=timezone.localdate(now),
+                model=generation.model if generation else "",
+                series_id=generation.scene.series_id if generation and generation.scene_id else None,
+            )
+            count(entry, generation)
+        return entry
 
     def record_once(self, **fields):
         """Record an entry unless the ledger already has one of this kind for the same job or
@@ -121,6 +128,24 @@ class CostEntryQuerySet(models.QuerySet):
                 )
         return True
 
+    def move_estimate(self, generation, backend, amount, price, note: str) -> None:
+        """Move a job's estimate to the backend it falls back to (its quote there), and the roll-ups with it.
+
+        The one edit the ledger allows: an estimate is not money spent, and moving it (rather than adding
+        a second one) keeps the job counted once against budgets."""
+        with transaction.atomic(savepoint=False):
+            # Every job's start locks the budgets it counts against, then adds to roll-up rows; a move
+            # takes them in the same order, so the two can never wait for each other (PostgreSQL).
+            budgets = Budget.objects.applicable(generation.owner_id, backend).select_for_update().order_by("pk")
+            list(budgets.values_list("pk"))
+            entry = self.select_for_update().filter(generation=generation, kind=CostKind.ESTIMATE).first()
+            if entry is None:
+                return
+            before = copy.copy(entry)
+            entry.backend, entry.amount, entry.price, entry.note = backend, money(amount), price, note[:200]
+            entry.save(update_fields=["backend", "amount", "price", "note"])
+            count_move(before, entry, generation)
+
     def refund_if_unbilled(self, generation) -> None:
         """Refund a failed job's up-front charge where the backend does not bill failures."""
         if generation.backend.bills_failed_jobs:
@@ -144,8 +169,11 @@ class CostEntry(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cost_entries")
     backend = models.ForeignKey(Backend, on_delete=models.PROTECT, related_name="cost_entries")
+    # RESTRICT: a billed job is history, deleted only with its creator (the gallery's delete is soft).
+    # Deleting one alone would silently rewrite the past: its charge no longer a video, its spend no
+    # longer its characters'.
     generation = models.ForeignKey(
-        "generations.Generation", null=True, blank=True, on_delete=models.SET_NULL, related_name="cost_entries"
+        "generations.Generation", null=True, blank=True, on_delete=models.RESTRICT, related_name="cost_entries"
     )
     binding = models.ForeignKey(
         "characters.CharacterBinding", null=True, blank=True, on_delete=models.SET_NULL, related_name="cost_entries"
@@ -183,6 +211,243 @@ class CostEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ${self.amount} {self.backend}"
+
+
+# --- The roll-ups ---------------------------------------------------------------------------------
+# The spending report reads these, never the ledger: a month's report sums a few hundred monthly rows
+# and a few thousand daily ones, however many entries the month holds. Each ledger write adds to them
+# in its own transaction (`count`), so they are always the ledger summed; `rollup.rebuild()`
+# (manage.py rebuild_spending) recomputes them from it.
+#
+# Two grains, because the report needs two: its breakdowns (backend, model, series, creator,
+# character, videos by kind) are per month, and one monthly row stands for ~30 daily ones (at the
+# benchmark's million entries a month is ~16,000 rows at day x backend x model x series x creator,
+# ~530 at month x the same); its days (the daily lines and the chart) need the day, and only the
+# backend and creator beside it.
+
+# Which column of a roll-up each kind of entry adds to.
+COLUMN = {
+    CostKind.ESTIMATE: "estimated",
+    CostKind.CHARGE: "charged",
+    CostKind.REFUND: "refunded",
+    CostKind.POSSIBLE: "possible",
+    CostKind.SETTLED: "settled",
+}
+
+
+class Totals(models.Model):
+    """What a roll-up row sums: the amount of each kind of entry, the videos charged, the entries.
+
+    A column per kind rather than a row per kind: a third as many rows, plain sums to read, and a kind
+    the report shows is a column it names."""
+
+    estimated = models.DecimalField(max_digits=18, decimal_places=6, default=0, db_default=0)
+    charged = models.DecimalField(max_digits=18, decimal_places=6, default=0, db_default=0)
+    refunded = models.DecimalField(max_digits=18, decimal_places=6, default=0, db_default=0)
+    possible = models.DecimalField(max_digits=18, decimal_places=6, default=0, db_default=0)
+    settled = models.DecimalField(max_digits=18, decimal_places=6, default=0, db_default=0)
+    # Charges of a job (one per video, a ledger constraint): character fees are not videos.
+    videos = models.IntegerField(default=0, db_default=0)
+    entries = models.IntegerField(default=0, db_default=0)
+
+    class Meta:
+        abstract = True
+
+
+def totals(kind: str, amount: Decimal, of_video: bool, sign: int = 1) -> dict:
+    """One entry as roll-up columns (sign -1 takes it back out); `of_video`: the entry has a job."""
+    amounts = {column: Decimal(0) for column in COLUMN.values()}
+    amounts[COLUMN[kind]] = sign * amount
+    return {**amounts, "videos": sign * int(kind == CostKind.CHARGE and of_video), "entries": sign}
+
+
+class SpendingDay(Totals):
+    """The ledger summed per day, creator and backend: the report's daily lines and its chart."""
+
+    day = models.DateField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    backend = models.ForeignKey(Backend, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "owner", "backend"], name="one_spending_day")]
+        indexes = [models.Index(fields=["owner", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} owner {self.owner_id} backend {self.backend_id}: {self.entries} entries"
+
+
+class SpendingMonth(Totals):
+    """The ledger summed per month, creator, backend, model and series: every breakdown but characters."""
+
+    month = models.DateField(help_text="Its first day")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    backend = models.ForeignKey(Backend, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=80, blank=True)
+    # A deleted series' rows are added to the rows without one first (rollup.forget_series), as the
+    # ledger's own entries lose their series: nothing is left to cascade, and a row left by mistake
+    # fails the deletion at commit rather than vanishing with its money.
+    series = models.ForeignKey(
+        "generations.Series", null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "owner", "backend", "model", "series"],
+                condition=Q(series__isnull=False),
+                name="one_spending_month_per_series",
+            ),
+            models.UniqueConstraint(
+                fields=["month", "owner", "backend", "model"],
+                condition=Q(series__isnull=True),
+                name="one_spending_month_without_series",
+            ),
+        ]
+        indexes = [models.Index(fields=["month"]), models.Index(fields=["owner", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} owner {self.owner_id} backend {self.backend_id}: {self.entries} entries"
+
+
+class CharacterSpendingMonth(Totals):
+    """The ledger summed per month, creator and character of the job (none: a row with no character).
+
+    A video with two characters counts for both, so characters cannot be a column of SpendingMonth."""
+
+    month = models.DateField(help_text="Its first day")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Taken away before a character is deleted (rollup.forget_character), as for SpendingMonth.series.
+    character = models.ForeignKey(
+        "characters.Character", null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "owner", "character"],
+                condition=Q(character__isnull=False),
+                name="one_character_spending_month",
+            ),
+            models.UniqueConstraint(
+                fields=["month", "owner"],
+                condition=Q(character__isnull=True),
+                name="one_spending_month_without_character",
+            ),
+        ]
+        indexes = [models.Index(fields=["month"]), models.Index(fields=["owner", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} owner {self.owner_id} character {self.character_id}: {self.entries} entries"
+
+
+class VideoSpendingMonth(models.Model):
+    """Videos paid for, per month, creator and kind of video (model, seconds, size): what the month's
+    work would have cost elsewhere is priced from these.
+
+    `net` is charges minus refunds of videos in the month the money moved; `kept` counts the videos
+    charged in the month and never refunded (a refund later takes its video out of its charge's month)."""
+
+    month = models.DateField(help_text="Its first day")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=80, blank=True)
+    seconds = models.PositiveIntegerField()
+    size = models.CharField(max_length=20)
+    net = models.DecimalField(max_digits=18, decimal_places=6, default=0, db_default=0)
+    kept = models.IntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "owner", "model", "seconds", "size"], name="one_video_spending_month"
+            )
+        ]
+        indexes = [models.Index(fields=["owner", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} owner {self.owner_id} {self.model} {self.seconds}s {self.size}: {self.kept} kept"
+
+
+def characters_of(generation) -> list:
+    """The ids of the job's characters, or [None]: the roll-up row for jobs (and fees) without one.
+
+    In id order: every writer takes roll-up rows in one order (table, then key), so two never wait
+    for each other's rows (PostgreSQL)."""
+    if generation is None:
+        return [None]
+    through = generation.characters.through.objects.filter(generation_id=generation.pk)
+    return list(through.order_by("character_id").values_list("character_id", flat=True)) or [None]
+
+
+def month_of(day):
+    return day.replace(day=1)
+
+
+def day_key(entry: CostEntry) -> dict:
+    return {"day": entry.day, "owner_id": entry.owner_id, "backend_id": entry.backend_id}
+
+
+def month_key(entry: CostEntry) -> dict:
+    return {
+        "month": month_of(entry.day),
+        "owner_id": entry.owner_id,
+        "backend_id": entry.backend_id,
+        "model": entry.model,
+        "series_id": entry.series_id,
+    }
+
+
+def count(entry: CostEntry, generation=None) -> None:
+    """Add one new ledger entry to the roll-ups, in the entry's transaction. `generation` is the
+    entry's job, if any (the caller has it loaded)."""
+    amounts = totals(entry.kind, entry.amount, entry.generation_id is not None)
+    add_to(SpendingDay, day_key(entry), amounts)
+    add_to(SpendingMonth, month_key(entry), amounts)
+    for character in characters_of(generation):
+        key = {"month": month_of(entry.day), "owner_id": entry.owner_id, "character_id": character}
+        add_to(CharacterSpendingMonth, key, amounts)
+    if generation is not None and entry.kind in (CostKind.CHARGE, CostKind.REFUND):
+        _count_video(entry, generation)
+
+
+def count_move(before: CostEntry, after: CostEntry, generation) -> None:
+    """An estimate moved from `before`'s backend and amount to `after`'s: out of one row, into another."""
+    for model, key in ((SpendingDay, day_key), (SpendingMonth, month_key)):
+        moves = sorted([(before, -1), (after, 1)], key=lambda move: move[0].backend_id)  # one order for all
+        for entry, sign in moves:
+            add_to(model, key(entry), totals(entry.kind, entry.amount, False, sign))
+        drop_if_empty(model, key(before))
+    for character in characters_of(generation):  # the character rows have no backend: only the amount moves
+        key = {"month": month_of(after.day), "owner_id": after.owner_id, "character_id": character}
+        add_to(CharacterSpendingMonth, key, {"estimated": after.amount - before.amount})
+
+
+def drop_if_empty(model, key: dict) -> None:
+    """Delete a roll-up row that no entry counts for any more (a moved estimate's old backend): the
+    report would show it as a line of zeros, where the ledger has nothing."""
+    model.objects.filter(entries=0, **key).delete()
+
+
+def _count_video(entry: CostEntry, generation) -> None:
+    video = {
+        "owner_id": entry.owner_id,
+        "model": generation.model,
+        "seconds": generation.seconds,
+        "size": generation.size,
+    }
+    charge = entry.kind == CostKind.CHARGE
+    adds = {month_of(entry.day): {"net": entry.amount if charge else -entry.amount, "kept": 0}}
+    # Kept: a charged video without a refund, counted in its charge's month whichever is written last.
+    other = CostEntry.objects.filter(
+        generation_id=entry.generation_id, kind=CostKind.REFUND if charge else CostKind.CHARGE
+    )
+    if charge and not other.exists():
+        adds[month_of(entry.day)]["kept"] = 1
+    elif not charge:
+        charged_on = other.values_list("day", flat=True).first()
+        if charged_on is not None:
+            adds.setdefault(month_of(charged_on), {"net": Decimal(0), "kept": 0})["kept"] = -1
+    for month, amounts in sorted(adds.items()):
+        add_to(VideoSpendingMonth, {**video, "month": month}, amounts)
 
 
 class BudgetQuerySet(models.QuerySet):

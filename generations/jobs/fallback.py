@@ -156,11 +156,12 @@ def _move(
                 ended_at=now,
             )
             if moved_to.pk != failed.pk:
-                CostEntry.objects.filter(generation=generation, kind=CostKind.ESTIMATE).update(
-                    backend=moved_to,
-                    amount=route.quote.amount,
-                    price=route.quote.price,
-                    note=f"{route.quote.describe} (moved from {failed.name})"[:200],
+                CostEntry.objects.move_estimate(
+                    generation,
+                    moved_to,
+                    route.quote.amount,
+                    route.quote.price,
+                    note=f"{route.quote.describe} (moved from {failed.name})",
                 )
                 # The moved estimate is counted already: nothing more is added.
                 budgets.check(generation.owner, moved_to, Decimal(0))

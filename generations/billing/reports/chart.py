@@ -6,9 +6,11 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from generations.billing.models import net
+from django.db.models import F, Sum
+
+from generations.billing.models import SpendingDay
 from generations.billing.money import cents, money, usd
-from generations.billing.reports.month import Month, month_entries
+from generations.billing.reports.month import Month, month_rollup
 
 PALETTE = ["#4f46e5", "#0d9488", "#d97706", "#db2777", "#2563eb", "#65a30d", "#7c3aed", "#dc2626"]
 
@@ -36,8 +38,12 @@ class Chart:
 
 def daily_chart(report: Month, user=None, width: int = 720, height: int = 220) -> Chart:
     """Net spend per day, stacked by backend, as plain SVG geometry (no chart library)."""
-    entries = month_entries(user, report.year, report.month)
-    rows = entries.values("day", "backend__name").annotate(net=net())
+    rows = (
+        month_rollup(user, report.year, report.month, SpendingDay)
+        .values("day", "backend__name")
+        .annotate(net=Sum(F("charged") - F("refunded")))
+        .order_by()
+    )
     backends = sorted({row["backend__name"] for row in rows})
     colour = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(backends)}
     per_day: dict = {}

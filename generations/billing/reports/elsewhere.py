@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Sum
 
-from generations.billing.models import CostEntry, CostKind
+from generations.billing.models import VideoSpendingMonth
 from generations.billing.money import money
 from generations.billing.pricing import NoPrice, quote
-from generations.billing.reports.month import month_entries
+from generations.billing.reports.month import month_rollup
 from generations.providers.models import Backend
 
 
@@ -24,25 +24,19 @@ class Elsewhere:
 
 def elsewhere(user=None, year: int | None = None, month: int | None = None) -> tuple[Decimal, list[Elsewhere]]:
     """The month's charged videos re-priced on every enabled backend's current price table."""
-    refunded = CostEntry.objects.filter(generation=OuterRef("generation"), kind=CostKind.REFUND)
-    # Videos delivered and paid for; a failed job that was refunded is not work to re-price.
-    entries = (
-        month_entries(user, year, month)
-        .filter(kind=CostKind.CHARGE, generation__isnull=False)
-        .exclude(Exists(refunded))
-    )
-    actual = month_entries(user, year, month).filter(generation__isnull=False).net()
-    # One row per distinct kind of video, however many videos: the pricing loop is over groups.
+    videos = month_rollup(user, year, month, VideoSpendingMonth)
+    # What was paid for videos (character fees are not work to re-price).
+    actual = money(videos.aggregate(net=Sum("net", default=0))["net"])
+    # Videos delivered and paid for, one row per kind of video however many: a failed job that was
+    # refunded is not work to re-price (the roll-up's `kept`).
     groups = list(
-        entries.values("generation__model", "generation__seconds", "generation__size").annotate(
-            videos=Count("generation", distinct=True)
-        )
+        videos.values("model", "seconds", "size").annotate(videos=Sum("kept")).filter(videos__gt=0).order_by()
     )
     results = []
     for backend in Backend.objects.enabled().prefetch_related("prices"):
         total, missing = Decimal(0), []
         for group in groups:
-            model, seconds, size = group["generation__model"], group["generation__seconds"], group["generation__size"]
+            model, seconds, size = group["model"], group["seconds"], group["size"]
             try:
                 total += quote(backend, model, seconds, size).amount * group["videos"]
             except NoPrice:

@@ -1,19 +1,21 @@
 """A month of the ledger: totals and lines per backend, model, series, character, creator and day.
 
-Every figure comes from CostEntry rows through GROUP BY queries on the stored `day` column; no
-Python loop runs over ledger rows, so the report stays fast at a million entries.
+Every figure comes from the roll-ups (billing.models: the ledger summed in the transaction of each
+entry): a GROUP BY per breakdown over the month's few hundred SpendingMonth rows, one over its
+SpendingDay rows for the days, however many entries the month holds.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
-from generations.billing.models import CostEntry, CostKind, possibly_billed
+from generations.billing.models import CharacterSpendingMonth, CostEntry, SpendingDay, SpendingMonth
 from generations.billing.money import cents, money
 
 
@@ -37,21 +39,21 @@ def shift_month(year: int, month: int, offset: int) -> tuple[int, int]:
 
 
 _TOTALS = {
-    "estimated": Sum("amount", filter=Q(kind=CostKind.ESTIMATE), default=0),
-    "charged": Sum("amount", filter=Q(kind=CostKind.CHARGE), default=0),
-    "refunded": Sum("amount", filter=Q(kind=CostKind.REFUND), default=0),
-    "possible": possibly_billed(),
-    # One charge per video (a database constraint), so counting charge rows counts videos, without
-    # the sort a COUNT(DISTINCT) costs.
-    "videos": Count("pk", filter=Q(kind=CostKind.CHARGE, generation__isnull=False)),
+    "estimated": Sum("estimated", default=0),
+    "charged": Sum("charged", default=0),
+    "refunded": Sum("refunded", default=0),
+    "possible": Sum("possible", default=0),
+    "settled": Sum("settled", default=0),
+    "videos": Sum("videos", default=0),  # charges of a job: one per video (a ledger constraint)
 }
 
-# Report dimension → the ledger path that names it.
+# Report dimension → the roll-up path that names it. Characters have a roll-up of their own: a video
+# with two characters counts for both, so they cannot share a row with the other dimensions.
 DIMENSIONS = {
     "backend": "backend__name",
     "model": "model",
     "series": "series__title",
-    "character": "generation__characters__handle",
+    "character": "character__handle",
     "user": "owner__username",
 }
 
@@ -82,19 +84,35 @@ class Line:
         }
 
 
-def _lines(entries, path: str) -> list[Line]:
-    rows = entries.values(path).annotate(**_TOTALS).order_by(path)
-    return [
-        Line(
-            row[path] if row[path] not in (None, "") else "(none)",
-            money(row["estimated"]),
-            money(row["charged"]),
-            money(row["refunded"]),
-            row["videos"],
-            money(row["possible"]),
-        )
-        for row in rows
-    ]
+def _line(label, row: dict) -> Line:
+    """A line from summed roll-up columns; possibly billed is what is not settled yet."""
+    return Line(
+        label if label not in (None, "") else "(none)",
+        money(row["estimated"]),
+        money(row["charged"]),
+        money(row["refunded"]),
+        row["videos"],
+        money(row["possible"] - row["settled"]),
+    )
+
+
+def _lines(rows: list[dict], path: str) -> list[Line]:
+    """A line per label, summed over the month's roll-up rows (a few hundred), in label order. Two
+    labels that read the same (two creators' series called "Pilot"; no model and no series) are one."""
+    merged: dict[str, dict] = {}
+    for row in rows:
+        sums = merged.setdefault(row[path] if row[path] not in (None, "") else "(none)", dict.fromkeys(_TOTALS, 0))
+        for name in _TOTALS:
+            sums[name] += row[name]
+    return sorted((_line(label, sums) for label, sums in merged.items()), key=lambda line: str(line.label))
+
+
+def _add(into: Line, line: Line) -> None:
+    into.estimated += line.estimated
+    into.charged += line.charged
+    into.refunded += line.refunded
+    into.videos += line.videos
+    into.possible += line.possible
 
 
 @dataclass
@@ -143,56 +161,47 @@ class Month:
         return data
 
 
-def month_entries(user=None, year: int | None = None, month: int | None = None):
+def _month(model, user, year: int | None, month: int | None):
+    """`model`'s rows of the month (the ledger, a daily or a monthly roll-up), one creator's or everyone's."""
     if year is None or month is None:
         year, month = parse_month(None)
-    entries = CostEntry.objects.in_month(year, month)
-    return entries.filter(owner=user) if user is not None else entries
+    first = datetime.date(year, month, 1)
+    if any(f.name == "month" for f in model._meta.fields):
+        rows = model.objects.filter(month=first)
+    else:
+        rows = model.objects.filter(day__gte=first, day__lt=datetime.date(*shift_month(year, month, 1), 1))
+    return rows.filter(owner=user) if user is not None else rows
 
 
-def _cube(entries, paths: list[str]) -> list[dict]:
-    """One GROUP BY over every dimension at once: a row per distinct combination, not per entry.
-
-    Each charge belongs to exactly one combination, so per-group video counts add up correctly.
-    """
-    return list(entries.values(*paths).annotate(**_TOTALS).order_by())
+def month_entries(user=None, year: int | None = None, month: int | None = None):
+    """The month's ledger entries, one by one (the CSV)."""
+    return _month(CostEntry, user, year, month)
 
 
-def _roll_up(groups: list[dict], path: str) -> list[Line]:
-    """Sum the cube's groups along one dimension (a loop over a few groups, never over entries)."""
-    lines: dict = {}
-    for group in groups:
-        label = group[path] if group[path] not in (None, "") else "(none)"
-        line = lines.setdefault(label, Line(label))
-        line.estimated += group["estimated"]
-        line.charged += group["charged"]
-        line.refunded += group["refunded"]
-        line.videos += group["videos"]
-        line.possible += group["possible"]
-    for line in lines.values():
-        line.estimated, line.charged, line.refunded = money(line.estimated), money(line.charged), money(line.refunded)
-        line.possible = money(line.possible)
-    return sorted(lines.values(), key=lambda line: str(line.label))
+def month_rollup(user=None, year: int | None = None, month: int | None = None, model=SpendingMonth):
+    """The month's rows of a roll-up (SpendingMonth unless `model` says otherwise)."""
+    return _month(model, user, year, month)
 
 
 def month_report(user=None, year: int | None = None, month: int | None = None, *, staff_view: bool = False) -> Month:
     """The month for one creator (user) or everyone (user=None); `staff_view` adds the per-user lines."""
     if year is None or month is None:
         year, month = parse_month(None)
-    entries = month_entries(user, year, month)
-    # Character is many-to-many (a video with two characters counts for both), so it cannot share
-    # the cube; every other dimension and the days come from one scan of the month.
+    # One row per creator, backend, model and series of the month: fetched once (a few hundred), summed
+    # here along each breakdown. Characters have rows of their own.
     flat = [name for name in DIMENSIONS if name != "character" and (name != "user" or staff_view)]
-    groups = _cube(entries, [DIMENSIONS[name] for name in flat] + ["day"])
-    by = {name: _roll_up(groups, DIMENSIONS[name]) for name in flat}
-    by["character"] = _lines(entries, DIMENSIONS["character"])
+    rows = list(month_rollup(user, year, month).values(*(DIMENSIONS[name] for name in flat), *_TOTALS))
+    by = {name: _lines(rows, DIMENSIONS[name]) for name in flat}
+    characters = month_rollup(user, year, month, CharacterSpendingMonth).values(DIMENSIONS["character"], *_TOTALS)
+    by["character"] = _lines(list(characters), DIMENSIONS["character"])
     by = {name: by[name] for name in DIMENSIONS if name in by}  # the page's order
-    total = _roll_up([{**g, "all": "Total"} for g in groups], "all")
-    total = total[0] if total else Line("Total")
-    days = {line.label: line for line in _roll_up(groups, "day")}
+    total = Line("Total")
+    for line in by["backend"]:  # every entry has a backend: its lines add up to the month
+        _add(total, line)
+    days = month_rollup(user, year, month, SpendingDay).values("day").annotate(**_TOTALS).order_by()
+    days = {row["day"]: _line(row["day"], row) for row in days}
     first = datetime.date(year, month, 1)
-    next_year, next_month = shift_month(year, month, 1)
-    length = (datetime.date(next_year, next_month, 1) - first).days
+    length = (datetime.date(*shift_month(year, month, 1), 1) - first).days
     daily = []
     for offset in range(length):
         day = first + datetime.timedelta(days=offset)
@@ -203,8 +212,11 @@ def month_report(user=None, year: int | None = None, month: int | None = None, *
 
 
 def version(user=None, year: int | None = None, month: int | None = None) -> str:
-    """Changes whenever the month's ledger does: the page polls with it and gets 204 when unchanged.
+    """Changes whenever the month's figures do: the page polls with it and gets 204 when unchanged.
 
-    The ledger is append-only (rows are never edited or deleted), so the newest id says it all.
-    """
-    return str(month_entries(user, year, month).aggregate(last=Max("pk"))["last"] or 0)
+    A digest of the month's sums per backend and series: a new entry changes a count, a fallback's
+    moved estimate two backends' amounts, a deleted series which line its money is on."""
+    sums = {name: Sum(name) for name in ("entries", "estimated", "charged", "refunded", "possible", "settled")}
+    rows = month_rollup(user, year, month).values("backend_id", "series_id").annotate(**sums).order_by()
+    figures = sorted(repr(sorted(row.items())) for row in rows)
+    return hashlib.sha1("\n".join(figures).encode(), usedforsecurity=False).hexdigest()[:16]

@@ -1,0 +1,50 @@
+"""Add to a roll-up row in one statement, creating it if it is not there: INSERT … ON CONFLICT DO UPDATE.
+
+Django's `bulk_create(update_conflicts=True)` sets a column to the new value; a roll-up needs
+`column = column + new`, so the statement is written here. One statement is atomic on both
+databases: two workers adding to the same row at once both count (PostgreSQL takes the row lock and
+re-applies the addition to the committed value; SQLite runs one writer at a time), and a row two
+workers create at once is created once (the unique index decides).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.db import connection
+
+
+def add_to(model, key: dict, amounts: dict) -> None:
+    """Add `amounts` (column → delta, may be negative) to `model`'s row for `key` (column → value).
+
+    A key column that may be NULL needs two partial unique constraints on the model: one on the key
+    WHERE it IS NOT NULL, one on the other columns WHERE it IS NULL (NULLs are distinct in a unique
+    index, so a plain one would never conflict on a row without, say, a series)."""
+    empty = tuple(name for name, value in key.items() if value is None)
+    sql, fields = _statement(model, tuple(key), empty, tuple(amounts), connection.vendor)
+    values = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, [*key.values(), *amounts.values()], strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+@cache
+def _statement(model, key: tuple, empty: tuple, amounts: tuple, vendor: str) -> tuple[str, list]:
+    """The statement for this shape of call, built once (a ledger write makes four or five)."""
+    meta = model._meta
+    fields = {f.attname: f for f in meta.concrete_fields}
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    column = {name: quote(fields[name].column) for name in (*key, *amounts)}
+    target = ", ".join(column[name] for name in key if name not in empty)
+    predicate = " AND ".join(
+        f"{column[name]} IS {'' if name in empty else 'NOT '}NULL" for name in key if fields[name].null
+    )
+    updates = ", ".join(f"{column[name]} = {table}.{column[name]} + EXCLUDED.{column[name]}" for name in amounts)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(column.values())}) VALUES ({', '.join(['%s'] * len(column))}) "
+        f"ON CONFLICT ({target}){f' WHERE {predicate}' if predicate else ''} DO UPDATE SET {updates}"
+    )
+    return sql, [fields[name] for name in (*key, *amounts)]
