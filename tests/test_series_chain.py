@@ -185,3 +185,20 @@ def test_rechoosing_an_earlier_take_offers_to_regenerate_the_scenes_after_it(cli
     drive_chain(series, lambda: len(takes_of(third)) == 2 and takes_of(third)[1].status == Status.COMPLETED)
     assert Scene.objects.get(pk=second.pk).chained_from_id == original.pk
     assert [len(takes_of(s)) for s in scenes(series)] == [2, 2, 2]
+
+
+def test_the_series_form_and_edit_page_set_the_chain(client, alice, official_offline):
+    client.force_login(alice)
+    fields = {"title": "Rex at sea", "backend": official_offline.pk, "model": "sora-2", "seconds": "4"}
+    assert "Each scene starts where the previous one ended" in client.get(reverse("series_list")).text
+    client.post(reverse("series_list"), {**fields, "size": "720x1280", "continuous": "on"})
+    series = alice.series.get()
+    assert series.continuous
+    page = client.get(reverse("series_detail", args=[series.pk])).text
+    assert "Continuous: each scene starts where the previous one ended" in page
+
+    edit = client.get(reverse("series_edit", args=[series.pk])).text
+    assert 'name="continuous"' in edit and "checked" in edit.split('name="continuous"')[1].split(">")[0]
+    client.post(reverse("series_edit", args=[series.pk]), {**fields, "size": "720x1280"})
+    series.refresh_from_db()
+    assert not series.continuous
