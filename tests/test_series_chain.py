@@ -199,6 +199,9 @@ def test_the_series_form_and_edit_page_set_the_chain(client, alice, official_off
 
     edit = client.get(reverse("series_edit", args=[series.pk])).text
     assert 'name="continuous"' in edit and "checked" in edit.split('name="continuous"')[1].split(">")[0]
+    board.add_scene(series, "A scene waiting in the chain")
+    series.scenes.update(chain_state=ChainState.WAITING)
     client.post(reverse("series_edit", args=[series.pk]), {**fields, "size": "720x1280"})
     series.refresh_from_db()
     assert not series.continuous
+    assert [s.chain_state for s in series.scenes.all()] == [ChainState.IDLE], "no longer waits for anything"

@@ -71,6 +71,14 @@ def regenerate_after(scene: Scene) -> int:
     return len(later)
 
 
+def settle(series: Series) -> None:
+    """A series made not continuous: its scenes leave the chain (nothing more starts by itself)."""
+    if not series.continuous:
+        Scene.objects.filter(series=series).exclude(chain_state=ChainState.IDLE).update(
+            chain_state=ChainState.IDLE, chain_note=""
+        )
+
+
 def out_of_step(cards: list[board.SceneCard]) -> set[int]:
     """Scenes (by id) of a continuous series whose take did not start from the previous scene's take: the board
     offers to regenerate them. A scene whose chained take is still to come (waiting) is not out of step."""

@@ -89,7 +89,7 @@ def series_edit(request: HttpRequest, pk: int) -> HttpResponse:
     note_malformed_offers(request, backends)
     form = SeriesForm(request.POST or None, instance=series, owner=series.owner, backends=backends)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        chain.settle(form.save())
         messages.success(request, "Series saved. New takes use these defaults.")
         return redirect("series_detail", pk=series.pk)
     return render(request, "generations/series_edit.html", {"series": series, "form": form})
