@@ -205,3 +205,38 @@ def test_the_series_form_and_edit_page_set_the_chain(client, alice, official_off
     series.refresh_from_db()
     assert not series.continuous
     assert [s.chain_state for s in series.scenes.all()] == [ChainState.IDLE], "no longer waits for anything"
+
+
+def test_the_chain_advanced_from_several_threads_at_once_starts_one_take(alice, series, monkeypatch):
+    import threading
+
+    from django.db import connection
+
+    from sora_studio import queue
+    from tests.conftest import drive
+
+    monkeypatch.setattr(queue, "take_ended_on_commit", lambda generation_id: None)  # the hook is ours to run
+    first, second, third = scenes(series)
+    chain.generate_all(series)
+    drive(takes_of(first)[0], timeout=30)
+    assert takes_of(second) == []
+
+    gate = threading.Barrier(4)
+    failures = []
+
+    def advance():
+        try:
+            gate.wait(10)
+            chain.advance(series.pk)
+        except Exception as exc:  # noqa: BLE001 - a thread cannot fail the test itself: reported below
+            failures.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=advance) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert len(takes_of(second)) == 1 and takes_of(third) == []
