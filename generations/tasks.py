@@ -4,7 +4,7 @@ from django.conf import settings
 from django_q.conf import Conf
 
 from generations.jobs import lifecycle, pump
-from generations.storyboards import export
+from generations.storyboards import chain, export
 from sora_studio import queue
 
 
@@ -30,3 +30,13 @@ def ensure_pump() -> None:
 def build_export(export_id: int) -> None:
     """Build a series' (or a whole library's) zip; safe to run twice (the export is leased)."""
     export.build(export_id)
+
+
+def take_ended(generation_id: int) -> None:
+    """A scene's take ended: its continuous series' chain moves on (safe to run twice: one take per link)."""
+    chain.take_ended(generation_id)
+
+
+def advance_chains() -> None:
+    """The one-minute safety net: every chain with a waiting scene moves on if it can."""
+    chain.advance_all()

@@ -22,6 +22,12 @@ def advance_on_commit(generation_id: int) -> None:
     enqueue_on_commit("generations.tasks.advance", generation_id)
 
 
+def take_ended_on_commit(generation_id: int) -> None:
+    # A continuous series whose scene this take is moves on (the one-minute "advance-chains" schedule is the
+    # safety net if this task is lost).
+    enqueue_on_commit("generations.tasks.take_ended", generation_id)
+
+
 def register_binding_on_commit(binding_id: int) -> None:
     enqueue_on_commit("characters.tasks.register_binding", binding_id)
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from generations.billing.models import CostEntry, CostKind
 from generations.providers.models import Backend
 from generations.states import ACTIVE, IN_FLIGHT, TERMINAL, Status
+from sora_studio import queue
 
 
 class Policy(models.TextChoices):
@@ -209,6 +210,9 @@ class Generation(models.Model):
             if note is None:
                 note = fields.get("error_message", "")
             GenerationEvent.objects.create(generation_id=self.pk, status=new, note=note[:300])
+            if new in TERMINAL and self.scene_id:
+                # A series may wait on this take (storyboards sit above jobs: they hear of it by a task).
+                queue.take_ended_on_commit(self.pk)
             self.status = new
             for name, value in fields.items():
                 setattr(self, name, value)

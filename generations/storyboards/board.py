@@ -14,7 +14,7 @@ from generations.jobs import images, lifecycle
 from generations.jobs.forms import KEPT
 from generations.jobs.models import Generation
 from generations.states import ACTIVE, Status
-from generations.storyboards.models import Scene, SceneImage, Series
+from generations.storyboards.models import ChainState, Scene, SceneImage, Series
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,16 @@ class SceneCard:
     is_last: bool
     error: str = ""
     notice: str = ""
+    # A continuous series: the take did not start from the previous scene's take; and, on a scene whose
+    # take was re-chosen, how many scenes after it the board offers to regenerate.
+    out_of_step: bool = False
+    offer: int = 0
+
+    @property
+    def failed(self) -> bool:
+        """The scene's newest take ended without a video (its button says "Try again")."""
+        newest = self.takes[0] if self.takes else None
+        return newest is not None and newest.is_terminal and newest.status != Status.COMPLETED
 
     @property
     def playable_take(self) -> Generation | None:
@@ -39,11 +49,14 @@ class SceneCard:
         return take if take is not None and take.status == Status.COMPLETED and take.video else None
 
 
-def generate_scene(scene: Scene, *, start_image: images.ImageInput | None = None) -> lifecycle.Started:
+def generate_scene(
+    scene: Scene, *, start_image: images.ImageInput | None = None, client_token: str = ""
+) -> lifecycle.Started:
     """One (more) take of a scene with the series defaults; raises GenerationRefused. Earlier takes stay.
 
     The take starts from the scene's own start and end images (the scene editor's); `start_image`, when
-    given, takes the place of the start image (a frame handed on from another take)."""
+    given, takes the place of the start image (a frame handed on from another take); a `client_token` makes a
+    second start of the same take find the first."""
     series = scene.series
     chosen = scene_images(scene)
     return lifecycle.start(
@@ -57,6 +70,7 @@ def generate_scene(scene: Scene, *, start_image: images.ImageInput | None = None
             scene=scene,
             start_image=start_image or chosen.get(images.START),
             end_image=chosen.get(images.END),
+            client_token=client_token,
         )
     )
 
@@ -202,6 +216,8 @@ def progress(series: Series) -> dict:
     scenes = list(series.scenes.prefetch_related(takes))
     done = running = failed = 0
     partial = 0.0
+    # A scene waiting in a continuous series' chain counts as running: the bar keeps polling until it starts.
+    waiting = sum(scene.chain_state == ChainState.WAITING for scene in scenes)
     for scene in scenes:
         statuses = [t.status for t in scene.take_list]
         active = [t for t in scene.take_list if t.is_active]
@@ -213,11 +229,13 @@ def progress(series: Series) -> dict:
         elif statuses:
             failed += 1
     seen = sorted((t.pk, t.is_terminal) for s in scenes for t in s.take_list)
+    seen += [(s.pk, s.chain_state) for s in scenes if s.chain_state]
     total = len(scenes)
     return {
         "total": total,
         "done": done,
         "running": running,
+        "waiting": waiting,
         "failed": failed,
         "percent": round(100 * (done + partial) / total) if total else 0,
         "state": hashlib.sha1(repr(seen).encode()).hexdigest()[:12],

@@ -31,6 +31,7 @@ class SeriesForm(OfferFieldsMixin, forms.ModelForm):
             "model",
             "seconds",
             "size",
+            "continuous",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),

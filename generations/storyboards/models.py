@@ -41,6 +41,12 @@ class Series(models.Model):
     model = models.CharField(max_length=80, default="sora-2")
     seconds = models.PositiveIntegerField(default=4)
     size = models.CharField(max_length=20, default="720x1280")
+    # Generating runs the scenes as a chain: each take starts from the last frame of the previous scene's take.
+    continuous = models.BooleanField(
+        "Each scene starts where the previous one ended",
+        default=False,
+        help_text="Generating waits for each scene's take, then starts the next scene from its last frame.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = SeriesQuerySet.as_manager()
@@ -58,6 +64,14 @@ class SceneQuerySet(models.QuerySet):
         return self if user.is_staff else self.filter(series__owner=user)
 
 
+class ChainState(models.TextChoices):
+    """Where a scene of a continuous series stands in its chain (the chain lives in these rows, not in a queue)."""
+
+    IDLE = "", "Not waiting"
+    WAITING = "waiting", "Waiting for the previous scene"
+    STOPPED = "stopped", "Stopped"
+
+
 class Scene(models.Model):
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="scenes")
     position = models.PositiveIntegerField(default=0)
@@ -65,11 +79,21 @@ class Scene(models.Model):
     chosen_take = models.ForeignKey(
         "generations.Generation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    chain_state = models.CharField(max_length=10, choices=ChainState.choices, blank=True, default=ChainState.IDLE)
+    chain_note = models.CharField(max_length=400, blank=True, help_text="Why the chain stopped here.")
+    # Bumped each time the scene is put (back) in the chain: its chained take's client token is made of it, so
+    # one link never gets two takes, whoever advances the chain and however often.
+    chain_link = models.PositiveIntegerField(default=0)
+    # The previous scene's take whose last frame the scene's chained take started from.
+    chained_from = models.ForeignKey(
+        "generations.Generation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = SceneQuerySet.as_manager()
 
     class Meta:
         ordering = ["series", "position", "pk"]
+        indexes = [models.Index(fields=["chain_state"], name="scene_chain_state")]
 
     def __str__(self) -> str:
         return f"{self.series} #{self.position}"

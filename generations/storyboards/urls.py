@@ -21,6 +21,7 @@ urlpatterns = [
     path("scenes/<int:pk>/move/", views.scene_move, name="scene_move"),
     path("scenes/<int:pk>/generate/", views.scene_generate, name="scene_generate"),
     path("scenes/<int:pk>/takes/<int:take_pk>/choose/", views.scene_choose_take, name="scene_choose_take"),
+    path("scenes/<int:pk>/regenerate-after/", views.scene_regenerate_after, name="scene_regenerate_after"),
     path("exports/", views.export_list, name="export_list"),
     path("exports/all/", views.export_all, name="export_all"),
     path("exports/<int:pk>/", views.export_detail, name="export_detail"),

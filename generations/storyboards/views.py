@@ -17,7 +17,7 @@ from generations.jobs.models import Generation
 from generations.providers.models import Backend
 from generations.providers.notices import note_malformed_offers
 from generations.states import Status
-from generations.storyboards import board, export
+from generations.storyboards import board, chain, export
 from generations.storyboards.forms import SceneForm, SeriesForm
 from generations.storyboards.models import Export, ExportStatus, Scene, Series
 from sora_studio import files
@@ -44,7 +44,11 @@ def _scene_url(scene: Scene) -> str:
 
 
 def _cards(series: Series) -> list[board.SceneCard]:
-    return board.scenes_with_takes(series, Generation.objects.with_card_data())
+    cards = board.scenes_with_takes(series, Generation.objects.with_card_data())
+    if not series.continuous:
+        return cards
+    behind = chain.out_of_step(cards)
+    return [replace(card, out_of_step=card.scene.pk in behind) for card in cards]
 
 
 def _card(scene: Scene) -> board.SceneCard:
@@ -85,7 +89,7 @@ def series_edit(request: HttpRequest, pk: int) -> HttpResponse:
     note_malformed_offers(request, backends)
     form = SeriesForm(request.POST or None, instance=series, owner=series.owner, backends=backends)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        chain.settle(form.save())
         messages.success(request, "Series saved. New takes use these defaults.")
         return redirect("series_detail", pk=series.pk)
     return render(request, "generations/series_edit.html", {"series": series, "form": form})
@@ -136,7 +140,7 @@ def series_progress(request: HttpRequest, pk: int) -> HttpResponse:
     if not partial_wanted(request):
         return vary_on_htmx(redirect("series_detail", pk=series.pk))
     progress = board.progress(series)
-    status = 200 if progress["running"] else HTMX_STOP_POLLING
+    status = 200 if progress["running"] or progress["waiting"] else HTMX_STOP_POLLING
     response = render(
         request, "generations/series_detail.html#progress", {"series": series, "progress": progress}, status=status
     )
@@ -171,6 +175,8 @@ def _plural(count: int, word: str) -> str:
 def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
     """Start a take of every scene that has none running or done; report each refusal by its scene."""
     series = _get_series_for_user(request, pk)
+    if series.continuous:
+        return _generate_chain(request, series)
     started, refused, skipped = board.generate_all(series)
     started_note = f"Started {_plural(len(started), 'scene')}." if started else ""
     skipped_note = (
@@ -198,6 +204,27 @@ def series_generate_all(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("series_detail", pk=series.pk)
 
 
+def _generate_chain(request: HttpRequest, series: Series) -> HttpResponse:
+    """Generate all on a continuous series: the scenes that need a take wait in a chain, each for the one before."""
+    queued = chain.generate_all(series)
+    notes = []
+    if queued.queued:
+        notes.append(
+            f"Queued {_plural(len(queued.queued), 'scene')} as a chain: each starts from the last frame "
+            "of the scene before it, once that one is done."
+        )
+    if queued.skipped:
+        notes.append(
+            f"Skipped {_plural(len(queued.skipped), 'scene')} already running or done "
+            "(use a scene's Regenerate to make another take)."
+        )
+    if request.htmx:
+        return _render_board(request, series, notes=notes)
+    for note in notes:
+        messages.info(request, note)
+    return redirect("series_detail", pk=series.pk)
+
+
 # --- Scenes ----------------------------------------------------------------------------------------
 
 
@@ -216,8 +243,10 @@ def scene_add(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(_scene_url(scene))
 
 
-def _render_scene(request: HttpRequest, scene: Scene, *, error: str = "", notice: str = "") -> HttpResponse:
-    card = replace(_card(scene), error=error, notice=notice)
+def _render_scene(
+    request: HttpRequest, scene: Scene, *, error: str = "", notice: str = "", offer: int = 0
+) -> HttpResponse:
+    card = replace(_card(scene), error=error, notice=notice, offer=offer)
     return render(request, "generations/series_detail.html#scene", {"card": card, "series": scene.series})
 
 
@@ -300,6 +329,17 @@ def scene_generate(request: HttpRequest, pk: int) -> HttpResponse:
     """Start one (more) take of a scene; earlier takes stay, to choose from."""
     scene = _get_scene_for_user(request, pk)
     error, notice = "", ""
+    if scene.series.continuous:
+        # In a chain: from the previous scene's last frame (once it is done), and the chain goes on after it.
+        chain.resume_from(scene)
+        scene.refresh_from_db()
+        if request.htmx:
+            response = _render_scene(request, scene)
+            trigger_client_event(response, SCENES_CHANGED)
+            return response
+        if scene.chain_note:
+            messages.error(request, f"Scene: {scene.chain_note}")
+        return redirect(_scene_url(scene))
     try:
         started = board.generate_scene(scene)
     except lifecycle.GenerationRefused as exc:
@@ -328,10 +368,31 @@ def scene_choose_take(request: HttpRequest, pk: int, take_pk: int) -> HttpRespon
         error = "Only a completed take can be the scene's take."
     else:
         board.choose_take(scene, take)
+    offer = 0 if error else chain.offer_after(scene)
     if request.htmx:
-        return _render_scene(request, scene, error=error)
+        return _render_scene(request, scene, error=error, offer=offer)
     if error:
         messages.error(request, error)
+    elif offer:
+        messages.info(
+            request,
+            f"The {_plural(offer, 'scene')} after it started from another take: "
+            "use “Regenerate the scenes after it” on the board to continue from this one.",
+        )
+    return redirect(_scene_url(scene))
+
+
+@require_POST
+def scene_regenerate_after(request: HttpRequest, pk: int) -> HttpResponse:
+    """New takes of the scenes after this one, each from the last frame of the one before (asked, never silent)."""
+    scene = _get_scene_for_user(request, pk)
+    if not scene.series.continuous:
+        return HttpResponseBadRequest("Only a continuous series regenerates the scenes after one.")
+    count = chain.regenerate_after(scene)
+    note = f"Queued {_plural(count, 'scene')} after scene {_card(scene).number} as a chain."
+    if request.htmx:
+        return _render_board(request, scene.series, notes=[note])
+    messages.info(request, note)
     return redirect(_scene_url(scene))
 
 
