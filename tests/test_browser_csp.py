@@ -68,8 +68,9 @@ def test_no_page_breaks_the_policy_and_everything_still_works(chromium, studio, 
 
     # A scene edited in place; Escape puts it back.
     page.goto(f"{studio}/series/{series.pk}/")
+    page.wait_for_load_state("networkidle")  # htmx has wired the page: the click edits in place
     page.locator(f"#scene-{scene.pk}-edit").click()
-    page.locator(f"#scene-{scene.pk} textarea[name=prompt]").focus()
+    page.locator(f"#scene-{scene.pk}.editing textarea[name=prompt]").focus()
     page.keyboard.press("Escape")
     page.locator(f"#scene-{scene.pk}-edit").wait_for()
     assert page.locator(f"#scene-{scene.pk} textarea").count() == 0

@@ -56,11 +56,12 @@
     if (target && !target.disabled) target.focus();
   });
 
-  // Escape while editing a scene in place puts it back as it was (the <li> asks on `cancelEdit`;
-  // a key filter in hx-trigger would need htmx's eval, which the Content-Security-Policy does not allow).
+  // Escape while editing a scene in place puts it back as it was. The request is made here rather than by
+  // triggering the <li>'s own `cancelEdit`: a fast Escape, before htmx has wired the form it just swapped in,
+  // would otherwise be lost (a key filter in hx-trigger would need htmx's eval, which the CSP does not allow).
   document.addEventListener("keyup", (event) => {
     const editing = event.key === "Escape" && event.target.closest && event.target.closest(".scene-item.editing");
-    if (editing) htmx.trigger(editing, "cancelEdit");
+    if (editing) htmx.ajax("GET", editing.getAttribute("hx-get"), { target: editing, swap: "outerHTML" });
   });
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUpPlaylist);

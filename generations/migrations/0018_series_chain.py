@@ -20,7 +20,7 @@ def remove_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generations", "0016_generation_images"),
+        ("generations", "0017_spending_rollups"),
         ("django_q", "0018_task_success_index"),
     ]
 
