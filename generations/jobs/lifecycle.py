@@ -372,7 +372,8 @@ def submit(generation: Generation) -> None:
         else:
             won = generation.transition(Status.QUEUED, Status.SUBMITTING, submitted_at=timezone.now())
     if not won:
-        _release(generation, delay=settings.GENERATION_POLL_INTERVAL * 2)
+        # The backend is full: the pump hands it out again only once a slot is free, so a short wait is safe.
+        _release(generation, delay=settings.PUMP_TICK_SECONDS)
         return
     _send_create(generation, backend)
 
@@ -594,7 +595,7 @@ def accept(generation: Generation, job: RemoteJob) -> None:
             submitted_at=now,
             lease_until=None,
             webhook=job.webhook,
-            next_poll_at=now + timedelta(seconds=pacing.next_poll(job.poll_after, job.webhook)),
+            next_poll_at=now + timedelta(seconds=_first_poll_in(job)),
         )
         if won:
             price = _price_of(generation, generation.seconds)
@@ -602,6 +603,14 @@ def accept(generation: Generation, job: RemoteJob) -> None:
                 _charge(generation, price.amount, price.price, "Charged when the provider accepted the job")
     if not won:
         log.warning("generation %s: provider accepted %s after the job left SUBMITTING", generation.pk, job.id)
+
+
+def _first_poll_in(job: RemoteJob) -> float:
+    """Seconds until the first poll: at once for a job the create's answer says has ended already (a fast
+    provider sends no hint then), else as the provider hinted, slowed where it will call back."""
+    if job.status in (COMPLETED, FAILED):
+        return 0
+    return pacing.next_poll(job.poll_after, job.webhook)
 
 
 def _price_of(generation: Generation, seconds: int) -> pricing.Quote:
@@ -740,12 +749,26 @@ def complete(generation: Generation, job: RemoteJob, client, *, old: list[str] =
                 _charge(generation, price.amount, price.price, "Charged when the job turned out finished")
     if won:
         log.info("generation %s completed", generation.pk)
+        _next_in_line(generation.backend_id)
     else:
         # Another worker stored and completed it first; drop our copies.
         generation.video.delete(save=False)
         if generation.thumbnail:
             generation.thumbnail.delete(save=False)
     return won
+
+
+def _next_in_line(backend_id: int) -> None:
+    """A slot was freed: the backend's longest-waiting queued job falls due now, which wakes the pump
+    (it wakes for a job that fell due since its last tick) instead of waiting for its next tick."""
+    first = (
+        Generation.objects.filter(backend_id=backend_id, status=Status.QUEUED, lease_until__isnull=True)
+        .order_by("next_poll_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if first is not None:
+        Generation.objects.filter(pk=first, status=Status.QUEUED).update(next_poll_at=timezone.now())
 
 
 def _delivered_seconds(job: RemoteJob, generation: Generation) -> int:

@@ -75,15 +75,19 @@ def sweep(now=None) -> int:
     so two pumps (or a pump and a worker) end it once. Returns how many it ended.
     """
     now = now or timezone.now()
-    overdue = Q()
-    for backend_id, timeout_seconds in Backend.objects.values_list("pk", "timeout_seconds"):
-        seconds = timeout_seconds or settings.GENERATION_TIMEOUT
-        overdue |= Q(backend_id=backend_id, created_at__lte=now - timedelta(seconds=seconds))
-    if not overdue:
-        return 0
+    timeouts = dict(Backend.objects.values_list("pk", "timeout_seconds"))
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    # The active jobs are few (the status index finds them); their deadlines are read here rather than as
+    # one OR per backend in SQL, which SQLite plans as a scan of every generation each backend ever had.
+    overdue = [
+        pk
+        for pk, backend_id, created_at in Generation.objects.active()
+        .filter(free)
+        .values_list("pk", "backend_id", "created_at")
+        if created_at <= now - timedelta(seconds=timeouts.get(backend_id) or settings.GENERATION_TIMEOUT)
+    ]
     swept = 0
-    for pk in list(Generation.objects.active().filter(overdue).filter(free).values_list("pk", flat=True)[:BATCH]):
+    for pk in overdue[:BATCH]:
         hold = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
         if not Generation.objects.active().filter(free, pk=pk).update(lease_until=hold):
             continue  # another pump or a worker took it first
