@@ -38,8 +38,11 @@ def test_the_gallery_benchmark_pages_through_a_filled_history():
 def test_the_pipeline_benchmark_runs_jobs_through_real_workers_and_checks_them(settings, monkeypatch, tmp_path):
     from django_q.conf import Conf
 
+    from generations.bench import pipeline
+
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
     monkeypatch.setattr(Conf, "SYNC", False)  # jobs go through the broker to the bench's qcluster
+    monkeypatch.setattr(pipeline, "IDLE_SECONDS", 0.5)
     out = StringIO()
     call_command(
         "bench_pipeline",
@@ -56,4 +59,6 @@ def test_the_pipeline_benchmark_runs_jobs_through_real_workers_and_checks_them(s
     assert HEADER in text
     assert "| jobs/s, sqlite, 1 qcluster(s) |" in text
     assert "| one job at idle, create → completed (s) |" in text
+    assert "| worker-side CPU while idle (ms per second) |" in text
+    assert "| slots busy, share of the run (floor: its threads) |" in text
     assert "completed 5 of 5 · made once at the provider 5/5 (creates sent 5) · charged once 5/5" in text

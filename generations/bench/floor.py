@@ -24,6 +24,9 @@ class Floor:
         self.api_key = api_key
         self.body = {"model": model, "seconds": str(seconds), "size": size}
         self.runs = 0
+        # Per job of the last run: the create's round trip, and from its answer to both files on disk.
+        self.create_seconds: list[float] = []
+        self.rest_seconds: list[float] = []
 
     def session(self) -> requests.Session:
         session = requests.Session()
@@ -32,6 +35,7 @@ class Floor:
 
     def job(self, session: requests.Session, name: str, folder: Path) -> None:
         """One job, create to stored files."""
+        started = time.perf_counter()
         response = session.post(
             f"{self.base_url}/videos",
             json={**self.body, "prompt": f"Floor {name}"},
@@ -40,6 +44,7 @@ class Floor:
         )
         response.raise_for_status()
         video = response.json()
+        accepted = time.perf_counter()
         while video["status"] not in TERMINAL:
             time.sleep(int(response.headers.get("openai-poll-after-ms", "2000")) / 1000)
             response = session.get(f"{self.base_url}/videos/{video['id']}", timeout=30)
@@ -55,10 +60,13 @@ class Floor:
                 with (folder / f"{name}.{suffix}").open("wb") as out:
                     for chunk in download.iter_content(64 * 1024):
                         out.write(chunk)
+        self.create_seconds.append(accepted - started)
+        self.rest_seconds.append(time.perf_counter() - accepted)
 
     def run(self, jobs: int, threads: int) -> float:
         """`jobs` jobs on `threads` threads, each with its own session; returns the seconds it took."""
         self.runs += 1
+        self.create_seconds, self.rest_seconds = [], []
         work: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(jobs):
             work.put(index)

@@ -25,7 +25,7 @@ from django.db.models import Count, Max
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from generations.bench import databases, processes
+from generations.bench import databases, phases, processes
 from generations.bench.accesslog import AccessLog
 from generations.bench.floor import Floor
 from generations.bench.table import Row
@@ -36,6 +36,7 @@ from generations.providers.models import Backend
 from generations.states import TERMINAL, Status
 
 VIDEO = {"model": "sora-2", "seconds": 4, "size": "720x1280"}
+IDLE_SECONDS = 5  # how long the idle workers' CPU is watched
 # When a job ended: completed_at, else (a job that failed) the time of its last change.
 FINISHED_AT = Coalesce("completed_at", "updated_at")
 
@@ -101,14 +102,18 @@ class PipelineBench:
 
     def run(self) -> tuple[list[Row], Checks]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        finished = False
         try:
             base = self.start_simulator()
             floor = self.measure_floor(base)
             studio = self.measure_studio(base)
+            finished = True
         finally:
             for process in self.processes:
                 processes.stop(process)
-            if not self.o.keep:
+            if not finished:
+                self.say(f"The processes' logs are in {self.run_dir}")
+            elif not self.o.keep:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
         return self.rows(floor, studio), studio["checks"]
 
@@ -169,7 +174,14 @@ class PipelineBench:
         elapsed = floor.run(self.o.jobs, self.o.concurrency)
         cpu = time.process_time() - cpu
         time.sleep(0.3)  # the last access-log lines
-        return {"jobs_per_s": self.o.jobs / elapsed, "idle": idle, "cpu": cpu, "requests": self.access_log.since(mark)}
+        return {
+            "jobs_per_s": self.o.jobs / elapsed,
+            "elapsed": elapsed,
+            "idle": idle,
+            "cpu": cpu,
+            "requests": self.access_log.since(mark),
+            "phases": (floor.create_seconds, floor.rest_seconds),
+        }
 
     # --- the studio -------------------------------------------------------------------------------
 
@@ -191,6 +203,7 @@ class PipelineBench:
             clusters.append(processes.qcluster(env, self.run_dir / f"qcluster-{n}.log"))
         self.processes += clusters
         self.wait(self.start_jobs(user, 1, "warm-up"), timeout=120)
+        idle_cpu = self.cpu_at_idle([c.pid for c in clusters])
         idle = statistics.median(self.one_job_at_idle(user) for _ in range(self.o.idle_repeats))
 
         self.say(f"studio: {self.o.jobs} jobs, {self.o.qclusters} qcluster(s) ...")
@@ -214,15 +227,26 @@ class PipelineBench:
             stats = {name: after[name] - stats[name] for name in stats}
             stats["transactions"] -= own["statements"]  # this process's own waiting, not the pipeline's
         ended = Generation.objects.filter(pk__in=ids).aggregate(end=Max(FINISHED_AT))["end"]
+        elapsed = (ended - started).total_seconds()
         return {
-            "jobs_per_s": self.o.jobs / (ended - started).total_seconds(),
+            "jobs_per_s": self.o.jobs / elapsed,
+            "elapsed": elapsed,
             "idle": idle,
             "cpu": cpu,
             "web_cpu": web_cpu,
+            "idle_cpu": idle_cpu,
             "requests": requests,
             "pg": stats,
             "checks": self.checks(ids, requests),
+            "phases": phases.studio(ids),
         }
+
+    def cpu_at_idle(self, roots: list[int]) -> float:
+        """CPU seconds per second the workers spend with nothing to do (the pump's checks, the broker's polls)."""
+        time.sleep(1)
+        before = processes.cpu_seconds(roots)
+        time.sleep(IDLE_SECONDS)
+        return (processes.cpu_seconds(roots) - before) / IDLE_SECONDS
 
     def start_jobs(self, user, count: int, label: str) -> list[int]:
         return [
@@ -306,6 +330,7 @@ class PipelineBench:
             Row("one job at idle, create → completed (s)", studio["idle"], floor["idle"], 3),
             Row("worker-side CPU per job (ms)", studio["cpu"] / n * 1000, floor["cpu"] / n * 1000),
             Row("web-side CPU per lifecycle.start() (ms)", studio["web_cpu"] / n * 1000),
+            Row("worker-side CPU while idle (ms per second)", studio["idle_cpu"] * 1000, 0.0),
             Row("HTTP requests to the provider per job", requests(studio) / n, requests(floor) / n, 2),
             Row("  of which polls", studio["requests"]["poll"] / n, floor["requests"]["poll"] / n, 2),
         ]
@@ -314,7 +339,12 @@ class PipelineBench:
                 Row("PostgreSQL transactions per job", studio["pg"]["transactions"] / n),
                 Row("PostgreSQL sessions opened per job", studio["pg"]["sessions"] / n, digits=2),
             ]
-        return rows
+        return rows + phases.rows(
+            studio["phases"],
+            self.o.backend_slots * studio["elapsed"],
+            *floor["phases"],
+            self.o.concurrency * floor["elapsed"],
+        )
 
 
 def requests(run: dict) -> int:
