@@ -309,7 +309,7 @@ class PipelineBench:
     def provider_jobs(self, keys: list[str]) -> Counter:
         """Jobs the simulator made per idempotency key: read from its tables, as a provider's dashboard would."""
         found = Counter(dict.fromkeys(keys, 0))
-        sql = "SELECT idempotency_key, COUNT(*) FROM simulator_job WHERE idempotency_key IN ({}) GROUP BY 1"
+        sql = "SELECT sent_idempotency_key, COUNT(*) FROM simulator_job WHERE sent_idempotency_key IN ({}) GROUP BY 1"
         if self.o.own_simulator_database:
             with sqlite3.connect(self.simulator_url.removeprefix("sqlite:///")) as conn:
                 rows = conn.execute(sql.format(", ".join("?" * len(keys))), keys).fetchall()
