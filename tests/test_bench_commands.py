@@ -61,4 +61,5 @@ def test_the_pipeline_benchmark_runs_jobs_through_real_workers_and_checks_them(s
     assert "| one job at idle, create → completed (s) |" in text
     assert "| worker-side CPU while idle (ms per second) |" in text
     assert "| slots busy, share of the run (floor: its threads) |" in text
+    assert "| mean s per job in a slot: submitting → completed (floor: a whole job) |" in text
     assert "completed 5 of 5 · made once at the provider 5/5 (creates sent 5) · charged once 5/5" in text
