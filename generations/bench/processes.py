@@ -55,6 +55,8 @@ def gunicorn(env: dict[str, str], port: int, *, workers: int, threads: int, acce
             f"--threads={threads}",
             f"--access-logfile={access_log}",
             "--log-level=warning",
+            # Its default control socket is one path per user: a second gunicorn would take over another's.
+            "--no-control-socket",
         ],
         env,
         log,
