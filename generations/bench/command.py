@@ -15,6 +15,7 @@ class BenchCommand(BaseCommand):
 
     forwarded: tuple[str, ...] = ()
     uses_redis = False
+    renders_pages = False  # its pages name static files: collect them first
 
     def add_arguments(self, parser):
         parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
@@ -41,7 +42,14 @@ class BenchCommand(BaseCommand):
         )
         redis_url = opts.get("redis_url", "") if opts["database"] == "postgres" else ""
         code = databases.run_on_throwaway(
-            name, self.argv(opts), database, opts["workdir"], self.stdout, redis_url=redis_url, keep=opts["keep"]
+            name,
+            self.argv(opts),
+            database,
+            opts["workdir"],
+            self.stdout,
+            redis_url=redis_url,
+            keep=opts["keep"],
+            static=self.renders_pages,
         )
         if code:
             raise CommandError(f"{name} failed (exit {code})")

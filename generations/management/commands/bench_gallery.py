@@ -23,6 +23,7 @@ DISCARD_URL = "http://127.0.0.1:9/v1"  # never called: every generation is finis
 class Command(BenchCommand):
     help = "Requests/s of the gallery against a bare view, and its first page against its last."
     forwarded = ("generations", "requests", "repeat")
+    renders_pages = True
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
