@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run prod test lint format install install-test migrate seed web worker bench clean
+.PHONY: run prod test lint format install install-test migrate seed web worker bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,10 +60,22 @@ format: install-test
 
 ## Benchmarks on a throw-away database (BENCH_DATABASE_URL to run them on PostgreSQL)
 BENCH_DATABASE_URL ?= sqlite:///$(CURDIR)/.bench/bench.sqlite3
+# The pipeline, pump and gallery benchmarks make their own throw-away databases: SQLite under .bench/, or
+# PostgreSQL (created and dropped at BENCH_DATABASE_URL) + Redis (BENCH_REDIS_URL, flushed) for the pipeline.
+BENCH_ON := $(if $(filter postgres%,$(BENCH_DATABASE_URL)),postgres --postgres-url $(BENCH_DATABASE_URL),sqlite)
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 bench: install
 	mkdir -p .bench && rm -f .bench/bench.sqlite3*
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_spending --rows $${BENCH_ROWS:-1000000} --yes
+	$(BIN)/python manage.py bench_pipeline --database $(BENCH_ON) --redis-url "$(BENCH_REDIS_URL)" \
+		--jobs $${BENCH_JOBS:-200} --qclusters $${BENCH_QCLUSTERS:-1}
+	$(BIN)/python manage.py bench_pump --database $(BENCH_ON) --rows $${BENCH_PUMP_ROWS:-1000000}
+	$(BIN)/python manage.py bench_gallery --database $(BENCH_ON) --generations $${BENCH_GALLERY_ROWS:-200000}
+
+## The same benchmarks on small numbers: a couple of minutes, for a quick look (not for quoting)
+bench-quick:
+	$(MAKE) bench BENCH_ROWS=20000 BENCH_JOBS=30 BENCH_PUMP_ROWS=20000 BENCH_GALLERY_ROWS=5000
 
 web: seed
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload

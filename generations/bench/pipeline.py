@@ -1,0 +1,364 @@
+"""The pipeline benchmark: N jobs through the studio (lifecycle.start → real qcluster workers → the
+simulator under gunicorn) against the floor, a bare requests loop doing the same HTTP to the same simulator.
+
+Runs on the database this process is configured with (bench_pipeline creates a throw-away one first).
+The floor runs before any qcluster is started, so idle workers do not slow it down.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sqlite3
+import statistics
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Count, Max
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from generations.bench import databases, phases, processes
+from generations.bench.accesslog import AccessLog
+from generations.bench.floor import Floor
+from generations.bench.table import Row
+from generations.billing.models import CostEntry, CostKind
+from generations.jobs import lifecycle
+from generations.jobs.models import Generation
+from generations.providers.models import Backend
+from generations.states import TERMINAL, Status
+
+VIDEO = {"model": "sora-2", "seconds": 4, "size": "720x1280"}
+IDLE_SECONDS = 5  # how long the idle workers' CPU is watched
+# When a job ended: completed_at, else (a job that failed) the time of its last change.
+FINISHED_AT = Coalesce("completed_at", "updated_at")
+
+
+@dataclass
+class Options:
+    jobs: int = 200
+    qclusters: int = 1
+    concurrency: int = 3  # the floor's threads
+    backend_slots: int = 3  # the studio backend's max_in_flight
+    idle_repeats: int = 3
+    speed: float = 1000
+    simulator_workers: int = 2
+    simulator_threads: int = 4
+    timeout: float = 600
+    own_simulator_database: bool = True  # False: the simulator's tables in the studio's database (tests)
+    workdir: Path = databases.DEFAULT_WORKDIR
+    extra_env: dict[str, str] = field(default_factory=dict)
+    keep: bool = False  # leave the run's folder (logs, the simulator's database) in place
+
+
+@dataclass
+class Checks:
+    jobs: int
+    statuses: Counter
+    provider_jobs: Counter  # provider jobs made per idempotency key of the batch
+    creates_sent: int
+    charged_once: int
+    refunds: int
+
+    @property
+    def ok(self) -> bool:
+        made_once = sum(1 for n in self.provider_jobs.values() if n == 1)
+        return (
+            self.statuses.get(Status.COMPLETED, 0) == self.jobs
+            and made_once == self.jobs
+            and self.creates_sent == self.jobs
+            and self.charged_once == self.jobs
+            and self.refunds == 0
+        )
+
+    def describe(self) -> str:
+        made_once = sum(1 for n in self.provider_jobs.values() if n == 1)
+        statuses = ", ".join(f"{status} {n}" for status, n in sorted(self.statuses.items()))
+        return (
+            f"checks: {statuses} of {self.jobs} · made once at the provider {made_once}/{self.jobs} "
+            f"(creates sent {self.creates_sent}) · charged once {self.charged_once}/{self.jobs}, "
+            f"refunds {self.refunds} · {'OK' if self.ok else 'FAILED'}"
+        )
+
+
+class PipelineBench:
+    def __init__(self, options: Options, say):
+        self.o = options
+        self.say = say
+        self.studio_key = secrets.token_hex(16)
+        self.floor_key = secrets.token_hex(16)
+        self.run_dir = options.workdir / f"pipeline-{os.getpid()}"
+        self.access_log = AccessLog(self.run_dir / "simulator-access.log")
+        self.processes = []
+
+    # --- the run ----------------------------------------------------------------------------------
+
+    def run(self) -> tuple[list[Row], Checks]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        finished = False
+        try:
+            base = self.start_simulator()
+            floor = self.measure_floor(base)
+            studio = self.measure_studio(base)
+            finished = True
+        finally:
+            for process in self.processes:
+                processes.stop(process)
+            if not finished:
+                self.say(f"The processes' logs are in {self.run_dir}")
+            elif not self.o.keep:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+        return self.rows(floor, studio), studio["checks"]
+
+    def start_simulator(self) -> str:
+        env = {
+            **self.worker_env(),
+            "REDIS_URL": "",
+            "SIMULATOR_ENABLED": "true",
+            "SIMULATOR_SPEED": str(self.o.speed),
+            "SIMULATOR_API_KEYS": f"{self.studio_key},{self.floor_key}",
+            "SIMULATOR_MAX_IN_FLIGHT": "100000",  # the clients' own concurrency is what is compared
+            "MEDIA_ROOT": str(self.run_dir / "simulator-media"),
+        }
+        if self.o.own_simulator_database:
+            # A provider is somewhere else: its writes must not land in the studio's database (or its counters).
+            env["DATABASE_URL"] = f"sqlite:///{self.run_dir / 'simulator.sqlite3'}"
+            migrate = databases.manage("migrate", "--noinput", "-v0", env=env)
+            output, _ = migrate.communicate()
+            if migrate.returncode:
+                raise RuntimeError(f"migrating the simulator's database failed:\n{output}")
+        self.simulator_url = env["DATABASE_URL"]
+        port = processes.free_port()
+        self.processes.append(
+            processes.gunicorn(
+                env,
+                port,
+                workers=self.o.simulator_workers,
+                threads=self.o.simulator_threads,
+                access_log=self.access_log.path,
+                log=self.run_dir / "simulator.log",
+            )
+        )
+        base = f"http://127.0.0.1:{port}/simulator/openai/v1"
+        processes.wait_until_up(f"{base}/videos", {"Authorization": f"Bearer {self.floor_key}"})
+        return base
+
+    def worker_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DATABASE_URL": databases.current_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "SECRET_KEY": settings.SECRET_KEY,
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "ALLOW_PRIVATE_FETCH": "true",
+            "LOG_LEVEL": "WARNING",
+            "Q_SYNC": "0",
+            **self.o.extra_env,
+        }
+
+    # --- the floor --------------------------------------------------------------------------------
+
+    def measure_floor(self, base: str) -> dict:
+        floor = Floor(base, self.floor_key, **VIDEO)
+        floor.run(1, 1)  # warm-up: first renders, imports, connections
+        idle = statistics.median(floor.run(1, 1) for _ in range(self.o.idle_repeats))
+        self.say(f"floor: {self.o.jobs} jobs on {self.o.concurrency} threads ...")
+        mark, cpu = self.access_log.mark(), time.process_time()
+        elapsed = floor.run(self.o.jobs, self.o.concurrency)
+        cpu = time.process_time() - cpu
+        time.sleep(0.3)  # the last access-log lines
+        return {
+            "jobs_per_s": self.o.jobs / elapsed,
+            "elapsed": elapsed,
+            "idle": idle,
+            "cpu": cpu,
+            "requests": self.access_log.since(mark),
+            "phases": (floor.create_seconds, floor.rest_seconds),
+        }
+
+    # --- the studio -------------------------------------------------------------------------------
+
+    def measure_studio(self, base: str) -> dict:
+        user = get_user_model().objects.create_user(f"bench-{secrets.token_hex(4)}")
+        backend = Backend(
+            name=f"Bench simulator {secrets.token_hex(3)}",
+            protocol="openai_videos",
+            base_url=base,
+            api_key=self.studio_key,
+            max_in_flight=self.o.backend_slots,
+        )
+        backend.adopt_protocol_defaults()
+        backend.save()
+        backend.install_default_prices()
+        env = self.worker_env()
+        clusters = []
+        for n in range(self.o.qclusters):
+            clusters.append(processes.qcluster(env, self.run_dir / f"qcluster-{n}.log"))
+        self.processes += clusters
+        self.wait(self.start_jobs(user, 1, "warm-up"), timeout=120)
+        idle_cpu = self.cpu_at_idle([c.pid for c in clusters])
+        idle = statistics.median(self.one_job_at_idle(user) for _ in range(self.o.idle_repeats))
+
+        self.say(f"studio: {self.o.jobs} jobs, {self.o.qclusters} qcluster(s) ...")
+        stats = self.pg_stats()
+        cpu, mark = processes.cpu_seconds([c.pid for c in clusters]), self.access_log.mark()
+        started = timezone.now()
+        web_cpu = time.process_time()
+        ids = self.start_jobs(user, self.o.jobs, "run")
+        web_cpu = time.process_time() - web_cpu
+        with counting_statements() as own:
+            self.wait(ids, timeout=self.o.timeout, progress=True)
+        cpu = processes.cpu_seconds([c.pid for c in clusters]) - cpu
+        for cluster in clusters:
+            processes.stop(cluster)
+        connection.close()  # its statistics reach pg_stat_database when its session ends
+        time.sleep(0.3)
+        requests = self.access_log.since(mark)
+        if stats is not None:
+            time.sleep(1.5)
+            after = self.pg_stats()
+            stats = {name: after[name] - stats[name] for name in stats}
+            stats["transactions"] -= own["statements"]  # this process's own waiting, not the pipeline's
+        ended = Generation.objects.filter(pk__in=ids).aggregate(end=Max(FINISHED_AT))["end"]
+        elapsed = (ended - started).total_seconds()
+        return {
+            "jobs_per_s": self.o.jobs / elapsed,
+            "elapsed": elapsed,
+            "idle": idle,
+            "cpu": cpu,
+            "web_cpu": web_cpu,
+            "idle_cpu": idle_cpu,
+            "requests": requests,
+            "pg": stats,
+            "checks": self.checks(ids, requests),
+            "phases": phases.studio(ids),
+        }
+
+    def cpu_at_idle(self, roots: list[int]) -> float:
+        """CPU seconds per second the workers spend with nothing to do (the pump's checks, the broker's polls)."""
+        time.sleep(1)
+        before = processes.cpu_seconds(roots)
+        time.sleep(IDLE_SECONDS)
+        return (processes.cpu_seconds(roots) - before) / IDLE_SECONDS
+
+    def start_jobs(self, user, count: int, label: str) -> list[int]:
+        return [
+            lifecycle.start(
+                lifecycle.GenerationRequest(owner=user, prompt=f"Bench {label} {secrets.token_hex(4)}", **VIDEO)
+            ).generation.pk
+            for _ in range(count)
+        ]
+
+    def one_job_at_idle(self, user) -> float:
+        started = timezone.now()
+        [pk] = self.start_jobs(user, 1, "idle")
+        self.wait([pk], timeout=120, interval=0.01)
+        finished = Generation.objects.filter(pk=pk).values_list(FINISHED_AT, flat=True).get()
+        return (finished - started).total_seconds()
+
+    def wait(self, ids: list[int], *, timeout: float, interval: float = 0.1, progress: bool = False) -> None:
+        deadline = time.monotonic() + timeout
+        said = time.monotonic()
+        while (done := Generation.objects.filter(pk__in=ids, status__in=TERMINAL).count()) < len(ids):
+            if time.monotonic() > deadline:
+                left = Counter(Generation.objects.filter(pk__in=ids).values_list("status", flat=True))
+                raise RuntimeError(f"only {done} of {len(ids)} jobs ended within {timeout:.0f} s: {dict(left)}")
+            if progress and time.monotonic() - said > 10:
+                self.say(f"  {done}/{len(ids)} ended")
+                said = time.monotonic()
+            time.sleep(interval)
+
+    def pg_stats(self) -> dict[str, int] | None:
+        """Transactions (committed + rolled back) and sessions opened on the studio's database so far,
+        read from another database so that reading them adds nothing."""
+        if connection.vendor != "postgresql":
+            return None
+        with databases.maintenance_connection(databases.current_url()) as conn:
+            row = conn.execute(
+                "SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database WHERE datname = %s",
+                [connection.settings_dict["NAME"]],
+            ).fetchone()
+        return {"transactions": row[0], "sessions": row[1]}
+
+    def checks(self, ids: list[int], requests: Counter) -> Checks:
+        generations = Generation.objects.filter(pk__in=ids)
+        charges = Counter(
+            dict(
+                CostEntry.objects.filter(generation__in=ids, kind=CostKind.CHARGE)
+                .values_list("generation")
+                .annotate(n=Count("pk"))
+                .values_list("generation", "n")
+            )
+        )
+        return Checks(
+            jobs=len(ids),
+            statuses=Counter(generations.values_list("status", flat=True)),
+            provider_jobs=self.provider_jobs(list(generations.values_list("idempotency_key", flat=True))),
+            creates_sent=requests["create"],
+            charged_once=sum(1 for n in charges.values() if n == 1),
+            refunds=CostEntry.objects.filter(generation__in=ids, kind=CostKind.REFUND).count(),
+        )
+
+    def provider_jobs(self, keys: list[str]) -> Counter:
+        """Jobs the simulator made per idempotency key: read from its tables, as a provider's dashboard would."""
+        found = Counter(dict.fromkeys(keys, 0))
+        sql = "SELECT sent_idempotency_key, COUNT(*) FROM simulator_job WHERE sent_idempotency_key IN ({}) GROUP BY 1"
+        if self.o.own_simulator_database:
+            with sqlite3.connect(self.simulator_url.removeprefix("sqlite:///")) as conn:
+                rows = conn.execute(sql.format(", ".join("?" * len(keys))), keys).fetchall()
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(sql.format(", ".join(["%s"] * len(keys))), keys)
+                rows = cursor.fetchall()
+        found.update(dict(rows))
+        return found
+
+    # --- the table --------------------------------------------------------------------------------
+
+    def rows(self, floor: dict, studio: dict) -> list[Row]:
+        n = self.o.jobs
+        where = f"{connection.vendor}{' + Redis' if settings.REDIS_URL else ''}, {self.o.qclusters} qcluster(s)"
+        rows = [
+            Row(f"jobs/s, {where}", studio["jobs_per_s"], floor["jobs_per_s"], 2),
+            Row("one job at idle, create → completed (s)", studio["idle"], floor["idle"], 3),
+            Row("worker-side CPU per job (ms)", studio["cpu"] / n * 1000, floor["cpu"] / n * 1000),
+            Row("web-side CPU per lifecycle.start() (ms)", studio["web_cpu"] / n * 1000),
+            Row("worker-side CPU while idle (ms per second)", studio["idle_cpu"] * 1000, 0.0),
+            Row("HTTP requests to the provider per job", requests(studio) / n, requests(floor) / n, 2),
+            Row("  of which polls", studio["requests"]["poll"] / n, floor["requests"]["poll"] / n, 2),
+        ]
+        if studio["pg"] is not None:
+            rows += [
+                Row("PostgreSQL transactions per job", studio["pg"]["transactions"] / n),
+                Row("PostgreSQL sessions opened per job", studio["pg"]["sessions"] / n, digits=2),
+            ]
+        return rows + phases.rows(
+            studio["phases"],
+            self.o.backend_slots * studio["elapsed"],
+            *floor["phases"],
+            self.o.concurrency * floor["elapsed"],
+        )
+
+
+def requests(run: dict) -> int:
+    return sum(run["requests"][kind] for kind in ("create", "poll", "download", "other"))
+
+
+@contextmanager
+def counting_statements():
+    """How many statements this process ran meanwhile: each is one transaction in autocommit."""
+    seen = {"statements": 0}
+
+    def wrapper(execute, sql, params, many, context):
+        seen["statements"] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield seen

@@ -1,0 +1,65 @@
+"""`make bench` must keep working as the code changes: each benchmark runs here on tiny numbers and prints
+its table. (What they measure belongs to `make bench`, never to a test.)"""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from generations.jobs.models import Generation
+
+HEADER = "| measure | studio | floor | ratio |"
+
+
+@pytest.mark.django_db
+def test_the_pump_benchmark_ticks_over_a_short_and_a_longer_history():
+    out = StringIO()
+    call_command("bench_pump", rows=300, small=100, repeat=3, this_database=True, stdout=out)
+
+    text = out.getvalue()
+    assert HEADER in text
+    assert "| pump.tick(), 8 jobs active, 300 finished (ms; floor: 100 finished) |" in text
+    assert "| queries per tick |" in text
+
+
+@pytest.mark.django_db
+def test_the_gallery_benchmark_pages_through_a_filled_history():
+    out = StringIO()
+    call_command("bench_gallery", generations=60, requests=3, repeat=2, this_database=True, stdout=out)
+
+    text = out.getvalue()
+    assert HEADER in text
+    assert "| gallery, 24 cards, req/s (floor: a bare view, same" in text
+    assert "| 'Load older', last page of 60 (ms; floor: page 2) |" in text
+    assert Generation.objects.filter(status="completed").exists()  # the filled rows read back through the ORM
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pipeline_benchmark_runs_jobs_through_real_workers_and_checks_them(settings, monkeypatch, tmp_path):
+    from django_q.conf import Conf
+
+    from generations.bench import pipeline
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    monkeypatch.setattr(Conf, "SYNC", False)  # jobs go through the broker to the bench's qcluster
+    monkeypatch.setattr(pipeline, "IDLE_SECONDS", 0.5)
+    out = StringIO()
+    call_command(
+        "bench_pipeline",
+        jobs=5,
+        idle_repeats=1,
+        this_database=True,
+        shared_simulator_database=True,
+        workdir=tmp_path,
+        timeout=120,
+        stdout=out,
+    )
+
+    text = out.getvalue()
+    assert HEADER in text
+    assert "| jobs/s, sqlite, 1 qcluster(s) |" in text
+    assert "| one job at idle, create → completed (s) |" in text
+    assert "| worker-side CPU while idle (ms per second) |" in text
+    assert "| slots busy, share of the run (floor: its threads) |" in text
+    assert "| mean s per job in a slot: submitting → completed (floor: a whole job) |" in text
+    assert "completed 5 of 5 · made once at the provider 5/5 (creates sent 5) · charged once 5/5" in text
