@@ -51,7 +51,7 @@ def settings_in(**env) -> dict:
 
 def test_the_defaults_are_sqlite_and_local_disk():
     found = settings_in()
-    assert (found["engine"], found["max_age"], found["health"]) == ("django.db.backends.sqlite3", 0, False)
+    assert (found["engine"], found["max_age"], found["health"]) == ("django.db.backends.sqlite3", 60, False)
     assert found["storage"] == {"BACKEND": "django.core.files.storage.FileSystemStorage"}
     assert found["media_src"] == ["'self'"] and not found["whitenoise"]
     assert found["save_limit"] == -1  # successful task results are not kept: our tables hold the history
