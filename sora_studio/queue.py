@@ -6,6 +6,8 @@ only: django-q2 pickles and signs arguments, it does not encrypt them.
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
+from django_q.conf import Conf
 from django_q.tasks import async_task
 
 
@@ -18,8 +20,12 @@ def enqueue_on_commit(func: str, *args) -> None:
 
 
 def advance_on_commit(generation_id: int) -> None:
-    # The worker that takes the first step makes sure a pump runs for the later ones (tasks.advance).
-    enqueue_on_commit("generations.tasks.advance", generation_id)
+    """The job is due now. With a cluster, the pump takes its step (it looks for newly due jobs every
+    few hundredths of a second): make sure one runs. Without one (sync mode, tests) the step runs here."""
+    if Conf.SYNC:
+        enqueue_on_commit("generations.tasks.advance", generation_id)
+    else:
+        transaction.on_commit(import_string("generations.tasks.ensure_pump"))
 
 
 def take_ended_on_commit(generation_id: int) -> None:

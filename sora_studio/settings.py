@@ -234,6 +234,9 @@ FALLBACK_LIMIT = int(os.environ.get("FALLBACK_LIMIT", "3"))
 PUMP_TICK_SECONDS = float(os.environ.get("PUMP_TICK_SECONDS", "0.5"))
 # A shift inside qcluster is short because a cluster asked to stop waits for its running tasks.
 PUMP_RUN_SECONDS = int(os.environ.get("PUMP_RUN_SECONDS", "30"))
+# The pump's own threads: a due step runs on one of them at once when one is free, and goes to the qcluster
+# workers as a task otherwise (0: always a task). As many as a cluster has workers, by default.
+PUMP_THREADS = int(os.environ.get("PUMP_THREADS", Q_CLUSTER["workers"]))
 # Completion callbacks (generations/providers/webhooks.py): "auto" asks providers that offer them (Replicate,
 # fal) to call back at SITE_URL/webhooks/<backend id>/ only when SITE_URL is on a public address; "on" always
 # (a tunnel, a provider on the same network), "off" never. Jobs that asked for one are polled

@@ -58,3 +58,41 @@ def test_the_pump_wakes_when_a_job_falls_due_not_at_its_next_tick(alice):
 
     assert 0.15 < waited < 2.5, "woken by the job that fell due, long before the 5 s tick"
     assert stuck.next_poll_at < ticked_at, "a job already due at the last tick did not wake it at once"
+
+
+@pytest.mark.django_db(transaction=True)  # the pump's threads have their own connections: they must see the rows
+def test_a_due_step_runs_on_a_pump_thread_and_a_poll_due_soon_stays_there(alice, monkeypatch, held_tasks):
+    import threading
+
+    from django.utils import timezone
+
+    from generations.jobs import lifecycle
+
+    backend = make_dead_backend()
+    now = timezone.now()
+    job = make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=now)
+    ran = []
+
+    def step(pk):
+        ran.append((pk, threading.current_thread().name))
+        if len(ran) == 1:  # the provider hints the next poll in 0.1 s
+            Generation.objects.filter(pk=pk).update(next_poll_at=timezone.now() + timezone.timedelta(seconds=0.1))
+        else:
+            Generation.objects.filter(pk=pk).update(status=Status.COMPLETED, next_poll_at=None)
+
+    monkeypatch.setattr(lifecycle, "advance", step)
+    assert pump.run(seconds=1.0, tick_seconds=0.05, threads=2)
+
+    assert [pk for pk, _ in ran] == [job.pk, job.pk], "polled again once the hint passed, then done"
+    assert ran[0][1] == ran[1][1] and ran[0][1].startswith("pump-step"), "both on the same pump thread"
+    assert held_tasks == [], "nothing went through the task queue"
+
+
+def test_steps_no_thread_is_free_for_go_to_the_task_queue(alice, held_tasks):
+    backend = make_dead_backend()
+    now = pump.timezone.now()
+    jobs = [make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=now) for _ in range(3)]
+    hands = pump.Hands(0)
+
+    assert pump.tick(hands=hands) == 3
+    assert sorted(args for func, args in held_tasks if func == "generations.tasks.advance") == [(j.pk,) for j in jobs]

@@ -255,7 +255,7 @@ def _create(
             routing_candidates=route.candidates,
             routing_reason=route.reason[:1000],
             client_token=request.client_token[:64],
-            next_poll_at=timezone.now() + timedelta(seconds=10),
+            next_poll_at=timezone.now(),  # due now: the pump (or, in sync mode, this process) takes its first step
         )
         generation.characters.set(characters)
         for role, image in fitted.items():

@@ -1,18 +1,25 @@
 """The pump: finds jobs that are due (to submit, to poll, or left behind by a dead worker) and
-hands them to the workers.
+runs their next step.
 
 django-q2 has no "run this in 2 s" and its scheduler ticks every ~30 s, so a job's next step is a
 row (`next_poll_at`) and this loop claims due rows. It runs as a long-lived task inside
 `qcluster` (started and restarted by a one-minute Schedule) or on its own with `manage.py pump`.
 A lease row makes sure only one pump runs at a time; any number may try.
+
+A claimed step runs on one of the pump's own threads when one is free (`Hands`): no trip through the
+task queue, and a job whose provider asks to be polled again within moments stays on its thread until
+it does. Steps no thread is free for go to the qcluster workers as tasks, so a burst spreads over
+every cluster.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,6 +27,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from generations.jobs import lifecycle
 from generations.jobs.models import Generation, PumpLease
 from generations.providers.models import Backend
 from generations.states import Status
@@ -34,10 +42,13 @@ HANDOUT_GRACE = timedelta(seconds=15)
 BATCH = 200
 
 
-def tick(now=None) -> int:
-    """End overdue jobs, then hand out every due job once. Returns how many were handed out."""
+def tick(now=None, hands: Hands | None = None, *, full: bool = True) -> int:
+    """End overdue jobs, then hand out every due job once: to a free thread of `hands`, else to the task
+    queue. Returns how many were handed out. `full=False` (a step just ended) skips the sweep and the
+    characters' registrations, which the next full tick does."""
     now = now or timezone.now()
-    sweep(now)
+    if full:
+        sweep(now)
     due = (
         Generation.objects.due(now)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
@@ -54,8 +65,11 @@ def tick(now=None) -> int:
             free[backend_id] -= 1
         # Compare-and-set, so two pumps (or a pump and a late worker) never hand out a job twice.
         if Generation.objects.filter(pk=pk, next_poll_at=next_poll_at).update(next_poll_at=now + HANDOUT_GRACE):
-            queue.enqueue("generations.tasks.advance", pk)
+            if hands is None or not hands.take(pk):
+                queue.enqueue("generations.tasks.advance", pk)
             handed += 1
+    if not full:
+        return handed
     from characters.models import CharacterBinding
     from characters.registry import due_bindings
 
@@ -165,41 +179,121 @@ def is_running() -> bool:
     return PumpLease.objects.filter(name=LEASE_NAME, expires_at__gte=timezone.now()).exclude(holder="").exists()
 
 
-def run(seconds: float | None = None, tick_seconds: float | None = None, *, hand_over_at_end: bool = False) -> bool:
+def run(
+    seconds: float | None = None,
+    tick_seconds: float | None = None,
+    *,
+    hand_over_at_end: bool = False,
+    threads: int | None = None,
+) -> bool:
     """Pump for `seconds` (forever if None) while holding the lease. False if another pump runs.
 
-    `hand_over_at_end`: keep the lease for a successor (the caller enqueues it) rather than release it."""
+    `hand_over_at_end`: keep the lease for a successor (the caller enqueues it) rather than release it.
+    `threads`: the pump's own threads for steps (PUMP_THREADS; 0: every step goes to the task queue)."""
     holder = uuid.uuid4().hex
     tick_seconds = tick_seconds or settings.PUMP_TICK_SECONDS
     lease_seconds = max(10.0, tick_seconds * 20)
     if not acquire(holder, lease_seconds):
         return False
+    hands = Hands(settings.PUMP_THREADS if threads is None else threads)
     stop_at = None if seconds is None else time.monotonic() + seconds
     parent = os.getppid()
     renewed = time.monotonic()
+    full_at = 0.0
     try:
         while (stop_at is None or time.monotonic() < stop_at) and os.getppid() == parent:  # orphaned: stop
             _drop_stale_connections()
             ticked_at = timezone.now()
+            # The sweep and the characters' registrations every tick; only the due jobs when a step ended.
+            full = time.monotonic() >= full_at
             try:
                 if time.monotonic() - renewed > lease_seconds / 3:  # a write only now and then, not every tick
                     if not acquire(holder, lease_seconds):
                         log.warning("pump lost its lease; stopping")
                         return False
                     renewed = time.monotonic()
-                tick(ticked_at)
+                tick(ticked_at, hands, full=full)
+                if full:
+                    full_at = time.monotonic() + tick_seconds
             except DatabaseError:
                 log.exception("pump tick failed: the database")
                 _drop_stale_connections()
             except Exception:
                 log.exception("pump tick failed")
-            _sleep_until_due(tick_seconds, stop_at, ticked_at)
+            _sleep_until_due(min(tick_seconds, max(full_at - time.monotonic(), 0)), stop_at, ticked_at, hands.ended)
     except BaseException:
+        hands.finish()
         release(holder)
         raise
+    hands.finish()  # the steps under way end before the lease goes (they hold their jobs' leases anyway)
     if not (hand_over_at_end and hand_over(holder)):
         release(holder)
     return True
+
+
+# A job whose provider asks for the next poll within this many seconds stays on the pump's thread until
+# then, as a bare client would sleep and poll again, instead of going back to the table and the pump.
+HOLD_SECONDS = 0.5
+
+
+class Hands:
+    """The pump's own threads. `take(pk)` runs the job's next step on one at once if one is free.
+
+    Each thread has its own database connection (Django's are per thread), dropped when stale as django-q2
+    drops a worker's between tasks. A step that ends sets `ended`, so the pump looks for what it freed (a
+    concurrency slot, a job now due) at once instead of at its next tick."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.idle = threads
+        self.lock = threading.Lock()
+        self.ended = threading.Event()
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="pump-step") if threads else None
+
+    def take(self, pk: int) -> bool:
+        with self.lock:
+            if self.idle <= 0:
+                return False
+            self.idle -= 1
+        self.pool.submit(self._steps, pk)
+        return True
+
+    def finish(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    def _steps(self, pk: int) -> None:
+        try:
+            _drop_stale_connections()
+            while True:
+                lifecycle.advance(pk)
+                if not _hold(pk):
+                    break
+        except Exception:
+            log.exception("generation %s: step failed on the pump's thread", pk)
+        finally:
+            _drop_stale_connections()
+            with self.lock:
+                self.idle += 1
+            self.ended.set()
+
+
+def _hold(pk: int) -> bool:
+    """Wait on this thread for a poll due within HOLD_SECONDS, then claim it as the pump would (compare-and-set
+    on its due time). False when the job ended, is held elsewhere, or is not due soon."""
+    now = timezone.now()
+    row = (
+        Generation.objects.active()
+        .filter(pk=pk, next_poll_at__lte=now + timedelta(seconds=HOLD_SECONDS))
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .exclude(status=Status.QUEUED)  # a queued job waits for a slot the pump counts
+        .values_list("next_poll_at", flat=True)
+        .first()
+    )
+    if row is None:
+        return False
+    time.sleep(max((row - now).total_seconds(), 0))
+    return bool(Generation.objects.filter(pk=pk, next_poll_at=row).update(next_poll_at=timezone.now() + HANDOUT_GRACE))
 
 
 def _drop_stale_connections() -> None:
@@ -214,14 +308,18 @@ def _drop_stale_connections() -> None:
 WAKE_SLICE = 0.05
 
 
-def _sleep_until_due(tick_seconds: float, stop_at: float | None, ticked_at) -> None:
-    """Sleep until the next tick, or until a job falls due that was not due at the last tick (one that
-    was, and is still waiting for a free slot, does not make the pump spin), whichever comes first."""
+def _sleep_until_due(tick_seconds: float, stop_at: float | None, ticked_at, ended: threading.Event | None = None):
+    """Sleep until the next tick, until a job falls due that was not due at the last tick (one that
+    was, and is still waiting for a free slot, does not make the pump spin), or until one of the pump's own
+    steps ended (`ended`), whichever comes first."""
     wake = time.monotonic() + tick_seconds
     if stop_at is not None:
         wake = min(wake, stop_at)
+    ended = ended or threading.Event()
     while (left := wake - time.monotonic()) > 0:
-        time.sleep(min(WAKE_SLICE, left))
+        if ended.wait(min(WAKE_SLICE, left)):
+            ended.clear()
+            return
         if Generation.objects.active().filter(next_poll_at__gt=ticked_at, next_poll_at__lte=timezone.now()).exists():
             return
 
