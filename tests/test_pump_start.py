@@ -73,12 +73,14 @@ def test_a_due_step_runs_on_a_pump_thread_and_a_poll_due_soon_stays_there(alice,
     job = make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=now)
     ran = []
 
-    def step(pk):
+    def step(pk, held_until):
         ran.append((pk, threading.current_thread().name))
         if len(ran) == 1:  # the provider hints the next poll in 0.1 s
-            Generation.objects.filter(pk=pk).update(next_poll_at=timezone.now() + timezone.timedelta(seconds=0.1))
+            Generation.objects.filter(pk=pk).update(
+                next_poll_at=timezone.now() + timezone.timedelta(seconds=0.1), lease_until=None
+            )
         else:
-            Generation.objects.filter(pk=pk).update(status=Status.COMPLETED, next_poll_at=None)
+            Generation.objects.filter(pk=pk).update(status=Status.COMPLETED, next_poll_at=None, lease_until=None)
 
     monkeypatch.setattr(lifecycle, "advance", step)
     assert pump.run(seconds=1.0, tick_seconds=0.05, threads=2)
@@ -92,7 +94,7 @@ def test_steps_no_thread_is_free_for_go_to_the_task_queue(alice, held_tasks):
     backend = make_dead_backend()
     now = pump.timezone.now()
     jobs = [make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=now) for _ in range(3)]
-    hands = pump.Hands(0)
+    hands = pump.Hands(0)  # every thread busy
 
     assert pump.tick(hands=hands) == 3
     assert sorted(args for func, args in held_tasks if func == "generations.tasks.advance") == [(j.pk,) for j in jobs]

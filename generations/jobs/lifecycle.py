@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Model, Q, Value
+from django.db.models import F, Model, Q, Subquery, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -293,15 +293,23 @@ def _keep_image(generation: Generation, role: str, image: images.Fitted) -> None
 # --- The worker side -----------------------------------------------------------------------
 
 
-def advance(generation_id: int) -> None:
-    """One step for one job, whatever state it is in. Safe to call any number of times."""
-    generation = Generation.objects.select_related("backend").filter(pk=generation_id).first()
-    if generation is None or generation.is_terminal:
+def advance(generation_id: int, *, held_until=None) -> None:
+    """One step for one job, whatever state it is in. Safe to call any number of times.
+
+    `held_until`: the caller took the job's lease already (the pump, handing it to its own thread), until then."""
+    try:
+        generation = Generation.objects.select_related("backend", "owner").get(pk=generation_id)
+    except Generation.DoesNotExist:
+        return
+    if generation.is_terminal:
         return
     if timezone.now() >= generation.deadline:
         generation.time_out()
         return
-    if not _claim(generation):
+    if held_until is not None:
+        if generation.lease_until != held_until:
+            return  # taken over since (the lease ran out)
+    elif not _claim(generation):
         return  # another worker holds it
     try:
         if generation.status == Status.QUEUED:
@@ -346,7 +354,7 @@ def _backoff(errors: int, hint: float | None = None) -> float:
 
 
 def submit(generation: Generation) -> None:
-    backend = Backend.objects.get(pk=generation.backend_id)
+    backend = generation.backend  # read with the job a moment ago
     if not backend.enabled:
         reason = backend.disabled_reason or f"{backend.name} was disabled by an admin."
         if not fallback.fall_back(generation, "backend_disabled", reason):
@@ -764,11 +772,9 @@ def _next_in_line(backend_id: int) -> None:
     first = (
         Generation.objects.filter(backend_id=backend_id, status=Status.QUEUED, lease_until__isnull=True)
         .order_by("next_poll_at")
-        .values_list("pk", flat=True)
-        .first()
+        .values("pk")[:1]
     )
-    if first is not None:
-        Generation.objects.filter(pk=first, status=Status.QUEUED).update(next_poll_at=timezone.now())
+    Generation.objects.filter(pk__in=Subquery(first), status=Status.QUEUED).update(next_poll_at=timezone.now())
 
 
 def _delivered_seconds(job: RemoteJob, generation: Generation) -> int:

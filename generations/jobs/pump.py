@@ -63,10 +63,16 @@ def tick(now=None, hands: Hands | None = None, *, full: bool = True) -> int:
             if free.get(backend_id, 0) <= 0:
                 continue
             free[backend_id] -= 1
-        # Compare-and-set, so two pumps (or a pump and a late worker) never hand out a job twice.
-        if Generation.objects.filter(pk=pk, next_poll_at=next_poll_at).update(next_poll_at=now + HANDOUT_GRACE):
-            if hands is None or not hands.take(pk):
-                queue.enqueue("generations.tasks.advance", pk)
+        # Compare-and-set, so two pumps (or a pump and a late worker) never hand out a job twice. A job for
+        # one of the pump's own threads is leased in the same write (the thread need not claim it again).
+        if hands is not None and hands.reserve():
+            if lease := _take(pk, next_poll_at, now):
+                hands.run(pk, lease)
+                handed += 1
+            else:
+                hands.unreserve()
+        elif Generation.objects.filter(pk=pk, next_poll_at=next_poll_at).update(next_poll_at=now + HANDOUT_GRACE):
+            queue.enqueue("generations.tasks.advance", pk)
             handed += 1
     if not full:
         return handed
@@ -250,25 +256,32 @@ class Hands:
         self.ended = threading.Event()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="pump-step") if threads else None
 
-    def take(self, pk: int) -> bool:
+    def reserve(self) -> bool:
+        """Book a thread, if one is free, for a job about to be taken (run it, or unreserve)."""
         with self.lock:
             if self.idle <= 0:
                 return False
             self.idle -= 1
-        self.pool.submit(self._steps, pk)
-        return True
+            return True
+
+    def unreserve(self) -> None:
+        with self.lock:
+            self.idle += 1
+
+    def run(self, pk: int, lease) -> None:
+        """Run the job's steps on the booked thread; the caller leased the job until `lease` (see _take)."""
+        self.pool.submit(self._steps, pk, lease)
 
     def finish(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True)
 
-    def _steps(self, pk: int) -> None:
+    def _steps(self, pk: int, lease) -> None:
         try:
             _drop_stale_connections()
-            while True:
-                lifecycle.advance(pk)
-                if not _hold(pk):
-                    break
+            while lease:
+                lifecycle.advance(pk, held_until=lease)
+                lease = _hold(pk)
         except Exception:
             log.exception("generation %s: step failed on the pump's thread", pk)
         finally:
@@ -278,9 +291,21 @@ class Hands:
             self.ended.set()
 
 
-def _hold(pk: int) -> bool:
-    """Wait on this thread for a poll due within HOLD_SECONDS, then claim it as the pump would (compare-and-set
-    on its due time). False when the job ended, is held elsewhere, or is not due soon."""
+def _take(pk: int, next_poll_at, now):
+    """Lease a due job for one of the pump's threads: compare-and-set on its due time and a free lease. Its
+    lease's end, or None if another pump or a worker took it first."""
+    lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
+    taken = (
+        Generation.objects.filter(pk=pk, next_poll_at=next_poll_at)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(next_poll_at=now + HANDOUT_GRACE, lease_until=lease)
+    )
+    return lease if taken else None
+
+
+def _hold(pk: int):
+    """Wait on this thread for a poll due within HOLD_SECONDS, then lease it as the pump would (_take). The
+    lease's end, or None when the job ended, is held elsewhere, or is not due soon."""
     now = timezone.now()
     row = (
         Generation.objects.active()
@@ -291,9 +316,9 @@ def _hold(pk: int) -> bool:
         .first()
     )
     if row is None:
-        return False
+        return None
     time.sleep(max((row - now).total_seconds(), 0))
-    return bool(Generation.objects.filter(pk=pk, next_poll_at=row).update(next_poll_at=timezone.now() + HANDOUT_GRACE))
+    return _take(pk, row, timezone.now())
 
 
 def _drop_stale_connections() -> None:

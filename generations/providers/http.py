@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.cookiejar
 import json
 import logging
+import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import IO
 from urllib.parse import urlsplit
@@ -33,6 +37,46 @@ def _retry_after(response: requests.Response) -> float | None:
         return None  # an HTTP-date: rare from APIs; fall back to our own backoff
 
 
+# One kept-alive session per backend (and key) per thread: a job's create, polls and downloads, and the next
+# job's, reuse the connections to the provider, as a bare client would. Per thread: a requests.Session is
+# not shared between threads. No cookies are kept (the key is the only credential sent).
+_threads = threading.local()
+_NO_COOKIES = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+
+
+def _session(backend_id, base_url: str, auth_headers: dict[str, str]) -> requests.Session:
+    sessions = _threads.__dict__.setdefault("sessions", {})
+    key = (backend_id, base_url, tuple(sorted(auth_headers.items())))
+    session = sessions.get(key)
+    if session is None:
+        for old in [k for k in sessions if k[0] == backend_id]:  # its key or URL changed: let the old one go
+            sessions.pop(old).close()
+        session = requests.Session()
+        session.cookies.set_policy(_NO_COOKIES)
+        session.headers["User-Agent"] = USER_AGENT
+        session.headers.update(auth_headers)
+        # The environment's proxy settings are read once per origin (_proxies), not on every request.
+        session.trust_env = False
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        sessions[key] = session
+    return session
+
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def _proxies(url: str) -> dict[str, str]:
+    """The proxies the environment (HTTPS_PROXY, NO_PROXY …) gives `url`, as requests would find them."""
+    parts = urlsplit(url)
+    setting = tuple(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
+    return _proxies_for(f"{parts.scheme}://{parts.netloc}", setting)
+
+
+@functools.lru_cache(maxsize=256)
+def _proxies_for(origin: str, setting: tuple) -> dict[str, str]:
+    return requests.utils.get_environ_proxies(origin)
+
+
 class HTTPClient:
     """A requests.Session bound to one backend: base URL, bearer key, timeouts.
 
@@ -43,15 +87,13 @@ class HTTPClient:
     def __init__(self, backend, auth: Callable[[str], dict[str, str]] = bearer):
         self.backend = backend
         self.base_url = backend.base_url.rstrip("/")
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
         try:
             key = backend.key
         except DecryptionError as exc:
             raise ProviderError(str(exc), code="api_key_unreadable") from None
         # How this protocol presents its key (Bearer, x-goog-api-key, Key …), plus any version header.
         self.auth_headers = auth(key)
-        self.session.headers.update(self.auth_headers)
+        self.session = _session(backend.pk, self.base_url, self.auth_headers)
         self.timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
 
     def url(self, path: str) -> str:
@@ -69,6 +111,7 @@ class HTTPClient:
         if not same_origin:
             # A download link on a CDN or another host: the key is for this backend only.
             kwargs["headers"] = {**kwargs.get("headers", {}), **dict.fromkeys(self.auth_headers)}
+        kwargs.setdefault("proxies", _proxies(url))
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.ConnectTimeout as exc:
