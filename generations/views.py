@@ -18,6 +18,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh, trigg
 from characters import mentions
 from characters.forms import ExtractCharacterForm
 from characters.models import Character
+from generations import cards
 from generations.forms import CreatorSettingsForm, GalleryFilterForm, GenerationForm, RemixForm
 from generations.jobs import images, lifecycle, router
 from generations.jobs.forms import image_from_choice
@@ -49,9 +50,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _cursor(generation: Generation) -> str:
     """Where the next page starts: (created_at in microseconds, pk) of the last card shown."""
-    delta = generation.created_at - EPOCH
+    return _cursor_at(generation.created_at, generation.pk)
+
+
+def _cursor_at(created_at: datetime, pk: int) -> str:
+    delta = created_at - EPOCH
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return f"{micros}_{generation.pk}"
+    return f"{micros}_{pk}"
 
 
 def _after_cursor(generations: QuerySet, cursor: str) -> QuerySet:
@@ -122,26 +127,29 @@ def gallery(request: HttpRequest) -> HttpResponse:
     cursor = request.GET.get("after", "")
     if cursor:
         generations = _after_cursor(generations, cursor)
-    cards = list(generations.with_card_data().order_by("-created_at", "-pk")[: PAGE_SIZE + 1])
-    has_more = len(cards) > PAGE_SIZE
-    cards = cards[:PAGE_SIZE]
+    # The page's rows first, from the index alone; the cards' data is read only for cards not kept (cards.py).
+    page = generations.order_by("-created_at", "-pk")
+    rows = [cards.Row(*row) for row in page.values_list("pk", "created_at", "updated_at", "status")[: PAGE_SIZE + 1]]
+    has_more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
     context = {
-        "cards": cards,
-        "filters": filters,
+        "cards": cards.page(request.user, rows, lambda: generations.with_card_data()),
         "filtering": bool(filters.active),
-        "more_filters": len(filters.active.keys() - {"q"}),
         "first_page": not cursor,
-        "next_query": _query(request.GET, after=_cursor(cards[-1])) if has_more else "",
+        "next_query": _query(request.GET, after=_cursor_at(rows[-1].created_at, rows[-1].pk)) if has_more else "",
         "first_query": _query(request.GET, after=None),
-        "arrivals_query": _query(request.GET, after=None, since=_cursor(cards[0]) if cards else NOTHING_YET),
+        "arrivals_query": _query(
+            request.GET, after=None, since=_cursor_at(rows[0].created_at, rows[0].pk) if rows else NOTHING_YET
+        ),
     }
-    if request.user.is_staff and not partial_wanted(request):
-        context["unhealthy_backends"] = list(Backend.objects.unhealthy())
     if partial_wanted(request):
         # "Load more" appends the next cards in place of itself; the filters replace the whole list.
         template = "generations/gallery.html#more" if cursor else "generations/gallery.html#gallery"
     else:
         template = "generations/gallery.html"
+        context["filters"] = cards.filters(request, filters, more=len(filters.active.keys() - {"q"}))
+        if request.user.is_staff:
+            context["unhealthy_backends"] = list(Backend.objects.unhealthy())
     return vary_on_htmx(render(request, template, context))
 
 
@@ -150,12 +158,12 @@ def _arrivals(request: HttpRequest, generations: QuerySet, since: str) -> HttpRe
     page's arrivals poll: their cards go on top of the list, and the poll moves on to the newest. Nothing new:
     204, and htmx leaves the page alone. A page that showed no video at all reloads (it has no list to add to)."""
     newer = _before_cursor(generations, since) if since != NOTHING_YET else generations
-    cards = list(newer.with_card_data().order_by("-created_at", "-pk")[:PAGE_SIZE])
-    if not cards:
+    arrived = list(newer.with_card_data().order_by("-created_at", "-pk")[:PAGE_SIZE])
+    if not arrived:
         return HttpResponse(status=204)
     if since == NOTHING_YET:
         return HttpResponseClientRefresh()
-    context = {"cards": cards, "arrivals_query": _query(request.GET, after=None, since=_cursor(cards[0]))}
+    context = {"cards": arrived, "arrivals_query": _query(request.GET, after=None, since=_cursor(arrived[0]))}
     return render(request, "generations/gallery.html#arrivals", context)
 
 

@@ -7,6 +7,7 @@ from html import unescape
 from urllib.parse import parse_qs
 
 import pytest
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -398,6 +399,7 @@ def test_a_cursor_that_does_not_parse_starts_from_the_top(client, alice, backend
 
 
 def _queries(client, url, **headers) -> int:
+    cache.clear()  # nothing kept rendered: what a page costs the first time it is seen
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url, headers=headers)
     assert response.status_code == 200
@@ -420,6 +422,7 @@ def test_a_page_costs_the_same_queries_for_10_or_60_generations_and_on_page_2(
     page_2_url = reverse("gallery") + load_more_url(page_1.text)
 
     assert with_10 == with_60
+    cache.clear()
     with django_assert_num_queries(with_10):
         page_2 = client.get(page_2_url)
     assert page_2.text.count('class="card ') == 24
@@ -438,10 +441,9 @@ def test_the_gallery_offers_to_export_everything(client, alice):
 
 
 def test_a_finished_card_is_rendered_once_and_again_when_it_changes(client, alice, official_offline):
-    from django.core.cache import cache
     from django.utils import timezone
 
-    from generations.templatetags import studio
+    from generations import cards as studio
 
     cache.clear()
     done = make_generation(alice, official_offline, status="completed", prompt="A finished boat")
@@ -467,3 +469,60 @@ def test_a_finished_card_is_rendered_once_and_again_when_it_changes(client, alic
         assert len(renders) == 2 and "A renamed boat" in third
     finally:
         studio.get_template = real_get_template
+
+
+def test_a_page_of_finished_cards_is_kept_whole_and_a_changed_card_brings_it_back(client, alice, backend):
+    cache.clear()
+    add_many(alice, backend, 30)
+    client.force_login(alice)
+
+    cold = _queries_kept(client, reverse("gallery"))
+    warm = _queries_kept(client, reverse("gallery"))
+    newest = Generation.objects.filter(owner=alice).order_by("-created_at").first()
+    Generation.objects.filter(pk=newest.pk).update(prompt="A renamed scene", updated_at=timezone.now())
+    changed = client.get(reverse("gallery")).text
+
+    assert warm < cold, "the kept page reads no card data (backend, characters, ledger)"
+    assert "A renamed scene" in changed and changed.count('class="card ') == 24
+
+
+def test_a_running_card_on_the_page_is_never_served_from_the_kept_page(client, alice, backend):
+    cache.clear()
+    add_many(alice, backend, 3)
+    running = make(alice, backend, "Still rendering", status="in_progress", progress=10)
+    client.force_login(alice)
+    client.get(reverse("gallery"))
+
+    Generation.objects.filter(pk=running.pk).update(progress=70)  # a poll moves progress, not always updated_at
+
+    assert 'value="70"' in client.get(reverse("gallery")).text
+
+
+def test_settling_a_possibly_billed_job_changes_its_kept_card(client, alice, backend):
+    cache.clear()
+    job = make(alice, backend, "Lost answer", status="unknown")
+    CostEntry.objects.record(kind=CostKind.POSSIBLE, amount="0.40", backend=backend, owner=alice, generation=job)
+    client.force_login(alice)
+    before = client.get(reverse("gallery")).text
+
+    assert CostEntry.objects.settle(job, confirm=True, by="admin")
+
+    after = client.get(reverse("gallery")).text
+    assert "$0.40" not in before and "$0.40" in after
+
+
+def test_the_kept_filters_list_a_series_made_since(client, alice, backend):
+    cache.clear()
+    add_many(alice, backend, 2)
+    client.force_login(alice)
+    client.get(reverse("gallery"))
+
+    series = make_series(alice, "Made a moment ago")
+
+    assert f'<option value="{series.pk}">Made a moment ago</option>' in client.get(reverse("gallery")).text
+
+
+def _queries_kept(client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)

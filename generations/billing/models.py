@@ -126,6 +126,8 @@ class CostEntryQuerySet(models.QuerySet):
                     price=possible.price,
                     note=f"Possibly billed, confirmed by {by}"[:200],
                 )
+            # The one ledger write to a finished job without a state change: its card is kept by updated_at.
+            type(generation).objects.filter(pk=generation.pk).update(updated_at=timezone.now())
         return True
 
     def move_estimate(self, generation, backend, amount, price, note: str) -> None:

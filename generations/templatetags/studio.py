@@ -3,36 +3,17 @@
 from decimal import Decimal
 
 from django import template
-from django.core.cache import cache
-from django.template.loader import get_template
-from django.utils.safestring import mark_safe
 
+from generations import cards
 from generations.billing import money
 
 register = template.Library()
 
-CARD_TEMPLATE = "generations/gallery.html#card"
-CARD_CACHE_SECONDS = 24 * 60 * 60
-
 
 @register.simple_tag(takes_context=True)
 def card(context, generation) -> str:
-    """A video's card. A finished one shows the same thing until its row or its ledger changes, so it is
-    rendered once and kept, keyed by everything it shows that can change: the row's `updated_at`, its charge
-    and refund (annotated by `with_card_data`), and whether the viewer sees whose video it is. A running
-    card (progress, status) is rendered every time."""
-    user = context.get("user")
-    data = {"generation": generation, "user": user}
-    if not generation.is_terminal or not hasattr(generation, "charge_amount"):
-        return get_template(CARD_TEMPLATE).render(data)
-    shows_owner = bool(user is not None and user.is_staff and generation.owner_id != user.pk)
-    changes = (generation.updated_at.timestamp(), generation.charge_amount, generation.refund_amount, shows_owner)
-    key = f"card:{generation.pk}:" + ":".join(map(str, changes))
-    html = cache.get(key)
-    if html is None:
-        html = get_template(CARD_TEMPLATE).render(data)
-        cache.set(key, html, CARD_CACHE_SECONDS)
-    return mark_safe(html)  # rendered by the template engine, which escaped it
+    """A video's card, kept once the video is finished (generations.cards)."""
+    return cards.card(context.get("user"), generation)
 
 
 @register.filter
