@@ -81,6 +81,7 @@ def test_a_due_step_runs_on_a_pump_thread_and_a_poll_due_soon_stays_there(alice,
             )
         else:
             Generation.objects.filter(pk=pk).update(status=Status.COMPLETED, next_poll_at=None, lease_until=None)
+        return Generation.objects.get(pk=pk)  # the job as the step left it
 
     monkeypatch.setattr(lifecycle, "advance", step)
     assert pump.run(seconds=1.0, tick_seconds=0.05, threads=2)

@@ -46,7 +46,7 @@ def rows(
         Row(f"  of which {STORED[0]}", mean(studio_spans[STORED[0]]), mean(floor_rest), 3),
         Row(f"90th percentile s {SLOT[0]}", percentile(in_slot, 0.9), percentile(floor_jobs, 0.9), 3),
         Row("slots busy, share of the run (floor: its threads)", sum(in_slot) / studio_slots,
-            sum(floor_jobs) / floor_slots, 2),
+            sum(floor_jobs) / floor_slots if floor_slots else None, 2),
     ]  # fmt: skip
 
 

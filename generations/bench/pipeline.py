@@ -56,6 +56,7 @@ class Options:
     workdir: Path = databases.DEFAULT_WORKDIR
     extra_env: dict[str, str] = field(default_factory=dict)
     keep: bool = False  # leave the run's folder (logs, the simulator's database) in place
+    floor: bool = True  # False: the studio alone (a scale-out run of thousands of jobs in flight)
 
 
 @dataclass
@@ -105,7 +106,7 @@ class PipelineBench:
         finished = False
         try:
             base = self.start_simulator()
-            floor = self.measure_floor(base)
+            floor = self.measure_floor(base) if self.o.floor else NO_FLOOR
             studio = self.measure_studio(base)
             finished = True
         finally:
@@ -214,7 +215,7 @@ class PipelineBench:
         ids = self.start_jobs(user, self.o.jobs, "run")
         web_cpu = time.process_time() - web_cpu
         with counting_statements() as own:
-            self.wait(ids, timeout=self.o.timeout, progress=True)
+            peak = self.wait(ids, timeout=self.o.timeout, progress=True)
         cpu = processes.cpu_seconds([c.pid for c in clusters]) - cpu
         for cluster in clusters:
             processes.stop(cluster)
@@ -239,6 +240,7 @@ class PipelineBench:
             "pg": stats,
             "checks": self.checks(ids, requests),
             "phases": phases.studio(ids),
+            "peak_in_flight": peak,
         }
 
     def cpu_at_idle(self, roots: list[int]) -> float:
@@ -263,10 +265,14 @@ class PipelineBench:
         finished = Generation.objects.filter(pk=pk).values_list(FINISHED_AT, flat=True).get()
         return (finished - started).total_seconds()
 
-    def wait(self, ids: list[int], *, timeout: float, interval: float = 0.1, progress: bool = False) -> None:
+    def wait(self, ids: list[int], *, timeout: float, interval: float = 0.1, progress: bool = False) -> int:
+        """Until every job of `ids` ended; returns the most jobs seen in flight at once (at the provider)."""
         deadline = time.monotonic() + timeout
         said = time.monotonic()
+        peak = 0
         while (done := Generation.objects.filter(pk__in=ids, status__in=TERMINAL).count()) < len(ids):
+            if progress:
+                peak = max(peak, Generation.objects.in_flight().count())
             if time.monotonic() > deadline:
                 left = Counter(Generation.objects.filter(pk__in=ids).values_list("status", flat=True))
                 raise RuntimeError(f"only {done} of {len(ids)} jobs ended within {timeout:.0f} s: {dict(left)}")
@@ -274,6 +280,7 @@ class PipelineBench:
                 self.say(f"  {done}/{len(ids)} ended")
                 said = time.monotonic()
             time.sleep(interval)
+        return peak
 
     def pg_stats(self) -> dict[str, int] | None:
         """Transactions (committed + rolled back) and sessions opened on the studio's database so far,
@@ -328,11 +335,12 @@ class PipelineBench:
         rows = [
             Row(f"jobs/s, {where}", studio["jobs_per_s"], floor["jobs_per_s"], 2),
             Row("one job at idle, create → completed (s)", studio["idle"], floor["idle"], 3),
-            Row("worker-side CPU per job (ms)", studio["cpu"] / n * 1000, floor["cpu"] / n * 1000),
+            Row("worker-side CPU per job (ms)", studio["cpu"] / n * 1000, per_job(floor["cpu"], n / 1000)),
             Row("web-side CPU per lifecycle.start() (ms)", studio["web_cpu"] / n * 1000),
             Row("worker-side CPU while idle (ms per second)", studio["idle_cpu"] * 1000, 0.0),
-            Row("HTTP requests to the provider per job", requests(studio) / n, requests(floor) / n, 2),
-            Row("  of which polls", studio["requests"]["poll"] / n, floor["requests"]["poll"] / n, 2),
+            Row("HTTP requests to the provider per job", requests(studio) / n, per_job(requests(floor), n), 2),
+            Row("  of which polls", studio["requests"]["poll"] / n, per_job(floor["requests"]["poll"], n), 2),
+            Row("most jobs in flight at once (at the provider)", studio["peak_in_flight"], digits=0),
         ]
         if studio["pg"] is not None:
             rows += [
@@ -343,12 +351,29 @@ class PipelineBench:
             studio["phases"],
             self.o.backend_slots * studio["elapsed"],
             *floor["phases"],
-            self.o.concurrency * floor["elapsed"],
+            self.o.concurrency * (floor["elapsed"] or 0),
         )
 
 
-def requests(run: dict) -> int:
+def requests(run: dict) -> int | None:
+    if run is NO_FLOOR:
+        return None
     return sum(run["requests"][kind] for kind in ("create", "poll", "download", "other"))
+
+
+def per_job(total: float | None, jobs: int) -> float | None:
+    return None if total is None else total / jobs
+
+
+# A run without the floor (--no-floor): every floor figure shows a dash.
+NO_FLOOR = {
+    "jobs_per_s": None,
+    "elapsed": None,
+    "idle": None,
+    "cpu": None,
+    "requests": Counter(),
+    "phases": ([], []),
+}
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Model, Q, Subquery, Value
+from django.db.models import Exists, F, Model, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -126,11 +126,18 @@ def start(request: GenerationRequest) -> Started:
         raise GenerationRefused("Write a prompt.", "prompt")
     if len(prompt) > 32000:
         raise GenerationRefused("A prompt can be at most 32,000 characters.", "prompt")
+    fitted = _fitted_images(request)  # checked before anything is routed, let alone sent
+    # What the route is chosen from is read in the transaction that creates the job: one snapshot, and one
+    # transaction instead of one per read (PostgreSQL).
+    with transaction.atomic():
+        return _route_and_create(request, prompt, fitted)
+
+
+def _route_and_create(request: GenerationRequest, prompt: str, fitted: dict[str, images.Fitted]) -> Started:
     try:
         characters = mentions.resolve(request.owner, prompt)
     except mentions.MentionError as exc:
         raise GenerationRefused(str(exc), "prompt", "unknown_character") from None
-    fitted = _fitted_images(request)  # checked before anything is routed, let alone sent
     policy = request.policy or default_policy(request.owner, request.scene)
     try:
         # Offers list seconds as strings ("4"): the router compares them as written.
@@ -293,24 +300,29 @@ def _keep_image(generation: Generation, role: str, image: images.Fitted) -> None
 # --- The worker side -----------------------------------------------------------------------
 
 
-def advance(generation_id: int, *, held_until=None) -> None:
+def advance(generation_id: int, *, held_until=None) -> Generation | None:
     """One step for one job, whatever state it is in. Safe to call any number of times.
 
-    `held_until`: the caller took the job's lease already (the pump, handing it to its own thread), until then."""
+    `held_until`: the caller took the job's lease already (the pump, handing it to its own thread), until then.
+    Returns the job as the step left it (its status and next due time, as far as this step knows them), or None."""
     try:
-        generation = Generation.objects.select_related("backend", "owner").get(pk=generation_id)
+        generation = (
+            Generation.objects.select_related("backend", "owner")
+            .annotate(has_images=Exists(GenerationImage.objects.filter(generation=OuterRef("pk"))))
+            .get(pk=generation_id)
+        )
     except Generation.DoesNotExist:
-        return
+        return None
     if generation.is_terminal:
-        return
+        return generation
     if timezone.now() >= generation.deadline:
         generation.time_out()
-        return
+        return generation
     if held_until is not None:
         if generation.lease_until != held_until:
-            return  # taken over since (the lease ran out)
+            return None  # taken over since (the lease ran out)
     elif not _claim(generation):
-        return  # another worker holds it
+        return None  # another worker holds it
     try:
         if generation.status == Status.QUEUED:
             submit(generation)
@@ -324,6 +336,8 @@ def advance(generation_id: int, *, held_until=None) -> None:
         log.exception("generation %s: step failed", generation.pk)
         _release(generation, delay=_backoff(generation.poll_errors + 1))
         Generation.objects.filter(pk=generation.pk).update(poll_errors=F("poll_errors") + 1)
+        return None
+    return generation
 
 
 def _claim(generation: Generation) -> bool:
@@ -452,6 +466,8 @@ def _characters_ready(generation: Generation, backend: Backend) -> bool:
 def _kept_images(generation: Generation) -> dict[str, ReferenceImage]:
     """The job's start and end images as they are sent, by role ("start", "end")."""
     kept = {}
+    if not getattr(generation, "has_images", True):
+        return kept  # advance read that it has none
     for stored in generation.images.all():
         with stored.image.open("rb") as handle:
             kept[stored.role] = ReferenceImage(f"{stored.role}.jpg", handle.read(), "image/jpeg")
@@ -670,11 +686,12 @@ def poll(generation: Generation) -> None:
     if job.status != "queued" and generation.status == Status.SUBMITTED:
         generation.transition(Status.SUBMITTED, Status.IN_PROGRESS)
     now = timezone.now()
+    generation.next_poll_at = now + timedelta(seconds=pacing.next_poll(job.poll_after, generation.webhook))
     Generation.objects.filter(pk=generation.pk, status__in=[Status.SUBMITTED, Status.IN_PROGRESS]).update(
         progress=max(generation.progress, job.progress),
         poll_errors=0,
         lease_until=None,
-        next_poll_at=now + timedelta(seconds=pacing.next_poll(job.poll_after, generation.webhook)),
+        next_poll_at=generation.next_poll_at,
         updated_at=now,
     )
 
@@ -755,9 +772,9 @@ def complete(generation: Generation, job: RemoteJob, client, *, old: list[str] =
                 _charge(generation, price.amount, price.price, f"Charged for {seconds} s delivered")
             elif Status.TIMED_OUT in old:
                 _charge(generation, price.amount, price.price, "Charged when the job turned out finished")
+            _next_in_line(generation.backend_id)
     if won:
         log.info("generation %s completed", generation.pk)
-        _next_in_line(generation.backend_id)
     else:
         # Another worker stored and completed it first; drop our copies.
         generation.video.delete(save=False)

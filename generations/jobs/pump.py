@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -45,17 +46,19 @@ BATCH = 200
 def tick(now=None, hands: Hands | None = None, *, full: bool = True) -> int:
     """End overdue jobs, then hand out every due job once: to a free thread of `hands`, else to the task
     queue. Returns how many were handed out. `full=False` (a step just ended) skips the sweep and the
-    characters' registrations, which the next full tick does."""
+    characters' registrations, which the next full tick does, and counts free slots against the backends as
+    the last full tick read them (submit's own count, under the backend's lock, is the one that decides)."""
     now = now or timezone.now()
     if full:
         sweep(now)
-    due = (
-        Generation.objects.due(now)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .order_by("next_poll_at")
-        .values_list("pk", "next_poll_at", "status", "backend_id")[:BATCH]
-    )
-    free = _free_slots(now)
+    free = _free_slots(now, None if full or hands is None else hands.backends)
+    if hands is not None and full:
+        hands.backends = free.backends
+    due = Generation.objects.due(now).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    if saturated := [pk for pk, slots in free.items() if slots <= 0]:
+        # A queued job of a full (or paused) backend waits here: not read again on every tick.
+        due = due.exclude(status=Status.QUEUED, backend_id__in=saturated)
+    due = due.order_by("next_poll_at").values_list("pk", "next_poll_at", "status", "backend_id")[:BATCH]
     handed = 0
     for pk, next_poll_at, status, backend_id in list(due):
         if status == Status.QUEUED:
@@ -117,11 +120,17 @@ def sweep(now=None) -> int:
     return swept
 
 
-def _free_slots(now) -> dict[int, int]:
+class Slots(dict):
+    """Free concurrency slots per backend id, and the backends' (pk, max_in_flight, paused_until) they came from."""
+
+    backends: list[tuple] = []
+
+
+def _free_slots(now, backends: list[tuple] | None = None) -> Slots:
     """Concurrency slots left per backend (none while the provider asked us to slow down).
 
     Counts only the jobs in flight (through the status index): a tick costs the same with a million
-    finished generations in the table as with a hundred."""
+    finished generations in the table as with a hundred. `backends`: the backends as last read, if recent."""
     used = dict(
         Generation.objects.in_flight()
         .order_by()
@@ -129,10 +138,14 @@ def _free_slots(now) -> dict[int, int]:
         .annotate(n=Count("pk"))
         .values_list("backend_id", "n")
     )
-    return {
-        pk: 0 if (paused_until and paused_until > now) else cap - used.get(pk, 0)
-        for pk, cap, paused_until in Backend.objects.values_list("pk", "max_in_flight", "paused_until")
-    }
+    if backends is None:
+        backends = list(Backend.objects.values_list("pk", "max_in_flight", "paused_until"))
+    free = Slots(
+        (pk, 0 if (paused_until and paused_until > now) else cap - used.get(pk, 0))
+        for pk, cap, paused_until in backends
+    )
+    free.backends = backends
+    return free
 
 
 # The lease's holder while a pump task is on its way to a worker (see claim_start).
@@ -226,7 +239,8 @@ def run(
                 _drop_stale_connections()
             except Exception:
                 log.exception("pump tick failed")
-            _sleep_until_due(min(tick_seconds, max(full_at - time.monotonic(), 0)), stop_at, ticked_at, hands.ended)
+            left = min(tick_seconds, max(full_at - time.monotonic(), 0))
+            _sleep_until_due(left, stop_at, ticked_at, hands.ended, hands.busy if hands.threads else None)
     except BaseException:
         hands.finish()
         release(holder)
@@ -252,6 +266,7 @@ class Hands:
     def __init__(self, threads: int):
         self.threads = threads
         self.idle = threads
+        self.backends = None  # as the last full tick read them
         self.lock = threading.Lock()
         self.ended = threading.Event()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="pump-step") if threads else None
@@ -263,6 +278,9 @@ class Hands:
                 return False
             self.idle -= 1
             return True
+
+    def busy(self) -> bool:
+        return self.idle <= 0
 
     def unreserve(self) -> None:
         with self.lock:
@@ -280,8 +298,8 @@ class Hands:
         try:
             _drop_stale_connections()
             while lease:
-                lifecycle.advance(pk, held_until=lease)
-                lease = _hold(pk)
+                generation = lifecycle.advance(pk, held_until=lease)
+                lease = _hold(generation)
         except Exception:
             log.exception("generation %s: step failed on the pump's thread", pk)
         finally:
@@ -303,22 +321,20 @@ def _take(pk: int, next_poll_at, now):
     return lease if taken else None
 
 
-def _hold(pk: int):
-    """Wait on this thread for a poll due within HOLD_SECONDS, then lease it as the pump would (_take). The
-    lease's end, or None when the job ended, is held elsewhere, or is not due soon."""
+def _hold(generation: Generation | None):
+    """After a step: wait on this thread for the job's next poll if it is due within HOLD_SECONDS, then lease it
+    as the pump would (_take). The lease's end, or None when the job ended, waits for a slot, or is not due soon.
+
+    The step's own account of the job is trusted for when (no read): if it is out of date, _take finds the due
+    time changed and lets the job go back to the pump."""
+    if generation is None or not generation.is_active or generation.status == Status.QUEUED:
+        return None  # ended, or queued: a queued job waits for a slot the pump counts
+    due = generation.next_poll_at
     now = timezone.now()
-    row = (
-        Generation.objects.active()
-        .filter(pk=pk, next_poll_at__lte=now + timedelta(seconds=HOLD_SECONDS))
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .exclude(status=Status.QUEUED)  # a queued job waits for a slot the pump counts
-        .values_list("next_poll_at", flat=True)
-        .first()
-    )
-    if row is None:
+    if due is None or due > now + timedelta(seconds=HOLD_SECONDS):
         return None
-    time.sleep(max((row - now).total_seconds(), 0))
-    return _take(pk, row, timezone.now())
+    time.sleep(max((due - now).total_seconds(), 0))
+    return _take(generation.pk, due, timezone.now())
 
 
 def _drop_stale_connections() -> None:
@@ -333,10 +349,17 @@ def _drop_stale_connections() -> None:
 WAKE_SLICE = 0.05
 
 
-def _sleep_until_due(tick_seconds: float, stop_at: float | None, ticked_at, ended: threading.Event | None = None):
+def _sleep_until_due(
+    tick_seconds: float,
+    stop_at: float | None,
+    ticked_at,
+    ended: threading.Event | None = None,
+    busy: Callable[[], bool] | None = None,
+):
     """Sleep until the next tick, until a job falls due that was not due at the last tick (one that
     was, and is still waiting for a free slot, does not make the pump spin), or until one of the pump's own
-    steps ended (`ended`), whichever comes first."""
+    steps ended (`ended`), whichever comes first. While `busy()` (every thread of the pump's is working) it
+    does not look for due jobs: one of the steps ending wakes it."""
     wake = time.monotonic() + tick_seconds
     if stop_at is not None:
         wake = min(wake, stop_at)
@@ -345,6 +368,8 @@ def _sleep_until_due(tick_seconds: float, stop_at: float | None, ticked_at, ende
         if ended.wait(min(WAKE_SLICE, left)):
             ended.clear()
             return
+        if busy is not None and busy():
+            continue  # no thread to give a newly due job to: the next step to end wakes the pump anyway
         if Generation.objects.active().filter(next_poll_at__gt=ticked_at, next_poll_at__lte=timezone.now()).exists():
             return
 

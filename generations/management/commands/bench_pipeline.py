@@ -28,6 +28,7 @@ class Command(BenchCommand):
         "timeout",
         "env",
         "shared_simulator_database",
+        "no_floor",
     )
 
     def add_arguments(self, parser):
@@ -49,6 +50,11 @@ class Command(BenchCommand):
             action="store_true",
             help="Keep the simulator's tables in the studio's database instead of its own SQLite file.",
         )
+        parser.add_argument(
+            "--no-floor",
+            action="store_true",
+            help="The studio alone: for a scale-out run (thousands of jobs in flight, a slower simulator).",
+        )
 
     def measure(self, opts) -> None:
         options = Options(
@@ -65,6 +71,7 @@ class Command(BenchCommand):
             workdir=opts["workdir"],
             extra_env=dict(item.partition("=")[::2] for item in opts["env"]),
             keep=opts["keep"],
+            floor=not opts["no_floor"],
         )
         self.stdout.write(
             f"Pipeline: {options.jobs} jobs, floor on {options.concurrency} threads, studio backend with "
