@@ -14,6 +14,7 @@ every cluster.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -31,7 +32,7 @@ from django.utils import timezone
 from generations.jobs import lifecycle
 from generations.jobs.models import Generation, PumpLease
 from generations.providers.models import Backend
-from generations.states import Status
+from generations.states import ACTIVE, Status
 from sora_studio import queue
 
 log = logging.getLogger(__name__)
@@ -300,6 +301,9 @@ class Hands:
             while lease:
                 generation = lifecycle.advance(pk, held_until=lease)
                 lease = _hold(generation)
+                if lease is None and _freed_a_slot(generation):
+                    # The slot this job held goes to its backend's next queued job, on this thread, at once.
+                    pk, lease = _next_queued(generation.backend_id)
         except Exception:
             log.exception("generation %s: step failed on the pump's thread", pk)
         finally:
@@ -307,6 +311,26 @@ class Hands:
             with self.lock:
                 self.idle += 1
             self.ended.set()
+
+
+def _freed_a_slot(generation: Generation | None) -> bool:
+    return generation is not None and generation.is_terminal and generation.submitted_at is not None
+
+
+def _next_queued(backend_id: int) -> tuple[int | None, object]:
+    """The backend's longest-waiting due queued job, leased for this thread (_take); (None, None) if none."""
+    now = timezone.now()
+    row = (
+        Generation.objects.due(now)
+        .filter(backend_id=backend_id, status=Status.QUEUED)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .order_by("next_poll_at")
+        .values_list("pk", "next_poll_at")
+        .first()
+    )
+    if row is None:
+        return None, None
+    return row[0], _take(row[0], row[1], now)
 
 
 def _take(pk: int, next_poll_at, now):
@@ -370,8 +394,29 @@ def _sleep_until_due(
             return
         if busy is not None and busy():
             continue  # no thread to give a newly due job to: the next step to end wakes the pump anyway
-        if Generation.objects.active().filter(next_poll_at__gt=ticked_at, next_poll_at__lte=timezone.now()).exists():
+        if _fell_due(ticked_at, timezone.now()):
             return
+
+
+def _fell_due(since, now) -> bool:
+    """Whether an active job fell due in (since, now]: the pump's look-out, many times a second, so one
+    statement written once rather than a query built each time (the (status, next_poll_at) index answers it)."""
+    field = Generation._meta.get_field("next_poll_at")
+    bounds = [field.get_db_prep_value(moment, connection) for moment in (since, now)]
+    with connection.cursor() as cursor:
+        cursor.execute(_fell_due_sql(connection.vendor), [*ACTIVE, *bounds])
+        return cursor.fetchone() is not None
+
+
+@functools.cache
+def _fell_due_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    column = quote(Generation._meta.get_field("next_poll_at").column)
+    statuses = ", ".join(["%s"] * len(ACTIVE))
+    return (
+        f"SELECT 1 FROM {quote(Generation._meta.db_table)} WHERE {quote('status')} IN ({statuses}) "
+        f"AND {column} > %s AND {column} <= %s LIMIT 1"
+    )
 
 
 def wait_until_terminal(generation, timeout: float, interval: float = 0.5):
