@@ -99,3 +99,37 @@ def test_steps_no_thread_is_free_for_go_to_the_task_queue(alice, held_tasks):
 
     assert pump.tick(hands=hands) == 3
     assert sorted(args for func, args in held_tasks if func == "generations.tasks.advance") == [(j.pk,) for j in jobs]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_frees_a_slot_hands_it_to_its_backends_next_queued_job_on_the_same_thread(
+    alice, monkeypatch, held_tasks
+):
+    import threading
+
+    from django.utils import timezone
+
+    from generations.jobs import lifecycle
+
+    backend = make_dead_backend(max_in_flight=1)
+    now = timezone.now()
+    running = make_generation(alice, backend, status=Status.SUBMITTED, submitted_at=now, next_poll_at=now)
+    waiting = make_generation(alice, backend, status=Status.QUEUED, next_poll_at=now + timezone.timedelta(seconds=0.2))
+    ran = []
+
+    def step(pk, held_until):
+        ran.append((pk, threading.current_thread().name))
+        # Each step finishes its job at once (the first frees the backend's one slot; the second was queued).
+        Generation.objects.filter(pk=pk).update(
+            status=Status.COMPLETED, submitted_at=timezone.now(), next_poll_at=None, lease_until=None
+        )
+        if pk == running.pk:  # what lifecycle.complete does: the next in line falls due now
+            Generation.objects.filter(pk=waiting.pk).update(next_poll_at=timezone.now())
+        return Generation.objects.get(pk=pk)
+
+    monkeypatch.setattr(lifecycle, "advance", step)
+    assert pump.run(seconds=0.15, tick_seconds=5, threads=1)  # no second tick: the thread itself moves on
+
+    assert [pk for pk, _ in ran] == [running.pk, waiting.pk]
+    assert ran[0][1] == ran[1][1], "the queued job ran on the thread its slot came free on"
+    assert held_tasks == [], "not through the task queue"

@@ -203,9 +203,11 @@ class PipelineBench:
         for n in range(self.o.qclusters):
             clusters.append(processes.qcluster(env, self.run_dir / f"qcluster-{n}.log"))
         self.processes += clusters
-        self.wait(self.start_jobs(user, 1, "warm-up"), timeout=120)
-        idle_cpu = self.cpu_at_idle([c.pid for c in clusters])
-        idle = statistics.median(self.one_job_at_idle(user) for _ in range(self.o.idle_repeats))
+        idle = idle_cpu = None
+        if self.o.idle_repeats:  # none: a scale-out run, whose single jobs would take minutes at its speed
+            self.wait(self.start_jobs(user, 1, "warm-up"), timeout=120)
+            idle_cpu = self.cpu_at_idle([c.pid for c in clusters])
+            idle = statistics.median(self.one_job_at_idle(user) for _ in range(self.o.idle_repeats))
 
         self.say(f"studio: {self.o.jobs} jobs, {self.o.qclusters} qcluster(s) ...")
         stats = self.pg_stats()
@@ -337,7 +339,7 @@ class PipelineBench:
             Row("one job at idle, create → completed (s)", studio["idle"], floor["idle"], 3),
             Row("worker-side CPU per job (ms)", studio["cpu"] / n * 1000, per_job(floor["cpu"], n / 1000)),
             Row("web-side CPU per lifecycle.start() (ms)", studio["web_cpu"] / n * 1000),
-            Row("worker-side CPU while idle (ms per second)", studio["idle_cpu"] * 1000, 0.0),
+            Row("worker-side CPU while idle (ms per second)", per_job(studio["idle_cpu"], 1 / 1000), 0.0),
             Row("HTTP requests to the provider per job", requests(studio) / n, per_job(requests(floor), n), 2),
             Row("  of which polls", studio["requests"]["poll"] / n, per_job(floor["requests"]["poll"], n), 2),
             Row("most jobs in flight at once (at the provider)", studio["peak_in_flight"], digits=0),

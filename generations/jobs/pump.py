@@ -268,6 +268,7 @@ class Hands:
         self.threads = threads
         self.idle = threads
         self.backends = None  # as the last full tick read them
+        self.stopping = False
         self.lock = threading.Lock()
         self.ended = threading.Event()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="pump-step") if threads else None
@@ -292,6 +293,8 @@ class Hands:
         self.pool.submit(self._steps, pk, lease)
 
     def finish(self) -> None:
+        """Let the steps under way end (their jobs' next steps are left to the next pump), then stop."""
+        self.stopping = True
         if self.pool is not None:
             self.pool.shutdown(wait=True)
 
@@ -300,6 +303,8 @@ class Hands:
             _drop_stale_connections()
             while lease:
                 generation = lifecycle.advance(pk, held_until=lease)
+                if self.stopping:
+                    break  # the shift ends: what is left goes back to the table, for the next pump
                 lease = _hold(generation)
                 if lease is None and _freed_a_slot(generation):
                     # The slot this job held goes to its backend's next queued job, on this thread, at once.

@@ -37,7 +37,9 @@ class Command(BenchCommand):
         parser.add_argument("--qclusters", type=int, default=1, help="qcluster processes (each with Q_WORKERS).")
         parser.add_argument("--concurrency", type=int, default=3, help="The floor's threads.")
         parser.add_argument("--backend-slots", type=int, help="The studio backend's max_in_flight (--concurrency).")
-        parser.add_argument("--idle-repeats", type=int, default=3, help="Single jobs at idle (the median is shown).")
+        parser.add_argument(
+            "--idle-repeats", type=int, default=3, help="Single jobs at idle (their median); 0: none, no warm-up."
+        )
         parser.add_argument("--speed", type=float, default=1000, help="SIMULATOR_SPEED of the simulator.")
         parser.add_argument("--simulator-workers", type=int, default=2, help="gunicorn workers of the simulator.")
         parser.add_argument("--simulator-threads", type=int, default=4, help="gunicorn threads per worker.")
