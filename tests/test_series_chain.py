@@ -240,3 +240,22 @@ def test_the_chain_advanced_from_several_threads_at_once_starts_one_take(alice, 
         thread.join(60)
     assert failures == []
     assert len(takes_of(second)) == 1 and takes_of(third) == []
+
+
+def test_retrying_the_failed_take_from_its_card_resumes_the_chain_too(client, alice, series):
+    from generations.jobs import lifecycle
+
+    client.force_login(alice)
+    first, second, third = scenes(series)
+    Scene.objects.filter(pk=second.pk).update(prompt="@rex meets a whale #fail")
+    client.post(reverse("series_generate_all", args=[series.pk]))
+    drive_chain(series, lambda: Scene.objects.get(pk=third.pk).chain_state == ChainState.STOPPED)
+    failed = takes_of(second)[0]
+    Generation.objects.filter(pk=failed.pk).update(prompt="@rex meets a whale")  # what the retry sends
+
+    retried = lifecycle.retry(Generation.objects.get(pk=failed.pk)).generation  # the card's "Retry"
+
+    drive_chain(series, all_done(series))
+    retried.refresh_from_db()
+    assert retried.scene_id == second.pk and Scene.objects.get(pk=third.pk).chained_from_id == retried.pk
+    assert difference(first_frame(video_of(takes_of(third)[0])), last_frame(video_of(retried))) < CLOSE

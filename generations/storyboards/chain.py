@@ -92,14 +92,34 @@ def out_of_step(cards: list[board.SceneCard]) -> set[int]:
 
 
 def take_ended(generation_id: int) -> None:
-    """The hook: a scene's take ended; its series moves on if it is continuous."""
-    series_id = (
+    """The hook: a scene's take ended; its series moves on if it is continuous.
+
+    A take that completes as its scene's newest where the chain had stopped right after that scene (the scene
+    was tried again from its card, or through the API, rather than from the board) puts the stopped scenes
+    after it back in line: "try again" resumes the chain wherever it is pressed."""
+    take = (
         Generation.objects.filter(pk=generation_id, scene__series__continuous=True)
-        .values_list("scene__series_id", flat=True)
+        .select_related("scene__series")
         .first()
     )
-    if series_id is not None:
-        advance(series_id)
+    if take is None:
+        return
+    if take.status == Status.COMPLETED and take.scene.chain_state != ChainState.WAITING:
+        newest = take.scene.takes.filter(deleted_at__isnull=True).order_by("-created_at", "-pk").first()
+        if newest is not None and newest.pk == take.pk:
+            for stopped in _stopped_after(take.scene):
+                _wait(stopped)
+    advance(take.scene.series_id)
+
+
+def _stopped_after(scene: Scene) -> list[Scene]:
+    """The stopped scenes that directly follow `scene`, in order (up to the first one that is not stopped)."""
+    stopped = []
+    for later in _later(scene):
+        if later.chain_state != ChainState.STOPPED:
+            break
+        stopped.append(later)
+    return stopped
 
 
 def advance_all() -> None:
