@@ -259,3 +259,43 @@ def test_retrying_the_failed_take_from_its_card_resumes_the_chain_too(client, al
     retried.refresh_from_db()
     assert retried.scene_id == second.pk and Scene.objects.get(pk=third.pk).chained_from_id == retried.pk
     assert difference(first_frame(video_of(takes_of(third)[0])), last_frame(video_of(retried))) < CLOSE
+
+
+def test_a_backend_down_mid_chain_moves_the_next_scene_only_to_a_backend_that_takes_its_start_image(
+    alice, official, aggregator, sim_openai_url, settings
+):
+    """Cheap (openai_videos) makes scene 1, then goes down. Scene 2 must start from scene 1's last frame, so its
+    take falls back to a backend that takes a start image: the simulated official, never the aggregator (a
+    task API with no image field), though the aggregator is the cheaper of the two."""
+    from tests.factories import DISCARD_URL, make_backend
+
+    settings.SIMULATOR_SPEED = 10
+    settings.GENERATION_POLL_INTERVAL = 0.05
+    cheap = make_backend("Cheap", "openai_videos", sim_openai_url, tier="aggregator")
+    cheap.prices.update(amount="0.01")
+    aggregator.prices.update(amount="0.05")  # a request: dearer than Cheap ($0.04), cheaper than official
+    aggregator.offers = {"sora-2": {"seconds": ["4", "10", "15"], "sizes": ["720x1280", "1280x720"]}}
+    aggregator.save()  # it could make the video, but takes no start image
+    series = make_series(alice, "Down mid-chain", continuous=False, routing_policy="cost")
+    for prompt in ["A boat sets sail", "A whale surfaces", "The boat comes home"]:
+        board.add_scene(series, prompt)
+    first, second, third = scenes(series)
+    board.generate_scene(first)  # scene 1 is made on Cheap while it is up
+    drive_chain(series, lambda: (t := board.take_for(first)) is not None and t.status == Status.COMPLETED)
+    assert board.take_for(first).backend_id == cheap.pk
+
+    cheap.base_url = DISCARD_URL  # then Cheap goes down (nothing answers there), and the chain runs on
+    cheap.save()
+    series.continuous = True
+    series.save()
+    chain.generate_all(series)
+    drive_chain(series, all_done(series))
+
+    second_take, third_take = board.take_for(second), board.take_for(third)
+    assert second_take.backend_id == official.pk and third_take.backend_id == official.pk
+    assert [a.backend_id for a in second_take.earlier_attempts.all()] == [cheap.pk], "tried on Cheap, then moved"
+    for take in (second_take, third_take):
+        assert "Simulated aggregator cannot take a start image" in take.routing_reason
+    assert not Generation.objects.filter(scene__series=series, backend=aggregator).exists()
+    assert difference(first_frame(video_of(second_take)), last_frame(video_of(board.take_for(first)))) < CLOSE
+    assert difference(first_frame(video_of(third_take)), last_frame(video_of(second_take))) < CLOSE
