@@ -12,12 +12,16 @@ The filters form is kept per set of choices (the creator's series and characters
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.messages import get_messages
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import QuerySet
 from django.template.loader import get_template, render_to_string
 from django.utils.safestring import SafeString, mark_safe
@@ -27,6 +31,7 @@ from generations.states import TERMINAL
 CARD_TEMPLATE = "generations/gallery.html#card"
 FILTERS_TEMPLATE = "generations/gallery.html#filters"
 KEEP_SECONDS = 24 * 60 * 60
+STATIC_VERSION_OF = ("generations/studio.css", "generations/studio.js")  # hashed names: they change with a deploy
 
 
 @dataclass(frozen=True)
@@ -81,21 +86,82 @@ def page(user, rows: list[Row], with_card_data: Callable[[], QuerySet]) -> SafeS
     return mark_safe(html)
 
 
-def filters(request, form, *, more: int) -> SafeString:
-    """The gallery's filters form, with its values and errors; `more`: how many of the folded filters are on."""
-    choices = []
-    for name, label, prefix in (("series", "title", ""), ("character", "handle", "@"), ("backend", "name", "")):
-        field = form.fields[name]
-        # Read once, as plain values (the form has been validated): the same list keys the cache and, if need be,
-        # is rendered.
-        field.choices = [("", field.empty_label)] + [
-            (str(pk), f"{prefix}{text}") for pk, text in field.queryset.values_list("pk", label)
+def filter_choices(user) -> dict[str, list[tuple[str, str]]]:
+    """The filters' choices (the creator's series and characters, the backends) as plain values, by field: the same
+    lists key the kept form and page, and are rendered (see `use_choices`). Read on every gallery page, so in one
+    statement written once (per kind of viewer) rather than three queries built each time; the same rows as the
+    form's own querysets (GalleryFilterForm.choice_sources), in the same order (series newest first, the others by
+    name)."""
+    from generations.forms import GalleryFilterForm
+
+    with connection.cursor() as cursor:
+        cursor.execute(_choices_sql(connection.vendor, user.is_staff), [] if user.is_staff else [user.pk, user.pk])
+        rows = cursor.fetchall()
+    choices = {}
+    for name, (_, written) in GalleryFilterForm.CHOICES.items():
+        found = sorted((row for row in rows if row[0] == name), key=lambda row: row[3], reverse=name == "series")
+        empty = GalleryFilterForm.base_fields[name].empty_label
+        choices[name] = [("", empty)] + [(str(pk), written.format(text)) for _, pk, text, _ in found]
+    return choices
+
+
+@functools.cache
+def _choices_sql(vendor: str, staff: bool) -> str:
+    from characters.models import Character
+    from generations.providers.models import Backend
+    from generations.storyboards.models import Series
+
+    quote = connection.ops.quote_name
+
+    def branch(name, model, label, order, owned):
+        table = quote(model._meta.db_table)
+        where = f" WHERE {quote('owner_id')} = %s" if owned and not staff else ""
+        return f"SELECT '{name}', {quote('id')}, {quote(label)}, CAST({quote(order)} AS TEXT) FROM {table}{where}"
+
+    return " UNION ALL ".join(
+        [
+            branch("series", Series, "title", "created_at", owned=True),
+            branch("character", Character, "handle", "handle", owned=True),
+            branch("backend", Backend, "name", "name", owned=False),
         ]
-        choices.append(field.choices)
+    )
+
+
+def use_choices(form, choices: dict) -> None:
+    """Render `form` with choices already read (filter_choices) instead of querying them again."""
+    for name, listed in choices.items():
+        form.fields[name].choices = listed
+
+
+def filters(request, form, choices, *, more: int) -> SafeString:
+    """The gallery's filters form, with its values and errors; `more`: how many of the folded filters are on."""
     values = [(name, request.GET.getlist(name)) for name in form.fields]
     key = _key("filters", choices, values, form.errors.get_json_data(), more)
     html = cache.get(key)
     if html is None:
+        use_choices(form, choices)
         html = render_to_string(FILTERS_TEMPLATE, {"filters": form, "more_filters": more}, request=request)
         cache.set(key, html, KEEP_SECONDS)
     return mark_safe(html)
+
+
+def whole_page_key(request, rows: list[Row], choices) -> str | None:
+    """The key a whole gallery page is kept under, or None when it is not kept: a running card on it (its progress
+    moves without its row's updated_at), a message to show once, staff (the backends' health banner), or no CSRF
+    cookie yet. The key holds everything the page shows: the viewer, the query string, the cards' (id,
+    updated_at), the filters' choices, the CSRF secret its forms carry (a new login rotates it), and the static
+    files' version (a deploy renames them)."""
+    user = request.user
+    secret = request.META.get("CSRF_COOKIE")
+    if not secret or user.is_staff or not all(row.finished for row in rows) or len(get_messages(request)):
+        return None
+    return _key(
+        "gallery",
+        user.pk,
+        user.get_username(),
+        secret,
+        sorted(request.GET.lists()),
+        [(row.pk, row.updated_at.timestamp()) for row in rows],
+        choices,
+        [staticfiles_storage.url(name) for name in STATIC_VERSION_OF],
+    )

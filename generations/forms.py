@@ -118,12 +118,28 @@ class GalleryFilterForm(forms.Form):
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
+    # The choice fields: where their choices come from, the field their label is, and how it is written.
+    CHOICES = {"series": ("title", "{}"), "character": ("handle", "@{}"), "backend": ("name", "{}")}
+
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["series"].queryset = Series.objects.for_user(user).only("pk", "title")
-        self.fields["character"].queryset = Character.objects.for_user(user).only("pk", "handle")
+        for name, queryset in self.choice_sources(user).items():
+            self.fields[name].queryset = queryset
         self.fields["character"].label_from_instance = lambda character: f"@{character.handle}"
-        self.fields["backend"].queryset = Backend.objects.only("pk", "name")
+
+    @staticmethod
+    def choice_sources(user) -> dict:
+        """The querysets of the choice fields, for `user` (each in its model's own order)."""
+        return {
+            "series": Series.objects.for_user(user).only("pk", "title"),
+            "character": Character.objects.for_user(user).only("pk", "handle"),
+            "backend": Backend.objects.only("pk", "name"),
+        }
+
+    @classmethod
+    def sets_a_filter(cls, query) -> bool:
+        """Whether the query string sets any filter (else there is nothing to validate, or to build a form for)."""
+        return any(query.get(name) for name in cls.base_fields)
 
     def clean(self):
         cleaned = super().clean()

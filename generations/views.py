@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -118,10 +119,16 @@ def _query(params, **changes) -> str:
 
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
-    """The creator's generations, newest first, filtered, one keyset page at a time."""
-    filters = GalleryFilterForm(request.GET, user=request.user)
-    filters.is_valid()  # a filter that does not validate is shown with its error and ignored
-    generations = _filtered(Generation.objects.for_user(request.user), filters.active)
+    """The creator's generations, newest first, filtered, one keyset page at a time.
+
+    A whole page whose cards are all finished is kept rendered, keyed by everything it shows (generations.cards):
+    then it costs the page's rows, the filters' choices and a cache read."""
+    filters, active = None, {}
+    if GalleryFilterForm.sets_a_filter(request.GET):
+        filters = GalleryFilterForm(request.GET, user=request.user)
+        filters.is_valid()  # a filter that does not validate is shown with its error and ignored
+        active = filters.active
+    generations = _filtered(Generation.objects.for_user(request.user), active)
     if "since" in request.GET and request.htmx:
         return vary_on_htmx(_arrivals(request, generations, request.GET["since"]))
     cursor = request.GET.get("after", "")
@@ -134,7 +141,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
     rows = rows[:PAGE_SIZE]
     context = {
         "cards": cards.page(request.user, rows, lambda: generations.with_card_data()),
-        "filtering": bool(filters.active),
+        "filtering": bool(active),
         "first_page": not cursor,
         "next_query": _query(request.GET, after=_cursor_at(rows[-1].created_at, rows[-1].pk)) if has_more else "",
         "first_query": _query(request.GET, after=None),
@@ -147,9 +154,20 @@ def gallery(request: HttpRequest) -> HttpResponse:
         template = "generations/gallery.html#more" if cursor else "generations/gallery.html#gallery"
     else:
         template = "generations/gallery.html"
-        context["filters"] = cards.filters(request, filters, more=len(filters.active.keys() - {"q"}))
+        choices = cards.filter_choices(request.user)
+        kept = cards.whole_page_key(request, rows, choices)
+        if kept and (html := cache.get(kept)) is not None:
+            return vary_on_htmx(HttpResponse(html))
+        if filters is None:  # nothing set: the form is built only to be rendered
+            filters = GalleryFilterForm(request.GET, user=request.user)
+            filters.is_valid()
+        context["filters"] = cards.filters(request, filters, choices, more=len(active.keys() - {"q"}))
         if request.user.is_staff:
             context["unhealthy_backends"] = list(Backend.objects.unhealthy())
+        response = render(request, template, context)
+        if kept:
+            cache.set(kept, response.content.decode(), cards.KEEP_SECONDS)
+        return vary_on_htmx(response)
     return vary_on_htmx(render(request, template, context))
 
 

@@ -526,3 +526,49 @@ def _queries_kept(client, url) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
     return len(queries)
+
+
+def test_a_kept_page_still_shows_a_message_meant_for_it(client, alice, backend):
+    cache.clear()
+    add_many(alice, backend, 30)
+    client.force_login(alice)
+    client.get(reverse("gallery"))  # kept
+    oldest = Generation.objects.filter(owner=alice).order_by("created_at").first()  # not on the first page
+
+    response = client.post(reverse("generation_delete", args=[oldest.pk]), follow=True)
+
+    assert f"Video #{oldest.pk} deleted." in response.text
+    assert f"Video #{oldest.pk} deleted." not in client.get(reverse("gallery")).text, "and only once"
+
+
+def test_a_kept_page_carries_a_csrf_token_for_this_login(alice, backend):
+    import re
+
+    from django.test import Client
+
+    cache.clear()
+    add_many(alice, backend, 3)
+    browser = Client(enforce_csrf_checks=True)
+    for _ in range(2):  # a second login rotates the CSRF secret: the page kept for the first must not be served
+        browser.force_login(alice)
+        browser.get(reverse("gallery"))
+        page = browser.get(reverse("gallery")).text
+        token = re.search(r'"X-CSRFToken": "([^"]+)"', page)[1]
+        exported = browser.post(reverse("export_all"), headers={"X-CSRFToken": token})
+        assert exported.status_code != 403
+
+
+def test_the_filters_choices_read_in_one_statement_are_the_forms_own(alice, bob, backend, django_assert_num_queries):
+    from generations import cards
+    from generations.forms import GalleryFilterForm
+
+    make_series(alice, "Older"), make_series(alice, "Newer"), make_series(bob, "Not hers")
+    make_character(alice, "zed"), make_character(alice, "ada"), make_character(bob, "bob")
+
+    with django_assert_num_queries(1):
+        choices = cards.filter_choices(alice)
+
+    form = GalleryFilterForm({}, user=alice)
+    for name in ("series", "character", "backend"):
+        assert choices[name] == [(str(value), str(label)) for value, label in form.fields[name].choices], name
+    assert [label for _, label in choices["series"]] == ["Any series", "Newer", "Older"]
