@@ -271,3 +271,28 @@ def test_staff_see_a_videos_images_in_the_admin(client, alice, official):
     image_url = reverse("generation_image", args=[generation.pk, "start"])
     assert f'<a href="{image_url}">start.jpg</a>' in page and "fox.png" in page
     assert client.get(image_url).status_code == 200  # staff see every creator's videos
+
+
+def test_deleting_a_scene_or_its_series_removes_the_scenes_image_files(client, alice, official_offline):
+    from django.core.files.storage import default_storage
+
+    from generations.storyboards import board
+    from generations.storyboards.models import SceneImage
+    from tests.factories import make_series
+
+    series = make_series(alice, size="1280x720", backend=official_offline)
+    scenes = [board.add_scene(series, f"Scene {n}") for n in (1, 2)]
+    client.force_login(alice)
+    for scene in scenes:
+        client.post(
+            reverse("scene_edit", args=[scene.pk]),
+            {"prompt": scene.prompt, "start_image": "upload", "start_upload": upload(picture(600, 600, seed=3))},
+        )
+    first, second = (SceneImage.objects.get(scene=scene).image.name for scene in scenes)
+    assert default_storage.exists(first) and default_storage.exists(second)
+
+    client.post(reverse("scene_delete", args=[scenes[0].pk]))
+    assert not default_storage.exists(first) and default_storage.exists(second)
+
+    client.post(reverse("series_delete", args=[series.pk]))
+    assert not default_storage.exists(second) and not SceneImage.objects.exists()

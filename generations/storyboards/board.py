@@ -84,6 +84,16 @@ def scene_images(scene: Scene) -> dict[str, images.ImageInput]:
     return chosen
 
 
+def delete_scenes(scenes) -> None:
+    """Delete scenes (a queryset), and their start and end images' files once the rows are gone. Their takes stay,
+    with the images each was started from (those are the takes' own)."""
+    storage = SceneImage._meta.get_field("image").storage
+    names = list(SceneImage.objects.filter(scene__in=scenes).values_list("image", flat=True))
+    with transaction.atomic():
+        scenes.delete()
+        transaction.on_commit(lambda: [storage.delete(name) for name in names if name])
+
+
 def set_scene_images(scene: Scene, chosen: dict) -> None:
     """Keep the images the scene editor chose (role -> ImageInput, KEPT to leave one as it is, None to drop it)."""
     for role in images.ROLES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -102,7 +103,9 @@ def series_delete(request: HttpRequest, pk: int) -> HttpResponse:
     takes = Generation.objects.filter(scene__series=series, deleted_at__isnull=True).count()
     if request.method == "POST":
         title = series.title
-        series.delete()
+        with transaction.atomic():
+            board.delete_scenes(series.scenes.all())
+            series.delete()
         messages.success(
             request,
             f"Deleted “{title}”."
@@ -303,7 +306,7 @@ def scene_delete(request: HttpRequest, pk: int) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     series = scene.series
     number = _card(scene).number
-    scene.delete()
+    board.delete_scenes(Scene.objects.filter(pk=scene.pk))
     if request.htmx:
         return _render_board(request, series, notes=[f"Deleted scene {number}."])
     messages.success(request, f"Deleted scene {number}. Its takes stay in your gallery.")
