@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Model, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -388,7 +388,8 @@ def submit(generation: Generation) -> None:
     # Take a concurrency slot: count and move to SUBMITTING in one write transaction, so two
     # workers cannot both take the last slot (IMMEDIATE on SQLite, a row lock on PostgreSQL).
     with transaction.atomic():
-        Backend.objects.select_for_update().filter(pk=backend.pk).first()
+        if connection.features.has_select_for_update:  # SQLite has no row locks: its IMMEDIATE transaction is the lock
+            Backend.objects.select_for_update().filter(pk=backend.pk).values_list("pk").get()
         if backend.in_flight_count() >= backend.max_in_flight:
             won = False
         else:
