@@ -105,27 +105,12 @@ class CostEntryQuerySet(models.QuerySet):
         if possible is None:
             return False
         with transaction.atomic():
-            settled = self.record_once(
-                kind=CostKind.SETTLED,
-                amount=possible.amount,
-                backend=possible.backend,
-                owner=possible.owner,
-                generation=generation,
-                price=possible.price,
-                note=f"{'Confirmed' if confirm else 'Voided'} by {by}"[:200],
-            )
+            verdict = f"{'Confirmed' if confirm else 'Voided'} by {by}"
+            settled = self.record_like(possible, generation, CostKind.SETTLED, verdict)
             if settled is None:
                 return False
             if confirm:
-                self.record(
-                    kind=CostKind.CHARGE,
-                    amount=possible.amount,
-                    backend=possible.backend,
-                    owner=possible.owner,
-                    generation=generation,
-                    price=possible.price,
-                    note=f"Possibly billed, confirmed by {by}"[:200],
-                )
+                self.record_like(possible, generation, CostKind.CHARGE, f"Possibly billed, confirmed by {by}")
             # The one ledger write to a finished job without a state change: its card is kept by updated_at.
             type(generation).objects.filter(pk=generation.pk).update(updated_at=timezone.now())
         return True
@@ -155,14 +140,21 @@ class CostEntryQuerySet(models.QuerySet):
         charge = self.filter(generation=generation, kind=CostKind.CHARGE).first()
         if charge is None:
             return
-        self.record_once(
-            kind=CostKind.REFUND,
-            amount=charge.amount,
-            backend=charge.backend,
-            owner=charge.owner,
+        note = f"Refund: {generation.get_status_display().lower()} ({generation.error_code})"
+        self.record_like(charge, generation, CostKind.REFUND, note)
+
+    def record_like(self, entry, generation, kind: str, note: str):
+        """Record once an entry of `kind` for `generation` (`entry`'s job) at `entry`'s amount, backend, owner and
+        price: a refund of a charge, the settling of a possibly billed amount. The new entry, or None if the job
+        had one of that kind already."""
+        return self.record_once(
+            kind=kind,
+            amount=entry.amount,
+            backend=entry.backend,
+            owner=entry.owner,
             generation=generation,
-            price=charge.price,
-            note=f"Refund: {generation.get_status_display().lower()} ({generation.error_code})",
+            price=entry.price,
+            note=note[:200],
         )
 
 
