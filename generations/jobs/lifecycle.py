@@ -51,7 +51,7 @@ from generations.providers.base import (
     ReferenceImage,
     RemoteJob,
 )
-from generations.providers.models import Backend
+from generations.providers.models import Backend, Price
 from generations.states import ACTIVE, IN_FLIGHT, Status
 from sora_studio import queue
 
@@ -641,9 +641,16 @@ def _first_poll_in(job: RemoteJob) -> float:
 def _price_of(generation: Generation, seconds: int) -> pricing.Quote:
     """Bill with the price row the estimate used (in force when the job was created), for the
     seconds actually delivered: a price edited or removed since cannot change or block the charge."""
-    estimate = generation.cost_entries.filter(kind=CostKind.ESTIMATE).select_related("price").first()
-    if estimate is not None and estimate.price is not None:
-        return pricing.quote_with(estimate.price, seconds)
+    # The row's three columns, not the entry and the price as models: read on every job's acceptance and completion.
+    used = list(
+        CostEntry.objects.filter(generation_id=generation.pk, kind=CostKind.ESTIMATE, price__isnull=False)
+        .order_by()
+        .values_list("price_id", "price__unit", "price__amount")[:1]
+    )
+    if used:
+        price_id, unit, amount = used[0]
+        price = Price(pk=price_id, backend_id=generation.backend_id, unit=unit, amount=amount)
+        return pricing.quote_with(price, seconds)
     return pricing.quote(generation.backend, generation.model, seconds, generation.size, at=generation.created_at)
 
 
