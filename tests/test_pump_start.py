@@ -133,3 +133,23 @@ def test_a_job_that_frees_a_slot_hands_it_to_its_backends_next_queued_job_on_the
     assert [pk for pk, _ in ran] == [running.pk, waiting.pk]
     assert ran[0][1] == ran[1][1], "the queued job ran on the thread its slot came free on"
     assert held_tasks == [], "not through the task queue"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_shift_ends_with_its_threads_and_their_database_connections(monkeypatch):
+    import threading
+
+    from django.db import connections
+
+    closed = []
+    real_close_all = connections.close_all
+
+    def close_all():
+        closed.append(threading.current_thread().name)
+        real_close_all()
+
+    monkeypatch.setattr(connections, "close_all", close_all)
+    assert pump.run(seconds=0.05, tick_seconds=0.01, threads=3)
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("pump-step")], "no thread outlives its shift"
+    assert sorted(closed) == ["pump-step-0", "pump-step-1", "pump-step-2"], "each closed its own connections"

@@ -17,15 +17,15 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import queue as queue_module
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, connections
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -258,11 +258,12 @@ HOLD_SECONDS = 0.5
 
 
 class Hands:
-    """The pump's own threads. `take(pk)` runs the job's next step on one at once if one is free.
+    """The pump's own threads, for one shift. `reserve()` then `run(pk, lease)` runs the job's steps on one at once.
 
-    Each thread has its own database connection (Django's are per thread), dropped when stale as django-q2
-    drops a worker's between tasks. A step that ends sets `ended`, so the pump looks for what it freed (a
-    concurrency slot, a job now due) at once instead of at its next tick."""
+    Each thread has its own database connection (Django's are per thread), dropped when stale as django-q2 drops
+    a worker's between tasks, and closed when the shift ends (`finish`): a pump that hands over every 30 s must
+    not leave three connections behind each time. A step that ends sets `ended`, so the pump looks for what it
+    freed (a concurrency slot, a job now due) at once instead of at its next tick."""
 
     def __init__(self, threads: int):
         self.threads = threads
@@ -271,7 +272,10 @@ class Hands:
         self.stopping = False
         self.lock = threading.Lock()
         self.ended = threading.Event()
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="pump-step") if threads else None
+        self.work: queue_module.SimpleQueue = queue_module.SimpleQueue()
+        self.pool = [threading.Thread(target=self._serve, name=f"pump-step-{n}", daemon=True) for n in range(threads)]
+        for thread in self.pool:
+            thread.start()
 
     def reserve(self) -> bool:
         """Book a thread, if one is free, for a job about to be taken (run it, or unreserve)."""
@@ -290,13 +294,23 @@ class Hands:
 
     def run(self, pk: int, lease) -> None:
         """Run the job's steps on the booked thread; the caller leased the job until `lease` (see _take)."""
-        self.pool.submit(self._steps, pk, lease)
+        self.work.put((pk, lease))
 
     def finish(self) -> None:
-        """Let the steps under way end (their jobs' next steps are left to the next pump), then stop."""
+        """Let the steps under way end (their jobs' next steps are left to the next pump), then stop the threads
+        and close their connections."""
         self.stopping = True
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
+        for _ in self.pool:
+            self.work.put(None)
+        for thread in self.pool:
+            thread.join()
+
+    def _serve(self) -> None:
+        try:
+            while (item := self.work.get()) is not None:
+                self._steps(*item)
+        finally:
+            connections.close_all()  # this thread's own
 
     def _steps(self, pk: int, lease) -> None:
         try:
