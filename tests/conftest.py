@@ -16,6 +16,16 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def provider_sessions_closed():
+    """Each test's kept-alive provider connections end with it: the live server holds a thread (and a database
+    connection) for every connection left open."""
+    yield
+    from generations.providers import http
+
+    http.close_sessions()
+
+
 @pytest.fixture
 def alice(db):
     return make_user("alice")

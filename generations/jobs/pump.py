@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from generations.jobs import lifecycle
 from generations.jobs.models import Generation, PumpLease
+from generations.providers import http
 from generations.providers.models import Backend
 from generations.states import ACTIVE, Status
 from sora_studio import queue
@@ -311,6 +312,7 @@ class Hands:
                 self._steps(*item)
         finally:
             connections.close_all()  # this thread's own
+            http.close_sessions()
 
     def _steps(self, pk: int, lease) -> None:
         try:

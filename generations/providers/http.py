@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import IO
 from urllib.parse import urlsplit
@@ -39,27 +41,46 @@ def _retry_after(response: requests.Response) -> float | None:
 
 # One kept-alive session per backend (and key) per thread: a job's create, polls and downloads, and the next
 # job's, reuse the connections to the provider, as a bare client would. Per thread: a requests.Session is
-# not shared between threads. No cookies are kept (the key is the only credential sent).
+# not shared between threads. No cookies are kept (the key is the only credential sent). A thread keeps the
+# sessions of its last few backends (KEPT_SESSIONS) and closes one unused for IDLE_SECONDS, so connections do
+# not pile up on the provider's side (a threaded server holds a thread for each one kept open).
 _threads = threading.local()
 _NO_COOKIES = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+KEPT_SESSIONS = 8
+IDLE_SECONDS = 30.0
 
 
 def _session(backend_id, base_url: str, auth_headers: dict[str, str]) -> requests.Session:
-    sessions = _threads.__dict__.setdefault("sessions", {})
+    sessions: OrderedDict = _threads.__dict__.setdefault("sessions", OrderedDict())
+    now = time.monotonic()
     key = (backend_id, base_url, tuple(sorted(auth_headers.items())))
-    session = sessions.get(key)
-    if session is None:
-        for old in [k for k in sessions if k[0] == backend_id]:  # its key or URL changed: let the old one go
-            sessions.pop(old).close()
-        session = requests.Session()
-        session.cookies.set_policy(_NO_COOKIES)
-        session.headers["User-Agent"] = USER_AGENT
-        session.headers.update(auth_headers)
-        # The environment's proxy settings are read once per origin (_proxies), not on every request.
-        session.trust_env = False
-        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        sessions[key] = session
+    for old, (_, used) in list(sessions.items()):
+        # Its key or URL changed, it has not been used for a while, or too many are kept: let it go.
+        if (old != key and old[0] == backend_id) or now - used > IDLE_SECONDS:
+            sessions.pop(old)[0].close()
+    kept = sessions.pop(key, None)
+    session = kept[0] if kept else _new_session(auth_headers)
+    sessions[key] = (session, now)  # the most recently used last
+    while len(sessions) > KEPT_SESSIONS:
+        sessions.popitem(last=False)[1][0].close()
     return session
+
+
+def _new_session(auth_headers: dict[str, str]) -> requests.Session:
+    session = requests.Session()
+    session.cookies.set_policy(_NO_COOKIES)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers.update(auth_headers)
+    # The environment's proxy settings are read once per origin (_proxies), not on every request.
+    session.trust_env = False
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return session
+
+
+def close_sessions() -> None:
+    """Close this thread's kept sessions (and their connections): at the end of a test, or of a thread's work."""
+    for session, _ in _threads.__dict__.pop("sessions", {}).values():
+        session.close()
 
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
