@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Model, OuterRef, Q, Subquery, Value
+from django.db.models import Exists, F, Model, OuterRef, Subquery, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -344,9 +344,7 @@ def _claim(generation: Generation) -> bool:
     now = timezone.now()
     lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
     won = (
-        Generation.objects.filter(pk=generation.pk, status=generation.status)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=lease)
+        Generation.objects.filter(pk=generation.pk, status=generation.status).unleased(now).update(lease_until=lease)
         == 1
     )
     if won:
@@ -865,11 +863,7 @@ def check_again(generation: Generation) -> str:
     # A short hold on the row, so a double-click asks (and downloads) once.
     now = timezone.now()
     hold = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
-    held = (
-        Generation.objects.filter(pk=generation.pk, status=Status.TIMED_OUT)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=hold)
-    )
+    held = Generation.objects.filter(pk=generation.pk, status=Status.TIMED_OUT).unleased(now).update(lease_until=hold)
     if not held:
         return "It is being checked already."
     try:

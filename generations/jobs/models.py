@@ -46,6 +46,10 @@ class GenerationQuerySet(models.QuerySet):
     def due(self, now=None):
         return self.active().filter(next_poll_at__lte=now or timezone.now())
 
+    def unleased(self, now):
+        """Held by nobody at `now`: never leased, or the lease ran out (its holder died or gave up)."""
+        return self.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+
     def with_card_data(self) -> Self:
         """What a card shows, in a constant number of queries: backend, characters, and the ledger.
 

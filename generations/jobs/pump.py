@@ -56,7 +56,7 @@ def tick(now=None, hands: Hands | None = None, *, full: bool = True) -> int:
     free = _free_slots(now, None if full or hands is None else hands.backends)
     if hands is not None and full:
         hands.backends = free.backends
-    due = Generation.objects.due(now).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    due = Generation.objects.due(now).unleased(now)
     if saturated := [pk for pk, slots in free.items() if slots <= 0]:
         # A queued job of a full (or paused) backend waits here: not read again on every tick.
         due = due.exclude(status=Status.QUEUED, backend_id__in=saturated)
@@ -101,20 +101,19 @@ def sweep(now=None) -> int:
     """
     now = now or timezone.now()
     timeouts = dict(Backend.objects.values_list("pk", "timeout_seconds"))
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     # The active jobs are few (the status index finds them); their deadlines are read here rather than as
     # one OR per backend in SQL, which SQLite plans as a scan of every generation each backend ever had.
     overdue = [
         pk
         for pk, backend_id, created_at in Generation.objects.active()
-        .filter(free)
+        .unleased(now)
         .values_list("pk", "backend_id", "created_at")
         if created_at <= now - timedelta(seconds=timeouts.get(backend_id) or settings.GENERATION_TIMEOUT)
     ]
     swept = 0
     for pk in overdue[:BATCH]:
         hold = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
-        if not Generation.objects.active().filter(free, pk=pk).update(lease_until=hold):
+        if not Generation.objects.active().unleased(now).filter(pk=pk).update(lease_until=hold):
             continue  # another pump or a worker took it first
         generation = Generation.objects.select_related("backend").get(pk=pk)
         if generation.time_out():
@@ -344,7 +343,7 @@ def _next_queued(backend_id: int) -> tuple[int | None, object]:
     row = (
         Generation.objects.due(now)
         .filter(backend_id=backend_id, status=Status.QUEUED)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .unleased(now)
         .order_by("next_poll_at")
         .values_list("pk", "next_poll_at")
         .first()
@@ -360,7 +359,7 @@ def _take(pk: int, next_poll_at, now):
     lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
     taken = (
         Generation.objects.filter(pk=pk, next_poll_at=next_poll_at)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .unleased(now)
         .update(next_poll_at=now + HANDOUT_GRACE, lease_until=lease)
     )
     return lease if taken else None
