@@ -53,9 +53,13 @@ def tick(now=None, hands: Hands | None = None, *, full: bool = True) -> int:
     now = now or timezone.now()
     if full:
         sweep(now)
-    free = _free_slots(now, None if full or hands is None else hands.backends)
-    if hands is not None and full:
-        hands.backends = free.backends
+    if full or hands is None or hands.backends is None:
+        backends = _backends()
+        if hands is not None:
+            hands.backends = backends
+    else:
+        backends = hands.backends
+    free = _free_slots(now, backends)
     due = Generation.objects.due(now).unleased(now)
     if saturated := [pk for pk, slots in free.items() if slots <= 0]:
         # A queued job of a full (or paused) backend waits here: not read again on every tick.
@@ -121,17 +125,16 @@ def sweep(now=None) -> int:
     return swept
 
 
-class Slots(dict):
-    """Free concurrency slots per backend id, and the backends' (pk, max_in_flight, paused_until) they came from."""
+def _backends() -> list[tuple]:
+    """Each backend's (pk, max_in_flight, paused_until): what free slots are counted against."""
+    return list(Backend.objects.values_list("pk", "max_in_flight", "paused_until"))
 
-    backends: list[tuple] = []
 
-
-def _free_slots(now, backends: list[tuple] | None = None) -> Slots:
+def _free_slots(now, backends: list[tuple] | None = None) -> dict[int, int]:
     """Concurrency slots left per backend (none while the provider asked us to slow down).
 
     Counts only the jobs in flight (through the status index): a tick costs the same with a million
-    finished generations in the table as with a hundred. `backends`: the backends as last read, if recent."""
+    finished generations in the table as with a hundred. `backends`: as `_backends()` read them, if recently."""
     used = dict(
         Generation.objects.in_flight()
         .order_by()
@@ -139,14 +142,10 @@ def _free_slots(now, backends: list[tuple] | None = None) -> Slots:
         .annotate(n=Count("pk"))
         .values_list("backend_id", "n")
     )
-    if backends is None:
-        backends = list(Backend.objects.values_list("pk", "max_in_flight", "paused_until"))
-    free = Slots(
-        (pk, 0 if (paused_until and paused_until > now) else cap - used.get(pk, 0))
-        for pk, cap, paused_until in backends
-    )
-    free.backends = backends
-    return free
+    return {
+        pk: 0 if (paused_until and paused_until > now) else cap - used.get(pk, 0)
+        for pk, cap, paused_until in (_backends() if backends is None else backends)
+    }
 
 
 # The lease's holder while a pump task is on its way to a worker (see claim_start).
