@@ -46,12 +46,6 @@ class GenerationForm(ImageFieldsMixin, OfferFieldsMixin, forms.Form):
         if owner is not None:  # the start and end images (the offer-only re-render needs none)
             self._add_image_fields(owner)
 
-    def clean(self):
-        cleaned = super().clean()
-        if "start_image" in self.fields:
-            self._clean_images(cleaned)
-        return cleaned
-
     def _offer_only_what_the_choice_allows(self, backends: list[Backend]) -> None:
         """The selects list only what the chosen backend (automatic: any backend) makes of the chosen model."""
         values = self.data if self.is_bound else self.initial

@@ -71,8 +71,8 @@ def image_from_choice(owner, value: str) -> images.ImageInput:
 
 class ImageFieldsMixin:
     """Adds `start_image` / `start_upload` and `end_image` / `end_upload`; cleaned into `cleaned_data["start"]`
-    and `cleaned_data["end"]` (an ImageInput, or None). Call `_add_image_fields(owner)` in `__init__` and
-    `_clean_images(cleaned)` in `clean`."""
+    and `cleaned_data["end"]` (an ImageInput, or None). Call `_add_image_fields(owner)` in `__init__`; `clean`
+    checks the images (a form built without them has none to check)."""
 
     # role -> (the label of the image kept already, its URL): offered as "kept", the initial choice (scene editor).
     kept_images: dict[str, tuple[str, str]] = {}
@@ -103,6 +103,11 @@ class ImageFieldsMixin:
         return [
             (self[f"{role}_image"], self[f"{role}_upload"], self.kept_images.get(role, ("", ""))[1]) for role in roles
         ]
+
+    def clean(self):
+        cleaned = super().clean()
+        self._clean_images(cleaned)
+        return cleaned
 
     def _clean_images(self, cleaned: dict) -> None:
         for role in (images.START, images.END):

@@ -89,9 +89,3 @@ class SceneForm(ImageFieldsMixin, forms.ModelForm):
                 for kept in self.instance.images.all()
             }
             self._add_image_fields(owner)
-
-    def clean(self):
-        cleaned = super().clean()
-        if "start_image" in self.fields:
-            self._clean_images(cleaned)
-        return cleaned
