@@ -108,23 +108,25 @@ def filter_choices(user) -> dict[str, list[tuple[str, str]]]:
 @functools.cache
 def _choices_sql(vendor: str, staff: bool) -> str:
     from characters.models import Character
+    from generations.forms import GalleryFilterForm
     from generations.providers.models import Backend
     from generations.storyboards.models import Series
 
     quote = connection.ops.quote_name
+    # field -> (model, its order: series newest first, the others by their label, sorted in filter_choices)
+    sources = {"series": (Series, "created_at"), "character": (Character, None), "backend": (Backend, None)}
 
-    def branch(name, model, label, order, owned):
-        table = quote(model._meta.db_table)
+    def branch(name):
+        model, order = sources[name]
+        label, _ = GalleryFilterForm.CHOICES[name]
+        owned = any(field.name == "owner" for field in model._meta.get_fields())
         where = f" WHERE {quote('owner_id')} = %s" if owned and not staff else ""
-        return f"SELECT '{name}', {quote('id')}, {quote(label)}, CAST({quote(order)} AS TEXT) FROM {table}{where}"
+        return (
+            f"SELECT '{name}', {quote('id')}, {quote(label)}, CAST({quote(order or label)} AS TEXT) "
+            f"FROM {quote(model._meta.db_table)}{where}"
+        )
 
-    return " UNION ALL ".join(
-        [
-            branch("series", Series, "title", "created_at", owned=True),
-            branch("character", Character, "handle", "handle", owned=True),
-            branch("backend", Backend, "name", "name", owned=False),
-        ]
-    )
+    return " UNION ALL ".join(branch(name) for name in GalleryFilterForm.CHOICES)
 
 
 def use_choices(form, choices: dict) -> None:
