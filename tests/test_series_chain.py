@@ -73,6 +73,15 @@ def video_of(generation) -> bytes:
         return handle.read()
 
 
+def stopped_at_the_second_scene(client, series) -> list[Scene]:
+    """Generate the series with its second scene bound to fail, until the chain stops at the third. Its scenes."""
+    first, second, third = scenes(series)
+    Scene.objects.filter(pk=second.pk).update(prompt="@rex meets a whale #fail")
+    client.post(reverse("series_generate_all", args=[series.pk]))
+    drive_chain(series, lambda: Scene.objects.get(pk=third.pk).chain_state == ChainState.STOPPED)
+    return [first, second, third]
+
+
 def test_each_scene_starts_on_the_last_frame_of_the_scene_before(client, alice, series, rex):
     client.force_login(alice)
     response = client.post(reverse("series_generate_all", args=[series.pk]), headers={"HX-Request": "true"})
@@ -108,11 +117,7 @@ def test_each_scene_starts_on_the_last_frame_of_the_scene_before(client, alice, 
 
 def test_a_failed_scene_stops_the_chain_with_its_reason_and_try_again_resumes_it(client, alice, series):
     client.force_login(alice)
-    first, second, third = scenes(series)
-    Scene.objects.filter(pk=second.pk).update(prompt="@rex meets a whale #fail")
-    client.post(reverse("series_generate_all", args=[series.pk]))
-
-    drive_chain(series, lambda: Scene.objects.get(pk=third.pk).chain_state == ChainState.STOPPED)
+    first, second, third = stopped_at_the_second_scene(client, series)
     failed = takes_of(second)[0]
     assert failed.status == Status.FAILED
     third.refresh_from_db()
@@ -246,10 +251,7 @@ def test_retrying_the_failed_take_from_its_card_resumes_the_chain_too(client, al
     from generations.jobs import lifecycle
 
     client.force_login(alice)
-    first, second, third = scenes(series)
-    Scene.objects.filter(pk=second.pk).update(prompt="@rex meets a whale #fail")
-    client.post(reverse("series_generate_all", args=[series.pk]))
-    drive_chain(series, lambda: Scene.objects.get(pk=third.pk).chain_state == ChainState.STOPPED)
+    first, second, third = stopped_at_the_second_scene(client, series)
     failed = takes_of(second)[0]
     Generation.objects.filter(pk=failed.pk).update(prompt="@rex meets a whale")  # what the retry sends
 
