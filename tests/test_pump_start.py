@@ -71,23 +71,26 @@ def test_a_due_step_runs_on_a_pump_thread_and_a_poll_due_soon_stays_there(alice,
     backend = make_dead_backend()
     now = timezone.now()
     job = make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=now)
-    ran = []
+    ran, known_to_steps, left = [], [], []
 
-    def step(pk, held_until):
+    def step(pk, held_until, known=None):
         ran.append((pk, threading.current_thread().name))
+        known_to_steps.append(known)
         if len(ran) == 1:  # the provider hints the next poll in 0.1 s
             Generation.objects.filter(pk=pk).update(
                 next_poll_at=timezone.now() + timezone.timedelta(seconds=0.1), lease_until=None
             )
         else:
             Generation.objects.filter(pk=pk).update(status=Status.COMPLETED, next_poll_at=None, lease_until=None)
-        return Generation.objects.get(pk=pk)  # the job as the step left it
+        left.append(Generation.objects.get(pk=pk))  # the job as the step left it
+        return left[-1]
 
     monkeypatch.setattr(lifecycle, "advance", step)
     assert pump.run(seconds=1.0, tick_seconds=0.05, threads=2)
 
     assert [pk for pk, _ in ran] == [job.pk, job.pk], "polled again once the hint passed, then done"
     assert ran[0][1] == ran[1][1] and ran[0][1].startswith("pump-step"), "both on the same pump thread"
+    assert known_to_steps == [None, left[0]], "the held step starts from the job as the first left it (no read)"
     assert held_tasks == [], "nothing went through the task queue"
 
 
@@ -117,7 +120,7 @@ def test_a_job_that_frees_a_slot_hands_it_to_its_backends_next_queued_job_on_the
     waiting = make_generation(alice, backend, status=Status.QUEUED, next_poll_at=now + timezone.timedelta(seconds=0.2))
     ran = []
 
-    def step(pk, held_until):
+    def step(pk, held_until, known=None):
         ran.append((pk, threading.current_thread().name))
         # Each step finishes its job at once (the first frees the backend's one slot; the second was queued).
         Generation.objects.filter(pk=pk).update(

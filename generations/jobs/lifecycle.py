@@ -25,14 +25,14 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Model, OuterRef, Subquery, Value
+from django.db.models import Exists, F, Model, OuterRef, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
 from characters import mentions, registry, stills
 from generations.billing import budgets, pricing
 from generations.billing.models import CostEntry, CostKind
-from generations.jobs import fallback, images, pacing, router
+from generations.jobs import claims, fallback, images, pacing, router
 from generations.jobs.models import (
     PINNED,
     CharacterFallback,
@@ -300,19 +300,25 @@ def _keep_image(generation: Generation, role: str, image: images.Fitted) -> None
 # --- The worker side -----------------------------------------------------------------------
 
 
-def advance(generation_id: int, *, held_until=None) -> Generation | None:
+def advance(generation_id: int, *, held_until=None, known: Generation | None = None) -> Generation | None:
     """One step for one job, whatever state it is in. Safe to call any number of times.
 
     `held_until`: the caller took the job's lease already (the pump, handing it to its own thread), until then.
+    `known`: with `held_until`, the job as the caller's last step on it left it; the lease was taken by a claim
+    that found its status and due time unchanged since (pump._hold), so it is not read again.
     Returns the job as the step left it (its status and next due time, as far as this step knows them), or None."""
-    try:
-        generation = (
-            Generation.objects.select_related("backend", "owner")
-            .annotate(has_images=Exists(GenerationImage.objects.filter(generation=OuterRef("pk"))))
-            .get(pk=generation_id)
-        )
-    except Generation.DoesNotExist:
-        return None
+    if known is not None and held_until is not None:
+        generation = known
+        generation.lease_until = held_until
+    else:
+        try:
+            generation = (
+                Generation.objects.select_related("backend", "owner")
+                .annotate(has_images=Exists(GenerationImage.objects.filter(generation=OuterRef("pk"))))
+                .get(pk=generation_id)
+            )
+        except Generation.DoesNotExist:
+            return None
     if generation.is_terminal:
         return generation
     if timezone.now() >= generation.deadline:
@@ -639,17 +645,30 @@ def _first_poll_in(job: RemoteJob) -> float:
 def _price_of(generation: Generation, seconds: int) -> pricing.Quote:
     """Bill with the price row the estimate used (in force when the job was created), for the
     seconds actually delivered: a price edited or removed since cannot change or block the charge."""
-    # The row's three columns, not the entry and the price as models: read on every job's acceptance and completion.
-    used = list(
-        CostEntry.objects.filter(generation_id=generation.pk, kind=CostKind.ESTIMATE, price__isnull=False)
-        .order_by()
-        .values_list("price_id", "price__unit", "price__amount")[:1]
-    )
-    if used:
-        price_id, unit, amount = used[0]
+    if used := _estimate_price(generation):
+        price_id, unit, amount = used
         price = Price(pk=price_id, backend_id=generation.backend_id, unit=unit, amount=amount)
         return pricing.quote_with(price, seconds)
     return pricing.quote(generation.backend, generation.model, seconds, generation.size, at=generation.created_at)
+
+
+def _estimate_price(generation: Generation) -> tuple | None:
+    """(price id, unit, amount) of the price row the job's estimate on its backend used, if it used one.
+
+    The row's three columns, not the entry and the price as models: read at acceptance and used again at
+    completion, when the job's next step starts from the same account of it (pump._hold). Kept with the
+    backend it was read for: a job that falls back has its estimate moved, and is read again."""
+    kept = generation.__dict__.get("_estimate_price")
+    if kept is not None and kept[0] == generation.backend_id:
+        return kept[1]
+    used = (
+        CostEntry.objects.filter(generation_id=generation.pk, kind=CostKind.ESTIMATE, price__isnull=False)
+        .order_by()
+        .values_list("price_id", "price__unit", "price__amount")
+        .first()
+    )
+    generation._estimate_price = (generation.backend_id, used)
+    return used
 
 
 def _charge(generation: Generation, amount, price, note: str) -> None:
@@ -693,13 +712,12 @@ def poll(generation: Generation) -> None:
         generation.transition(Status.SUBMITTED, Status.IN_PROGRESS)
     now = timezone.now()
     generation.next_poll_at = now + timedelta(seconds=pacing.next_poll(job.poll_after, generation.webhook))
+    polled = {"progress": max(generation.progress, job.progress), "poll_errors": 0, "lease_until": None}
     Generation.objects.filter(pk=generation.pk, status__in=[Status.SUBMITTED, Status.IN_PROGRESS]).update(
-        progress=max(generation.progress, job.progress),
-        poll_errors=0,
-        lease_until=None,
-        next_poll_at=generation.next_poll_at,
-        updated_at=now,
+        **polled, next_poll_at=generation.next_poll_at, updated_at=now
     )
+    for name, value in polled.items():  # the job as this step left it, for a next step that starts from it
+        setattr(generation, name, value)
 
 
 def _poll_failed(generation: Generation, exc: ProviderError) -> None:
@@ -778,7 +796,7 @@ def complete(generation: Generation, job: RemoteJob, client, *, old: list[str] =
                 _charge(generation, price.amount, price.price, f"Charged for {seconds} s delivered")
             elif Status.TIMED_OUT in old:
                 _charge(generation, price.amount, price.price, "Charged when the job turned out finished")
-            _next_in_line(generation.backend_id)
+            claims.wake_next_in_line(generation.backend_id, now)
     if won:
         log.info("generation %s completed", generation.pk)
     else:
@@ -787,17 +805,6 @@ def complete(generation: Generation, job: RemoteJob, client, *, old: list[str] =
         if generation.thumbnail:
             generation.thumbnail.delete(save=False)
     return won
-
-
-def _next_in_line(backend_id: int) -> None:
-    """A slot was freed: the backend's longest-waiting queued job falls due now, which wakes the pump
-    (it wakes for a job that fell due since its last tick) instead of waiting for its next tick."""
-    first = (
-        Generation.objects.filter(backend_id=backend_id, status=Status.QUEUED, lease_until__isnull=True)
-        .order_by("next_poll_at")
-        .values("pk")[:1]
-    )
-    Generation.objects.filter(pk__in=Subquery(first), status=Status.QUEUED).update(next_poll_at=timezone.now())
 
 
 def _delivered_seconds(job: RemoteJob, generation: Generation) -> int:

@@ -14,7 +14,6 @@ every cluster.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import queue as queue_module
@@ -29,19 +28,17 @@ from django.db import DatabaseError, close_old_connections, connection, connecti
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from generations.jobs import lifecycle
+from generations.jobs import claims, lifecycle
+from generations.jobs.claims import HANDOUT_GRACE
 from generations.jobs.models import Generation, PumpLease
 from generations.providers import http
 from generations.providers.models import Backend
-from generations.states import ACTIVE, Status
+from generations.states import Status
 from sora_studio import queue
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "pump"
-# How long a handed-out job is left alone before the pump hands it out again (its task may have
-# been dropped by a dying worker on the Redis broker, which does not re-deliver).
-HANDOUT_GRACE = timedelta(seconds=15)
 BATCH = 200
 
 
@@ -75,7 +72,7 @@ def tick(now=None, hands: Hands | None = None, *, full: bool = True) -> int:
         # Compare-and-set, so two pumps (or a pump and a late worker) never hand out a job twice. A job for
         # one of the pump's own threads is leased in the same write (the thread need not claim it again).
         if hands is not None and hands.reserve():
-            if lease := _take(pk, next_poll_at, now):
+            if lease := claims.take(pk, status, next_poll_at, now):
                 hands.run(pk, lease)
                 handed += 1
             else:
@@ -105,12 +102,16 @@ def sweep(now=None) -> int:
     """
     now = now or timezone.now()
     timeouts = dict(Backend.objects.values_list("pk", "timeout_seconds"))
-    # The active jobs are few (the status index finds them); their deadlines are read here rather than as
-    # one OR per backend in SQL, which SQLite plans as a scan of every generation each backend ever had.
+    # The active jobs are few (the status index finds them), and only those older than the shortest timeout
+    # are read; each one's own deadline is checked here rather than as one OR per backend in SQL, which SQLite
+    # plans as a scan of every generation each backend ever had.
+    shortest = min([seconds for seconds in timeouts.values() if seconds], default=settings.GENERATION_TIMEOUT)
+    old_enough = now - timedelta(seconds=min(shortest, settings.GENERATION_TIMEOUT))
     overdue = [
         pk
         for pk, backend_id, created_at in Generation.objects.active()
         .unleased(now)
+        .filter(created_at__lte=old_enough)
         .values_list("pk", "backend_id", "created_at")
         if created_at <= now - timedelta(seconds=timeouts.get(backend_id) or settings.GENERATION_TIMEOUT)
     ]
@@ -292,7 +293,7 @@ class Hands:
             self.idle += 1
 
     def run(self, pk: int, lease) -> None:
-        """Run the job's steps on the booked thread; the caller leased the job until `lease` (see _take)."""
+        """Run the job's steps on the booked thread; the caller leased the job until `lease` (claims.take)."""
         self.work.put((pk, lease))
 
     def finish(self) -> None:
@@ -315,14 +316,17 @@ class Hands:
     def _steps(self, pk: int, lease) -> None:
         try:
             _drop_stale_connections()
+            generation = None  # the job as its last step on this thread left it (None: read it)
             while lease:
-                generation = lifecycle.advance(pk, held_until=lease)
+                generation = lifecycle.advance(pk, held_until=lease, known=generation)
                 if self.stopping:
                     break  # the shift ends: what is left goes back to the table, for the next pump
                 lease = _hold(generation)
-                if lease is None and _freed_a_slot(generation):
-                    # The slot this job held goes to its backend's next queued job, on this thread, at once.
-                    pk, lease = _next_queued(generation.backend_id)
+                if lease is None:
+                    freed, generation = _freed_a_slot(generation), None
+                    if freed:
+                        # The slot this job held goes to its backend's next queued job, on this thread, at once.
+                        pk, lease = claims.take_next_queued(freed, timezone.now())
         except Exception:
             log.exception("generation %s: step failed on the pump's thread", pk)
         finally:
@@ -332,44 +336,20 @@ class Hands:
             self.ended.set()
 
 
-def _freed_a_slot(generation: Generation | None) -> bool:
-    return generation is not None and generation.is_terminal and generation.submitted_at is not None
-
-
-def _next_queued(backend_id: int) -> tuple[int | None, object]:
-    """The backend's longest-waiting due queued job, leased for this thread (_take); (None, None) if none."""
-    now = timezone.now()
-    row = (
-        Generation.objects.due(now)
-        .filter(backend_id=backend_id, status=Status.QUEUED)
-        .unleased(now)
-        .order_by("next_poll_at")
-        .values_list("pk", "next_poll_at")
-        .first()
-    )
-    if row is None:
-        return None, None
-    return row[0], _take(row[0], row[1], now)
-
-
-def _take(pk: int, next_poll_at, now):
-    """Lease a due job for one of the pump's threads: compare-and-set on its due time and a free lease. Its
-    lease's end, or None if another pump or a worker took it first."""
-    lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
-    taken = (
-        Generation.objects.filter(pk=pk, next_poll_at=next_poll_at)
-        .unleased(now)
-        .update(next_poll_at=now + HANDOUT_GRACE, lease_until=lease)
-    )
-    return lease if taken else None
+def _freed_a_slot(generation: Generation | None) -> int | None:
+    """The backend whose slot the job just gave back by ending (None: it held none, or has not ended)."""
+    if generation is not None and generation.is_terminal and generation.submitted_at is not None:
+        return generation.backend_id
+    return None
 
 
 def _hold(generation: Generation | None):
     """After a step: wait on this thread for the job's next poll if it is due within HOLD_SECONDS, then lease it
-    as the pump would (_take). The lease's end, or None when the job ended, waits for a slot, or is not due soon.
+    as the pump would (claims.take). The lease's end, or None when the job ended, waits for a slot, or is not due
+    soon.
 
-    The step's own account of the job is trusted for when (no read): if it is out of date, _take finds the due
-    time changed and lets the job go back to the pump."""
+    The step's own account of the job is trusted (no read): if it is out of date, the claim finds the status or
+    the due time changed and lets the job go back to the pump. So the next step may start from the same account."""
     if generation is None or not generation.is_active or generation.status == Status.QUEUED:
         return None  # ended, or queued: a queued job waits for a slot the pump counts
     due = generation.next_poll_at
@@ -377,7 +357,7 @@ def _hold(generation: Generation | None):
     if due is None or due > now + timedelta(seconds=HOLD_SECONDS):
         return None
     time.sleep(max((due - now).total_seconds(), 0))
-    return _take(generation.pk, due, timezone.now())
+    return claims.take(generation.pk, generation.status, due, timezone.now())
 
 
 def _drop_stale_connections() -> None:
@@ -413,29 +393,8 @@ def _sleep_until_due(
             return
         if busy is not None and busy():
             continue  # no thread to give a newly due job to: the next step to end wakes the pump anyway
-        if _fell_due(ticked_at, timezone.now()):
+        if claims.fell_due(ticked_at, timezone.now()):
             return
-
-
-def _fell_due(since, now) -> bool:
-    """Whether an active job fell due in (since, now]: the pump's look-out, many times a second, so one
-    statement written once rather than a query built each time (the (status, next_poll_at) index answers it)."""
-    field = Generation._meta.get_field("next_poll_at")
-    bounds = [field.get_db_prep_value(moment, connection) for moment in (since, now)]
-    with connection.cursor() as cursor:
-        cursor.execute(_fell_due_sql(connection.vendor), [*ACTIVE, *bounds])
-        return cursor.fetchone() is not None
-
-
-@functools.cache
-def _fell_due_sql(vendor: str) -> str:
-    quote = connection.ops.quote_name
-    column = quote(Generation._meta.get_field("next_poll_at").column)
-    statuses = ", ".join(["%s"] * len(ACTIVE))
-    return (
-        f"SELECT 1 FROM {quote(Generation._meta.db_table)} WHERE {quote('status')} IN ({statuses}) "
-        f"AND {column} > %s AND {column} <= %s LIMIT 1"
-    )
 
 
 def wait_until_terminal(generation, timeout: float, interval: float = 0.5):

@@ -1,0 +1,106 @@
+"""The pipeline's claims on jobs: the statements the pump and its threads run several times for every job.
+
+Each is one statement, built once per database from the model and kept (as billing.upsert builds its roll-up
+statement): the ORM would compile the same query again on every call, and for a statement this small the
+compiling costs more CPU than the database's work (about a millisecond a call on SQLite, measured in
+`make bench`). What they do is still the ORM's rule of this app: a compare-and-set on the job's row.
+
+A job is leased (`lease_until`) only while nobody holds it, and only if it is still as the claimer saw it:
+its status and its due time (`next_poll_at`). A webhook that made it due, a sweep that timed it out, another
+pump that took it: each changed one of those, so the claim finds no row and the job stays where it is.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+
+from generations.jobs.models import Generation
+from generations.states import ACTIVE, Status
+
+# How long a handed-out job is left alone before the pump hands it out again (its task may have
+# been dropped by a dying worker on the Redis broker, which does not re-deliver).
+HANDOUT_GRACE = timedelta(seconds=15)
+
+
+def take(pk: int, status: str, due: datetime, now: datetime) -> datetime | None:
+    """Lease the job for a step run here: compare-and-set on its status, its due time and a free lease.
+    The lease's end, or None if the job changed or someone else holds it."""
+    lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
+    with connection.cursor() as cursor:
+        cursor.execute(_sql("take"), [_at(now + HANDOUT_GRACE), _at(lease), pk, status, _at(due), _at(now)])
+        return lease if cursor.rowcount == 1 else None
+
+
+def take_next_queued(backend_id: int, now: datetime) -> tuple[int | None, datetime | None]:
+    """Lease the backend's longest-waiting due queued job (a slot just came free): (its pk, the lease's end),
+    or (None, None) if it has none, or another thread took it first."""
+    lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
+    at = _at(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _sql("take_next_queued"),
+            [_at(now + HANDOUT_GRACE), _at(lease), backend_id, Status.QUEUED, at, at, Status.QUEUED, at],
+        )
+        row = cursor.fetchone()
+    return (row[0], lease) if row else (None, None)
+
+
+def wake_next_in_line(backend_id: int, now: datetime) -> None:
+    """A slot came free: the backend's longest-waiting queued job nobody holds falls due now, which wakes
+    the pump (it looks for jobs that fell due since its last tick) instead of its next tick."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql("wake_next_in_line"), [_at(now), backend_id, Status.QUEUED, Status.QUEUED])
+
+
+def fell_due(since: datetime, now: datetime) -> bool:
+    """Whether an active job fell due in (since, now]: the pump's look-out, many times a second (the
+    (status, next_poll_at) index answers it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql("fell_due"), [*ACTIVE, _at(since), _at(now)])
+        return cursor.fetchone() is not None
+
+
+def _at(moment: datetime):
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+@functools.cache
+def _statements(vendor: str) -> dict[str, str]:
+    quote = connection.ops.quote_name
+    meta = Generation._meta
+    table = quote(meta.db_table)
+    pk, status, due, lease, backend = (
+        quote(meta.get_field(name).column) for name in ("id", "status", "next_poll_at", "lease_until", "backend")
+    )
+    free = f"({lease} IS NULL OR {lease} < %s)"
+    oldest_queued = (
+        f"SELECT {pk} FROM {table} WHERE {backend} = %s AND {status} = %s AND {due} <= %s AND {free} "
+        f"ORDER BY {due} LIMIT 1"
+    )
+    return {
+        "take": (
+            f"UPDATE {table} SET {due} = %s, {lease} = %s WHERE {pk} = %s AND {status} = %s AND {due} = %s AND {free}"
+        ),
+        # The outer conditions are checked again on the row itself: of two threads that chose the same job, the
+        # second finds it leased (PostgreSQL re-reads a row it waited for) and takes nothing.
+        "take_next_queued": (
+            f"UPDATE {table} SET {due} = %s, {lease} = %s WHERE {pk} = ({oldest_queued}) AND {status} = %s AND {free} "
+            f"RETURNING {pk}"
+        ),
+        "wake_next_in_line": (
+            f"UPDATE {table} SET {due} = %s WHERE {pk} = (SELECT {pk} FROM {table} WHERE {backend} = %s AND "
+            f"{status} = %s AND {lease} IS NULL ORDER BY {due} LIMIT 1) AND {status} = %s"
+        ),
+        "fell_due": (
+            f"SELECT 1 FROM {table} WHERE {status} IN ({', '.join(['%s'] * len(ACTIVE))}) "
+            f"AND {due} > %s AND {due} <= %s LIMIT 1"
+        ),
+    }
+
+
+def _sql(name: str) -> str:
+    return _statements(connection.vendor)[name]

@@ -1,0 +1,89 @@
+"""The pipeline's claims on jobs (generations.jobs.claims), one statement each: a job is leased only while nobody
+holds it and only if it is still as the claimer saw it, and a freed slot goes to the longest-waiting queued job."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from generations.jobs import claims
+from generations.jobs.models import Generation
+from generations.states import Status
+from tests.factories import make_dead_backend, make_generation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def backend():
+    return make_dead_backend()
+
+
+def test_a_job_is_taken_once_and_only_as_it_was_seen(alice, backend, settings):
+    now = timezone.now()
+    due = now - timedelta(seconds=1)
+    job = make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=due)
+
+    assert claims.take(job.pk, Status.IN_PROGRESS, due, now) is None, "its status moved on since"
+    assert claims.take(job.pk, Status.SUBMITTED, due + timedelta(microseconds=1), now) is None, "its due time moved"
+    with CaptureQueriesContext(connection) as statements:
+        lease = claims.take(job.pk, Status.SUBMITTED, due, now)
+    assert len(statements) == 1
+    assert lease == now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
+    job.refresh_from_db()
+    assert job.lease_until == lease and job.next_poll_at == now + claims.HANDOUT_GRACE
+
+    assert claims.take(job.pk, Status.SUBMITTED, job.next_poll_at, now) is None, "held: nobody takes it again"
+    later = lease + timedelta(seconds=1)
+    assert claims.take(job.pk, Status.SUBMITTED, job.next_poll_at, later), "a lease that ran out (a dead worker)"
+
+
+def test_a_freed_slot_goes_to_the_longest_waiting_due_queued_job_of_that_backend(alice, backend):
+    now = timezone.now()
+    other = make_dead_backend("Other")
+    make_generation(alice, other, status=Status.QUEUED, next_poll_at=now - timedelta(minutes=9))  # another backend
+    make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=now - timedelta(minutes=8))  # not queued
+    make_generation(
+        alice,
+        backend,
+        status=Status.QUEUED,
+        next_poll_at=now - timedelta(minutes=7),
+        lease_until=now + timedelta(minutes=1),
+    )
+    oldest = make_generation(alice, backend, status=Status.QUEUED, next_poll_at=now - timedelta(minutes=5))
+    newer = make_generation(alice, backend, status=Status.QUEUED, next_poll_at=now - timedelta(minutes=1))
+    make_generation(alice, backend, status=Status.QUEUED, next_poll_at=now + timedelta(minutes=1))  # not due yet
+
+    with CaptureQueriesContext(connection) as statements:
+        taken, lease = claims.take_next_queued(backend.pk, now)
+    assert len(statements) == 1
+    assert taken == oldest.pk and Generation.objects.get(pk=oldest.pk).lease_until == lease
+    assert claims.take_next_queued(backend.pk, now)[0] == newer.pk
+    assert claims.take_next_queued(backend.pk, now) == (None, None), "the rest are held or not due"
+
+
+def test_a_freed_slot_makes_the_next_queued_job_due_now(alice, backend):
+    now = timezone.now()
+    held = make_generation(
+        alice, backend, status=Status.QUEUED, next_poll_at=now - timedelta(minutes=3), lease_until=now
+    )
+    first = make_generation(alice, backend, status=Status.QUEUED, next_poll_at=now + timedelta(seconds=5))
+    second = make_generation(alice, backend, status=Status.QUEUED, next_poll_at=now + timedelta(seconds=9))
+
+    claims.wake_next_in_line(backend.pk, now)
+
+    due = dict(Generation.objects.values_list("pk", "next_poll_at"))
+    assert due[first.pk] == now, "the longest-waiting one nobody holds"
+    assert due[second.pk] == now + timedelta(seconds=9) and due[held.pk] == now - timedelta(minutes=3)
+
+
+def test_the_look_out_sees_a_job_that_fell_due_since_the_last_tick(alice, backend):
+    now = timezone.now()
+    make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=now - timedelta(seconds=2))
+
+    assert not claims.fell_due(now - timedelta(seconds=1), now), "due before the last tick: the tick saw it"
+    make_generation(alice, backend, status=Status.IN_PROGRESS, next_poll_at=now - timedelta(milliseconds=10))
+    assert claims.fell_due(now - timedelta(seconds=1), now)
+    assert not claims.fell_due(now, now + timedelta(seconds=1))
