@@ -87,3 +87,28 @@ def test_the_look_out_sees_a_job_that_fell_due_since_the_last_tick(alice, backen
     make_generation(alice, backend, status=Status.IN_PROGRESS, next_poll_at=now - timedelta(milliseconds=10))
     assert claims.fell_due(now - timedelta(seconds=1), now)
     assert not claims.fell_due(now, now + timedelta(seconds=1))
+
+
+def test_a_step_reads_its_job_with_its_backend_and_whether_it_has_images_in_two_statements(alice, backend):
+    from django.core.files.base import ContentFile
+
+    from generations.jobs.models import GenerationImage
+
+    plain = make_generation(alice, backend, status=Status.SUBMITTED, remote_id="video_1", progress=40)
+    framed = make_generation(alice, backend)
+    image = GenerationImage(generation=framed, role="start", width=720, height=1280)
+    image.image.save("start.jpg", ContentFile(b"jpeg"), save=False)
+    image.save()
+
+    with CaptureQueriesContext(connection) as statements:
+        read = claims.read(plain.pk)
+        assert (read.status, read.remote_id, read.progress, read.created_at) == (
+            Status.SUBMITTED,
+            "video_1",
+            40,
+            plain.created_at,
+        )
+        assert read.uuid == plain.uuid and read.backend.name == backend.name and read.has_images is False
+    assert len(statements) == 2, "the backend came with it"
+    assert claims.read(framed.pk).has_images is True
+    assert claims.read(framed.pk + 1000) is None

@@ -61,8 +61,9 @@ class CostEntryQuerySet(models.QuerySet):
         end = timezone.datetime(year + (month == 12), month % 12 + 1, 1).date()
         return self.filter(day__gte=start, day__lt=end)
 
-    def record(self, *, kind, amount, backend, owner, generation=None, binding=None, price=None, note=""):
-        """Append one entry; a second charge or refund for the same job is refused by the database.
+    def record(self, *, kind, amount, backend, owner=None, generation=None, binding=None, price=None, note=""):
+        """Append one entry; a second charge or refund for the same job is refused by the database. `owner`: the
+        creator it is for (for a job's entry, the job's owner unless given).
 
         The roll-ups the spending report reads are added to in the same transaction."""
         now = timezone.now()
@@ -71,7 +72,7 @@ class CostEntryQuerySet(models.QuerySet):
                 kind=kind,
                 amount=money(amount),
                 backend=backend,
-                owner=owner,
+                owner_id=owner.pk if owner is not None else generation.owner_id,
                 generation=generation,
                 binding=binding,
                 price=price,
@@ -368,7 +369,8 @@ def characters_of(generation) -> list:
     for each other's rows (PostgreSQL)."""
     if generation is None:
         return [None]
-    through = generation.characters.through.objects.filter(generation_id=generation.pk)
+    # Through the model's class: a job's own `characters` manager is a class built on each access.
+    through = type(generation).characters.through.objects.filter(generation_id=generation.pk)
     return list(through.order_by("character_id").values_list("character_id", flat=True)) or [None]
 
 

@@ -1,4 +1,5 @@
-"""The pipeline's claims on jobs: the statements the pump and its threads run several times for every job.
+"""The pipeline's claims on jobs, and a step's read of the job it claimed: the statements the pump and its
+threads run several times for every job.
 
 Each is one statement, built once per database from the model and kept (as billing.upsert builds its roll-up
 statement): the ORM would compile the same query again on every call, and for a statement this small the
@@ -18,7 +19,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
-from generations.jobs.models import Generation
+from generations.jobs.models import Generation, GenerationImage
+from generations.providers.models import Backend
 from generations.states import ACTIVE, Status
 
 # How long a handed-out job is left alone before the pump hands it out again (its task may have
@@ -64,6 +66,20 @@ def fell_due(since: datetime, now: datetime) -> bool:
         return cursor.fetchone() is not None
 
 
+def read(pk: int) -> Generation | None:
+    """The job a step runs on, with its backend, and `has_images`: whether it has a start or end image to send.
+
+    Two statements written once (Django's raw(), which still gives models with their fields converted): the
+    ORM's select_related with an EXISTS annotation cost over a millisecond of CPU a step to compile. The
+    creator is loaded when something asks for it (a fallback's budget check), as any foreign key is."""
+    generation = next(iter(Generation.objects.raw(_sql("read"), [pk])), None)
+    if generation is None:
+        return None
+    generation.has_images = bool(generation.has_images)
+    generation.backend = next(iter(Backend.objects.raw(_sql("read_backend"), [generation.backend_id])))
+    return generation
+
+
 def _at(moment: datetime):
     return connection.ops.adapt_datetimefield_value(moment)
 
@@ -77,11 +93,21 @@ def _statements(vendor: str) -> dict[str, str]:
         quote(meta.get_field(name).column) for name in ("id", "status", "next_poll_at", "lease_until", "backend")
     )
     free = f"({lease} IS NULL OR {lease} < %s)"
+    images = GenerationImage._meta
+    has_images = (
+        f"EXISTS (SELECT 1 FROM {quote(images.db_table)} WHERE {quote(images.get_field('generation').column)} "
+        f"= {table}.{pk}) AS {quote('has_images')}"
+    )
     oldest_queued = (
         f"SELECT {pk} FROM {table} WHERE {backend} = %s AND {status} = %s AND {due} <= %s AND {free} "
         f"ORDER BY {due} LIMIT 1"
     )
     return {
+        "read": f"SELECT {_columns(meta)}, {has_images} FROM {table} WHERE {pk} = %s",
+        "read_backend": (
+            f"SELECT {_columns(Backend._meta)} FROM {quote(Backend._meta.db_table)} "
+            f"WHERE {quote(Backend._meta.pk.column)} = %s"
+        ),
         "take": (
             f"UPDATE {table} SET {due} = %s, {lease} = %s WHERE {pk} = %s AND {status} = %s AND {due} = %s AND {free}"
         ),
@@ -100,6 +126,11 @@ def _statements(vendor: str) -> dict[str, str]:
             f"AND {due} > %s AND {due} <= %s LIMIT 1"
         ),
     }
+
+
+def _columns(meta) -> str:
+    table = connection.ops.quote_name(meta.db_table)
+    return ", ".join(f"{table}.{connection.ops.quote_name(field.column)}" for field in meta.concrete_fields)
 
 
 def _sql(name: str) -> str:

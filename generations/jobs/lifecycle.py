@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Model, OuterRef, Value
+from django.db.models import F, Model, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -311,13 +311,8 @@ def advance(generation_id: int, *, held_until=None, known: Generation | None = N
         generation = known
         generation.lease_until = held_until
     else:
-        try:
-            generation = (
-                Generation.objects.select_related("backend", "owner")
-                .annotate(has_images=Exists(GenerationImage.objects.filter(generation=OuterRef("pk"))))
-                .get(pk=generation_id)
-            )
-        except Generation.DoesNotExist:
+        generation = claims.read(generation_id)
+        if generation is None:
             return None
     if generation.is_terminal:
         return generation
@@ -582,7 +577,6 @@ def end_unknown(generation: Generation, why: str) -> bool:
                 kind=CostKind.POSSIBLE,
                 amount=estimate.amount,
                 backend=generation.backend,
-                owner=generation.owner,
                 generation=generation,
                 price=estimate.price,
                 note="Possibly billed: the provider never confirmed the job",
@@ -677,7 +671,6 @@ def _charge(generation: Generation, amount, price, note: str) -> None:
             kind=CostKind.CHARGE,
             amount=amount,
             backend=generation.backend,
-            owner=generation.owner,
             generation=generation,
             price=price,
             note=note,
