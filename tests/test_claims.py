@@ -4,7 +4,7 @@ holds it and only if it is still as the claimer saw it, and a freed slot goes to
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, models
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -94,7 +94,11 @@ def test_a_step_reads_its_job_with_its_backend_and_whether_it_has_images_in_two_
 
     from generations.jobs.models import GenerationImage
 
+    from generations.billing.models import CostEntry, CostKind
+
     plain = make_generation(alice, backend, status=Status.SUBMITTED, remote_id="video_1", progress=40)
+    price = backend.prices.get(model="sora-2", size="")
+    CostEntry.objects.record(kind=CostKind.ESTIMATE, amount="0.40", backend=backend, generation=plain, price=price)
     framed = make_generation(alice, backend)
     image = GenerationImage(generation=framed, role="start", width=720, height=1280)
     image.image.save("start.jpg", ContentFile(b"jpeg"), save=False)
@@ -109,6 +113,42 @@ def test_a_step_reads_its_job_with_its_backend_and_whether_it_has_images_in_two_
             plain.created_at,
         )
         assert read.uuid == plain.uuid and read.backend.name == backend.name and read.has_images is False
-    assert len(statements) == 2, "the backend came with it"
+    assert len(statements) == 2, "the backend and the estimate's price came with it"
+    assert read.estimate_price == (backend.pk, (price.pk, price.unit, price.amount))
+    assert str(read.estimate_price[1][2]) == str(price.amount), "the amount as the ORM gives it"
     assert claims.read(framed.pk).has_images is True
+    assert claims.read(framed.pk).estimate_price == (backend.pk, None), "no estimate"
     assert claims.read(framed.pk + 1000) is None
+
+
+def test_a_state_change_is_a_compare_and_set_with_one_timeline_entry(alice, backend):
+    job = make_generation(alice, backend, status=Status.SUBMITTED)
+    sent = timezone.now()
+
+    with CaptureQueriesContext(connection) as statements:
+        assert job.transition(
+            [Status.SUBMITTED, Status.IN_PROGRESS],
+            Status.COMPLETED,
+            completed_at=sent,
+            video="generations/1/video.mp4",
+            progress=100,
+            lease_until=None,
+        )
+    assert len(statements) == 2, "one UPDATE, one timeline entry"
+    assert not job.transition(Status.SUBMITTED, Status.FAILED, error_message="too late"), "it moved on already"
+    stored = Generation.objects.get(pk=job.pk)
+    assert (stored.status, stored.completed_at, stored.video.name, stored.progress) == (
+        Status.COMPLETED,
+        sent,
+        "generations/1/video.mp4",
+        100,
+    )
+    assert [(e.status, e.at) for e in stored.events.all()] == [(Status.COMPLETED, stored.updated_at)]
+
+    # A move that sets a relation, a JSON value and an expression (a fallback's) is written as the ORM writes it.
+    other = make_dead_backend("Other")
+    assert stored.transition(
+        Status.COMPLETED, Status.QUEUED, backend=other, characters_sent=["ch_1"], attempts=models.F("attempts") + 1
+    )
+    moved = Generation.objects.get(pk=job.pk)
+    assert (moved.backend_id, moved.characters_sent, moved.attempts) == (other.pk, ["ch_1"], job.attempts + 1)

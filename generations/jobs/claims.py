@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
+from generations.billing.models import CostEntry, CostKind
 from generations.jobs.models import Generation, GenerationImage
-from generations.providers.models import Backend
-from generations.states import ACTIVE, Status
+from generations.providers.models import Backend, Price
+from generations.states import ACTIVE, IN_FLIGHT, Status
 
 # How long a handed-out job is left alone before the pump hands it out again (its task may have
 # been dropped by a dying worker on the Redis broker, which does not re-deliver).
@@ -67,17 +68,47 @@ def fell_due(since: datetime, now: datetime) -> bool:
 
 
 def read(pk: int) -> Generation | None:
-    """The job a step runs on, with its backend, and `has_images`: whether it has a start or end image to send.
+    """The job a step runs on, with its backend; `has_images`: whether it has a start or end image to send; and
+    `estimate_price`: (its backend's id, the (price id, unit, amount) its estimate there used, or None), which
+    the charge bills with (lifecycle._estimate_price).
 
     Two statements written once (Django's raw(), which still gives models with their fields converted): the
     ORM's select_related with an EXISTS annotation cost over a millisecond of CPU a step to compile. The
     creator is loaded when something asks for it (a fallback's budget check), as any foreign key is."""
-    generation = next(iter(Generation.objects.raw(_sql("read"), [pk])), None)
+    generation = next(iter(Generation.objects.raw(_sql("read"), [CostKind.ESTIMATE, pk])), None)
     if generation is None:
         return None
     generation.has_images = bool(generation.has_images)
+    price = None
+    if generation.estimate_price_id is not None:
+        price = (generation.estimate_price_id, generation.estimate_price_unit, _amount(generation.estimate_amount))
+    generation.estimate_price = (generation.backend_id, price)
     generation.backend = next(iter(Backend.objects.raw(_sql("read_backend"), [generation.backend_id])))
     return generation
+
+
+def lock_backend(backend_id: int) -> None:
+    """Hold the backend's row until the transaction ends (PostgreSQL; SQLite's IMMEDIATE transaction holds the
+    whole database already): submit counts the backend's slots and takes one under it."""
+    if connection.features.has_select_for_update:
+        with connection.cursor() as cursor:
+            cursor.execute(_sql("lock_backend"), [backend_id])
+
+
+def in_flight(backend_id: int) -> int:
+    """How many of the backend's concurrency slots are taken: its jobs being submitted or running there."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql("in_flight"), [backend_id, Status.SUBMITTING, *IN_FLIGHT])
+        return cursor.fetchone()[0]
+
+
+def _amount(value):
+    """A price's amount as the ORM gives it (SQLite keeps a decimal column as a number: its converter rounds it)."""
+    field = Price._meta.get_field("amount")
+    column = field.get_col(Price._meta.db_table)
+    for convert in [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)]:
+        value = convert(value, column, connection)
+    return value
 
 
 def _at(moment: datetime):
@@ -102,12 +133,30 @@ def _statements(vendor: str) -> dict[str, str]:
         f"SELECT {pk} FROM {table} WHERE {backend} = %s AND {status} = %s AND {due} <= %s AND {free} "
         f"ORDER BY {due} LIMIT 1"
     )
+    ledger, prices = quote(CostEntry._meta.db_table), quote(Price._meta.db_table)
+    entry_column = {name: quote(CostEntry._meta.get_field(name).column) for name in ("generation", "kind", "price")}
+    price_column = {name: quote(Price._meta.get_field(name).column) for name in ("id", "unit", "amount")}
+    # The ledger holds one estimate per job (a constraint): at most one row.
+    estimate = (
+        f"LEFT JOIN {ledger} ON {ledger}.{entry_column['generation']} = {table}.{pk} AND "
+        f"{ledger}.{entry_column['kind']} = %s LEFT JOIN {prices} ON {prices}.{price_column['id']} = "
+        f"{ledger}.{entry_column['price']}"
+    )
+    estimate_columns = (
+        f"{prices}.{price_column['id']} AS {quote('estimate_price_id')}, "
+        f"{prices}.{price_column['unit']} AS {quote('estimate_price_unit')}, "
+        f"{prices}.{price_column['amount']} AS {quote('estimate_amount')}"
+    )
+    in_flight = ", ".join(["%s"] * (1 + len(IN_FLIGHT)))  # submitting, and the in-flight states
+    backends = quote(Backend._meta.db_table)
+    backend_pk = quote(Backend._meta.pk.column)
     return {
-        "read": f"SELECT {_columns(meta)}, {has_images} FROM {table} WHERE {pk} = %s",
-        "read_backend": (
-            f"SELECT {_columns(Backend._meta)} FROM {quote(Backend._meta.db_table)} "
-            f"WHERE {quote(Backend._meta.pk.column)} = %s"
+        "read": (
+            f"SELECT {_columns(meta)}, {has_images}, {estimate_columns} FROM {table} {estimate} WHERE {table}.{pk} = %s"
         ),
+        "read_backend": f"SELECT {_columns(Backend._meta)} FROM {backends} WHERE {backend_pk} = %s",
+        "lock_backend": f"SELECT {backend_pk} FROM {backends} WHERE {backend_pk} = %s FOR UPDATE",
+        "in_flight": f"SELECT COUNT(*) FROM {table} WHERE {backend} = %s AND {status} IN ({in_flight})",
         "take": (
             f"UPDATE {table} SET {due} = %s, {lease} = %s WHERE {pk} = %s AND {status} = %s AND {due} = %s AND {free}"
         ),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Model, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -387,9 +387,8 @@ def submit(generation: Generation) -> None:
     # Take a concurrency slot: count and move to SUBMITTING in one write transaction, so two
     # workers cannot both take the last slot (IMMEDIATE on SQLite, a row lock on PostgreSQL).
     with transaction.atomic():
-        if connection.features.has_select_for_update:  # SQLite has no row locks: its IMMEDIATE transaction is the lock
-            Backend.objects.select_for_update().filter(pk=backend.pk).values_list("pk").get()
-        if backend.in_flight_count() >= backend.max_in_flight:
+        claims.lock_backend(backend.pk)
+        if claims.in_flight(backend.pk) >= backend.max_in_flight:
             won = False
         else:
             won = generation.transition(Status.QUEUED, Status.SUBMITTING, submitted_at=timezone.now())
@@ -649,10 +648,10 @@ def _price_of(generation: Generation, seconds: int) -> pricing.Quote:
 def _estimate_price(generation: Generation) -> tuple | None:
     """(price id, unit, amount) of the price row the job's estimate on its backend used, if it used one.
 
-    The row's three columns, not the entry and the price as models: read at acceptance and used again at
-    completion, when the job's next step starts from the same account of it (pump._hold). Kept with the
-    backend it was read for: a job that falls back has its estimate moved, and is read again."""
-    kept = generation.__dict__.get("_estimate_price")
+    The row's three columns, not the entry and the price as models. A step's read of its job brings them
+    (claims.read), and a next step that starts from the same account of the job (pump._hold) has them too.
+    Kept with the backend they were read for: a job that falls back has its estimate moved, and is read again."""
+    kept = getattr(generation, "estimate_price", None)  # (backend id, (price id, unit, amount) or None)
     if kept is not None and kept[0] == generation.backend_id:
         return kept[1]
     used = (
@@ -661,7 +660,7 @@ def _estimate_price(generation: Generation) -> tuple | None:
         .values_list("price_id", "price__unit", "price__amount")
         .first()
     )
-    generation._estimate_price = (generation.backend_id, used)
+    generation.estimate_price = (generation.backend_id, used)
     return used
 
 
