@@ -156,3 +156,16 @@ def test_a_shift_ends_with_its_threads_and_their_database_connections(monkeypatc
 
     assert not [t for t in threading.enumerate() if t.name.startswith("pump-step")], "no thread outlives its shift"
     assert sorted(closed) == ["pump-step-0", "pump-step-1", "pump-step-2"], "each closed its own connections"
+
+
+def test_the_loop_looks_for_overdue_jobs_at_once_and_then_every_few_seconds_not_every_tick(monkeypatch):
+    swept = []
+    monkeypatch.setattr(pump, "sweep", lambda now=None: swept.append(now) or 0)
+
+    assert pump.run(seconds=0.6, tick_seconds=0.05, threads=0)
+    assert len(swept) == 1, "at its first tick; the next is SWEEP_SECONDS later"
+
+    swept.clear()
+    monkeypatch.setattr(pump, "SWEEP_SECONDS", 0.1)
+    assert pump.run(seconds=0.6, tick_seconds=0.05, threads=0)
+    assert 3 <= len(swept) <= 7

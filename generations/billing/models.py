@@ -14,7 +14,7 @@ from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
 from generations.billing.money import money
-from generations.billing.upsert import add_to
+from generations.billing.upsert import add_all, add_to
 from generations.providers.models import Backend, Price
 
 
@@ -426,13 +426,13 @@ def count(entry: CostEntry, generation=None) -> None:
     """Add one new ledger entry to the roll-ups, in the entry's transaction. `generation` is the
     entry's job, if any (the caller has it loaded)."""
     amounts = totals(entry.kind, entry.amount, entry.generation_id is not None)
-    add_to(SpendingDay, day_key(entry), amounts)
-    add_to(SpendingMonth, month_key(entry), amounts)
+    additions = [(SpendingDay, day_key(entry), amounts), (SpendingMonth, month_key(entry), amounts)]
     for character in characters_of(generation):
         key = {"month": month_of(entry.day), "owner_id": entry.owner_id, "character_id": character}
-        add_to(CharacterSpendingMonth, key, amounts)
+        additions.append((CharacterSpendingMonth, key, amounts))
     if generation is not None and entry.kind in (CostKind.CHARGE, CostKind.REFUND):
-        _count_video(entry, generation)
+        additions += _video_additions(entry, generation)
+    add_all(additions)
 
 
 def count_move(before: CostEntry, after: CostEntry, generation) -> None:
@@ -453,7 +453,8 @@ def drop_if_empty(model, key: dict) -> None:
     model.objects.filter(entries=0, **key).delete()
 
 
-def _count_video(entry: CostEntry, generation) -> None:
+def _video_additions(entry: CostEntry, generation) -> list[tuple]:
+    """What a charge or refund adds to the videos roll-up (VideoSpendingMonth), as add_all takes it."""
     video = {
         "owner_id": entry.owner_id,
         "model": generation.model,
@@ -468,8 +469,7 @@ def _count_video(entry: CostEntry, generation) -> None:
             adds[month_of(entry.day)]["kept"] = 1
     elif (charged_on := _day_of(entry.generation_id, CostKind.CHARGE)) is not None:
         adds.setdefault(month_of(charged_on), {"net": Decimal(0), "kept": 0})["kept"] = -1
-    for month, amounts in sorted(adds.items()):
-        add_to(VideoSpendingMonth, {**video, "month": month}, amounts)
+    return [(VideoSpendingMonth, {**video, "month": month}, amounts) for month, amounts in sorted(adds.items())]
 
 
 class BudgetQuerySet(models.QuerySet):

@@ -20,14 +20,31 @@ def add_to(model, key: dict, amounts: dict) -> None:
     A key column that may be NULL needs two partial unique constraints on the model: one on the key
     WHERE it IS NOT NULL, one on the other columns WHERE it IS NULL (NULLs are distinct in a unique
     index, so a plain one would never conflict on a row without, say, a series)."""
+    add_all([(model, key, amounts)])
+
+
+def add_all(additions: list[tuple]) -> None:
+    """add_to for each (model, key, amounts), in this order. PostgreSQL takes them in one round trip (its
+    client-side binding sends several statements at once); SQLite runs a statement at a time, in process."""
+    statements = [_prepared(model, key, amounts) for model, key, amounts in additions]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(statements) > 1:
+            cursor.execute(
+                "; ".join(sql for sql, _ in statements), [value for _, values in statements for value in values]
+            )
+            return
+        for sql, values in statements:
+            cursor.execute(sql, values)
+
+
+def _prepared(model, key: dict, amounts: dict) -> tuple[str, list]:
     empty = tuple(name for name, value in key.items() if value is None)
     sql, fields = _statement(model, tuple(key), empty, tuple(amounts), connection.vendor)
     values = [
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, [*key.values(), *amounts.values()], strict=True)
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+    return sql, values
 
 
 @cache

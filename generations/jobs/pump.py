@@ -39,16 +39,19 @@ from sora_studio import queue
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "pump"
+# Timeouts are minutes long: the pump's loop looks for overdue jobs this often, not on every tick.
+SWEEP_SECONDS = 5.0
 BATCH = 200
 
 
-def tick(now=None, hands: Hands | None = None, *, full: bool = True) -> int:
+def tick(now=None, hands: Hands | None = None, *, full: bool = True, sweeping: bool | None = None) -> int:
     """End overdue jobs, then hand out every due job once: to a free thread of `hands`, else to the task
     queue. Returns how many were handed out. `full=False` (a step just ended) skips the sweep and the
     characters' registrations, which the next full tick does, and counts free slots against the backends as
-    the last full tick read them (submit's own count, under the backend's lock, is the one that decides)."""
+    the last full tick read them (submit's own count, under the backend's lock, is the one that decides).
+    `sweeping`: whether to end overdue jobs (by default on a full tick; the pump's loop does every few seconds)."""
     now = now or timezone.now()
-    if full:
+    if full if sweeping is None else sweeping:
         sweep(now)
     if full or hands is None or hands.backends is None:
         backends = _backends()
@@ -219,7 +222,7 @@ def run(
     stop_at = None if seconds is None else time.monotonic() + seconds
     parent = os.getppid()
     renewed = time.monotonic()
-    full_at = 0.0
+    full_at = sweep_at = 0.0
     try:
         while (stop_at is None or time.monotonic() < stop_at) and os.getppid() == parent:  # orphaned: stop
             _drop_stale_connections()
@@ -232,9 +235,12 @@ def run(
                         log.warning("pump lost its lease; stopping")
                         return False
                     renewed = time.monotonic()
-                tick(ticked_at, hands, full=full)
+                sweeping = full and time.monotonic() >= sweep_at
+                tick(ticked_at, hands, full=full, sweeping=sweeping)
                 if full:
                     full_at = time.monotonic() + tick_seconds
+                if sweeping:
+                    sweep_at = time.monotonic() + max(SWEEP_SECONDS, tick_seconds)
             except DatabaseError:
                 log.exception("pump tick failed: the database")
                 _drop_stale_connections()
