@@ -92,9 +92,8 @@ def test_the_look_out_sees_a_job_that_fell_due_since_the_last_tick(alice, backen
 def test_a_step_reads_its_job_with_its_backend_and_whether_it_has_images_in_two_statements(alice, backend):
     from django.core.files.base import ContentFile
 
-    from generations.jobs.models import GenerationImage
-
     from generations.billing.models import CostEntry, CostKind
+    from generations.jobs.models import GenerationImage
 
     plain = make_generation(alice, backend, status=Status.SUBMITTED, remote_id="video_1", progress=40)
     price = backend.prices.get(model="sora-2", size="")

@@ -1,5 +1,5 @@
-"""The pipeline's claims on jobs, and a step's read of the job it claimed: the statements the pump and its
-threads run several times for every job.
+"""The pipeline's claims on jobs, a step's read of the job it claimed, and the slot count its submit makes
+under the backend's lock: the statements the pump and its threads run several times for every job.
 
 Each is one statement, built once per database from the model and kept (as billing.upsert builds its roll-up
 statement): the ORM would compile the same query again on every call, and for a statement this small the

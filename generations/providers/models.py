@@ -231,9 +231,6 @@ class Backend(models.Model):
     def client(self):
         return registry.client_for(self)
 
-    def in_flight_count(self) -> int:
-        return self.generations.in_flight().count()
-
     def pause(self, seconds: float) -> None:
         until = timezone.now() + timedelta(seconds=max(seconds, 1))
         Backend.objects.filter(pk=self.pk).filter(Q(paused_until__isnull=True) | Q(paused_until__lt=until)).update(
