@@ -89,13 +89,23 @@ def test_the_look_out_sees_a_job_that_fell_due_since_the_last_tick(alice, backen
     assert not claims.fell_due(now, now + timedelta(seconds=1))
 
 
-def test_a_step_reads_its_job_with_its_backend_and_whether_it_has_images_in_two_statements(alice, backend):
+def test_a_step_reads_its_job_with_its_backend_and_whether_it_has_images_in_one_statement(alice, backend):
     from django.core.files.base import ContentFile
 
     from generations.billing.models import CostEntry, CostKind
     from generations.jobs.models import GenerationImage
 
-    plain = make_generation(alice, backend, status=Status.SUBMITTED, remote_id="video_1", progress=40)
+    plain = make_generation(
+        alice,
+        backend,
+        status=Status.SUBMITTED,
+        remote_id="video_1",
+        progress=40,
+        characters_sent=["ch_1"],
+        characters_travel={"rex": "its id"},
+        webhook=True,
+        next_poll_at=timezone.now(),
+    )
     price = backend.prices.get(model="sora-2", size="")
     CostEntry.objects.record(kind=CostKind.ESTIMATE, amount="0.40", backend=backend, generation=plain, price=price)
     framed = make_generation(alice, backend)
@@ -112,7 +122,13 @@ def test_a_step_reads_its_job_with_its_backend_and_whether_it_has_images_in_two_
             plain.created_at,
         )
         assert read.uuid == plain.uuid and read.backend.name == backend.name and read.has_images is False
-    assert len(statements) == 2, "the backend and the estimate's price came with it"
+    assert len(statements) == 1, "the backend and the estimate's price came with it"
+    # Every field as the ORM gives it (dates, JSON, flags, the sealed key).
+    orm = Generation.objects.select_related("backend").get(pk=plain.pk)
+    for model, mine, theirs in ((Generation, read, orm), (type(backend), read.backend, orm.backend)):
+        for field in model._meta.concrete_fields:
+            assert getattr(mine, field.attname) == getattr(theirs, field.attname), field.attname
+    assert read.backend.key == backend.key
     assert read.estimate_price == (backend.pk, (price.pk, price.unit, price.amount))
     assert str(read.estimate_price[1][2]) == str(price.amount), "the amount as the ORM gives it"
     assert claims.read(framed.pk).has_images is True

@@ -72,18 +72,21 @@ def read(pk: int) -> Generation | None:
     `estimate_price`: (its backend's id, the (price id, unit, amount) its estimate there used, or None), which
     the charge bills with (lifecycle._estimate_price).
 
-    Two statements written once (Django's raw(), which still gives models with their fields converted): the
+    One statement written once, its row turned into models by the fields' own converters, as the ORM does: the
     ORM's select_related with an EXISTS annotation cost over a millisecond of CPU a step to compile. The
     creator is loaded when something asks for it (a fallback's budget check), as any foreign key is."""
-    generation = next(iter(Generation.objects.raw(_sql("read"), [CostKind.ESTIMATE, pk])), None)
-    if generation is None:
+    with connection.cursor() as cursor:
+        cursor.execute(_sql("read"), [CostKind.ESTIMATE, pk])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    generation.has_images = bool(generation.has_images)
-    price = None
-    if generation.estimate_price_id is not None:
-        price = (generation.estimate_price_id, generation.estimate_price_unit, _amount(generation.estimate_amount))
+    jobs, backends = len(Generation._meta.concrete_fields), len(Backend._meta.concrete_fields)
+    generation = _load(Generation, row[:jobs])
+    generation.backend = _load(Backend, row[jobs : jobs + backends])
+    has_images, price_id, unit, amount = row[jobs + backends :]
+    generation.has_images = bool(has_images)
+    price = None if price_id is None else (price_id, unit, _convert(Price, "amount", amount))
     generation.estimate_price = (generation.backend_id, price)
-    generation.backend = next(iter(Backend.objects.raw(_sql("read_backend"), [generation.backend_id])))
     return generation
 
 
@@ -102,13 +105,33 @@ def in_flight(backend_id: int) -> int:
         return cursor.fetchone()[0]
 
 
-def _amount(value):
-    """A price's amount as the ORM gives it (SQLite keeps a decimal column as a number: its converter rounds it)."""
-    field = Price._meta.get_field("amount")
-    column = field.get_col(Price._meta.db_table)
-    for convert in [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)]:
+def _load(model, values):
+    """A model instance from its concrete fields' columns, converted as the ORM converts them."""
+    converted = [
+        _convert(model, field.attname, value) for field, value in zip(model._meta.concrete_fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], converted)
+
+
+def _convert(model, attname: str, value):
+    column, converters = _converters(model, connection.vendor)[attname]
+    for convert in converters:
         value = convert(value, column, connection)
     return value
+
+
+@functools.cache
+def _converters(model, vendor: str) -> dict:
+    """Per field (by attname): its column and what turns a database value into the field's (a date from SQLite's
+    text, a JSON document, a sealed key), as the ORM's compiler finds them."""
+    found = {}
+    for field in model._meta.concrete_fields:
+        column = field.get_col(model._meta.db_table)
+        found[field.attname] = (
+            column,
+            [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)],
+        )
+    return found
 
 
 def _at(moment: datetime):
@@ -152,9 +175,9 @@ def _statements(vendor: str) -> dict[str, str]:
     backend_pk = quote(Backend._meta.pk.column)
     return {
         "read": (
-            f"SELECT {_columns(meta)}, {has_images}, {estimate_columns} FROM {table} {estimate} WHERE {table}.{pk} = %s"
+            f"SELECT {_columns(meta)}, {_columns(Backend._meta)}, {has_images}, {estimate_columns} FROM {table} "
+            f"INNER JOIN {backends} ON {backends}.{backend_pk} = {table}.{backend} {estimate} WHERE {table}.{pk} = %s"
         ),
-        "read_backend": f"SELECT {_columns(Backend._meta)} FROM {backends} WHERE {backend_pk} = %s",
         "lock_backend": f"SELECT {backend_pk} FROM {backends} WHERE {backend_pk} = %s FOR UPDATE",
         "in_flight": f"SELECT COUNT(*) FROM {table} WHERE {backend} = %s AND {status} IN ({in_flight})",
         "take": (
