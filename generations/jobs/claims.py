@@ -21,6 +21,7 @@ from django.db import connection
 
 from generations.billing.models import CostEntry, CostKind
 from generations.jobs.models import Generation, GenerationImage
+from generations.jobs.models import as_db_datetime as _at
 from generations.providers.models import Backend, Price
 from generations.states import ACTIVE, IN_FLIGHT, Status
 
@@ -132,10 +133,6 @@ def _converters(model, vendor: str) -> dict:
             [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)],
         )
     return found
-
-
-def _at(moment: datetime):
-    return connection.ops.adapt_datetimefield_value(moment)
 
 
 @functools.cache

@@ -275,10 +275,11 @@ def _compare_and_set(pk: int, olds: list[str], values: dict) -> bool:
 
 def _add_event(generation_id: int, status: str, at, note: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(_event_statement(connection.vendor), [generation_id, status, _at(at), note])
+        cursor.execute(_event_statement(connection.vendor), [generation_id, status, as_db_datetime(at), note])
 
 
-def _at(moment):
+def as_db_datetime(moment):
+    """A datetime as this database takes it in a hand-written statement (naive UTC text on SQLite)."""
     return connection.ops.adapt_datetimefield_value(moment)
 
 

@@ -51,7 +51,8 @@ def tick(now=None, hands: Hands | None = None, *, full: bool = True, sweeping: b
     the last full tick read them (submit's own count, under the backend's lock, is the one that decides).
     `sweeping`: whether to end overdue jobs (by default on a full tick; the pump's loop does every few seconds)."""
     now = now or timezone.now()
-    if full if sweeping is None else sweeping:
+    sweeping = full if sweeping is None else sweeping
+    if sweeping:
         sweep(now)
     if full or hands is None or hands.backends is None:
         backends = _backends()
