@@ -69,13 +69,13 @@ bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_spending --rows $${BENCH_ROWS:-1000000} --yes
 	$(BIN)/python manage.py bench_pipeline --database $(BENCH_ON) --redis-url "$(BENCH_REDIS_URL)" \
-		--jobs $${BENCH_JOBS:-200} --qclusters $${BENCH_QCLUSTERS:-1}
+		--jobs $${BENCH_JOBS:-200} --qclusters $${BENCH_QCLUSTERS:-1} --rounds $${BENCH_ROUNDS:-3}
 	$(BIN)/python manage.py bench_pump --database $(BENCH_ON) --rows $${BENCH_PUMP_ROWS:-1000000}
 	$(BIN)/python manage.py bench_gallery --database $(BENCH_ON) --generations $${BENCH_GALLERY_ROWS:-200000}
 
 ## The same benchmarks on small numbers: a couple of minutes, for a quick look (not for quoting)
 bench-quick:
-	$(MAKE) bench BENCH_ROWS=20000 BENCH_JOBS=30 BENCH_PUMP_ROWS=20000 BENCH_GALLERY_ROWS=5000
+	$(MAKE) bench BENCH_ROWS=20000 BENCH_JOBS=30 BENCH_ROUNDS=1 BENCH_PUMP_ROWS=20000 BENCH_GALLERY_ROWS=5000
 
 web: seed
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload

@@ -48,6 +48,7 @@ def test_the_pipeline_benchmark_runs_jobs_through_real_workers_and_checks_them(s
     call_command(
         "bench_pipeline",
         jobs=5,
+        rounds=2,
         idle_repeats=1,
         this_database=True,
         shared_simulator_database=True,
@@ -63,4 +64,11 @@ def test_the_pipeline_benchmark_runs_jobs_through_real_workers_and_checks_them(s
     assert "| worker-side CPU while idle (ms per second) |" in text
     assert "| slots busy, share of the run (floor: its threads) |" in text
     assert "| mean s per job in a slot: submitting → completed (floor: a whole job) |" in text
-    assert "completed 5 of 5 · made once at the provider 5/5 (creates sent 5) · charged once 5/5" in text
+    # Two rounds, floor and studio in turn: each round's headline figures, their medians, the median round in full.
+    assert "| round | jobs/s studio | floor | ratio | worker CPU per job (ms) studio | floor | ratio |" in text
+    assert re.search(r"\| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", text), text
+    assert re.search(r"\| 2 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", text), text
+    assert re.search(r"\| median \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", text), text
+    assert re.search(r"Round [12], the median by jobs/s ratio, in full:", text), text
+    for number in (1, 2):
+        assert f"round {number}: checks: completed 5 of 5 · made once at the provider 5/5 (creates sent 5) · " in text

@@ -2,7 +2,9 @@
 simulator under gunicorn) against the floor, a bare requests loop doing the same HTTP to the same simulator.
 
 Runs on the database this process is configured with (bench_pipeline creates a throw-away one first).
-The floor runs before any qcluster is started, so idle workers do not slow it down.
+The floor runs before any qcluster is started, so idle workers do not slow it down. With several rounds the
+two take turns (floor, studio, floor, studio …): on a shared machine whose load drifts, each studio run is
+compared with the floor run just before it, and the median round is the one reported in full.
 """
 
 from __future__ import annotations
@@ -57,6 +59,27 @@ class Options:
     extra_env: dict[str, str] = field(default_factory=dict)
     keep: bool = False  # leave the run's folder (logs, the simulator's database) in place
     floor: bool = True  # False: the studio alone (a scale-out run of thousands of jobs in flight)
+    rounds: int = 1  # floor and studio in turn, this many times
+
+
+@dataclass
+class Round:
+    """One floor run and the studio run right after it, and how busy the machine was by the end."""
+
+    floor: dict
+    studio: dict
+    load: float
+
+    @property
+    def ratio(self) -> float | None:
+        """Studio jobs/s over the floor's: what orders the rounds (the studio's own jobs/s with no floor)."""
+        if not self.floor["jobs_per_s"]:
+            return None
+        return self.studio["jobs_per_s"] / self.floor["jobs_per_s"]
+
+    @property
+    def cpu_per_job_ms(self) -> float:
+        return self.studio["cpu"] / self.studio["jobs"] * 1000
 
 
 @dataclass
@@ -101,13 +124,19 @@ class PipelineBench:
 
     # --- the run ----------------------------------------------------------------------------------
 
-    def run(self) -> tuple[list[Row], Checks]:
+    def run(self) -> list[Round]:
+        """The rounds, in the order they ran."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         finished = False
+        rounds = []
         try:
             base = self.start_simulator()
-            floor = self.measure_floor(base) if self.o.floor else NO_FLOOR
-            studio = self.measure_studio(base)
+            for number in range(1, self.o.rounds + 1):
+                if self.o.rounds > 1:
+                    self.say(f"round {number} of {self.o.rounds}")
+                floor = self.measure_floor(base) if self.o.floor else NO_FLOOR
+                studio = self.measure_studio(base)
+                rounds.append(Round(floor, studio, os.getloadavg()[0]))
             finished = True
         finally:
             for process in self.processes:
@@ -116,7 +145,7 @@ class PipelineBench:
                 self.say(f"The processes' logs are in {self.run_dir}")
             elif not self.o.keep:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
-        return self.rows(floor, studio), studio["checks"]
+        return rounds
 
     def start_simulator(self) -> str:
         env = {
@@ -232,6 +261,7 @@ class PipelineBench:
         ended = Generation.objects.filter(pk__in=ids).aggregate(end=Max(FINISHED_AT))["end"]
         elapsed = (ended - started).total_seconds()
         return {
+            "jobs": len(ids),
             "jobs_per_s": self.o.jobs / elapsed,
             "elapsed": elapsed,
             "idle": idle,
@@ -329,7 +359,7 @@ class PipelineBench:
         found.update(dict(rows))
         return found
 
-    # --- the table --------------------------------------------------------------------------------
+    # --- the tables -------------------------------------------------------------------------------
 
     def rows(self, floor: dict, studio: dict) -> list[Row]:
         n = self.o.jobs
@@ -355,6 +385,44 @@ class PipelineBench:
             *floor["phases"],
             self.o.concurrency * (floor["elapsed"] or 0),
         )
+
+
+def median_round(rounds: list[Round]) -> Round:
+    """The round in the middle by jobs/s against its floor (of an even number, the lower of the middle two)."""
+    ordered = sorted(rounds, key=lambda r: r.studio["jobs_per_s"] if r.ratio is None else r.ratio)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def rounds_table(rounds: list[Round]) -> str:
+    """Each round's headline figures, then their medians: how much the machine's drift moved them."""
+    lines = [
+        "| round | jobs/s studio | floor | ratio | worker CPU per job (ms) studio | floor | ratio | load average |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def line(name, jobs, floor_jobs, cpu, floor_cpu, load):
+        cells = [Row("", jobs, floor_jobs, 2), Row("", cpu, floor_cpu)]
+        figures = " | ".join(f"{r.cell(r.studio)} | {r.cell(r.floor)} | {r.ratio}" for r in cells)
+        return f"| {name} | {figures} | {load} |"
+
+    floor_cpu = [per_job(r.floor["cpu"], r.studio["jobs"] / 1000) for r in rounds]
+    for number, (r, cpu) in enumerate(zip(rounds, floor_cpu, strict=True), start=1):
+        lines.append(
+            line(number, r.studio["jobs_per_s"], r.floor["jobs_per_s"], r.cpu_per_job_ms, cpu, f"{r.load:.2f}")
+        )
+    ratios = [r.ratio for r in rounds if r.ratio is not None]
+    cpu_ratios = [r.cpu_per_job_ms / cpu for r, cpu in zip(rounds, floor_cpu, strict=True) if cpu]
+    lines.append(
+        f"| median | {_median([r.studio['jobs_per_s'] for r in rounds], 2)} | "
+        f"{_median([r.floor['jobs_per_s'] for r in rounds if r.floor['jobs_per_s']], 2)} | {_median(ratios, 2)} | "
+        f"{_median([r.cpu_per_job_ms for r in rounds], 1)} | {_median([c for c in floor_cpu if c], 1)} | "
+        f"{_median(cpu_ratios, 2)} | |"
+    )
+    return "\n".join(lines)
+
+
+def _median(values: list[float], digits: int) -> str:
+    return f"{statistics.median(values):,.{digits}f}" if values else "—"
 
 
 def requests(run: dict) -> int | None:

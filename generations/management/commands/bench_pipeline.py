@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from generations.bench import table
 from generations.bench.command import BenchCommand
-from generations.bench.pipeline import Options, PipelineBench
+from generations.bench.pipeline import Options, PipelineBench, median_round, rounds_table
 
 
 class Command(BenchCommand):
@@ -29,6 +29,7 @@ class Command(BenchCommand):
         "env",
         "shared_simulator_database",
         "no_floor",
+        "rounds",
     )
 
     def add_arguments(self, parser):
@@ -58,6 +59,13 @@ class Command(BenchCommand):
             help="The studio alone: for a scale-out run (thousands of jobs in flight, a slower simulator).",
         )
 
+        parser.add_argument(
+            "--rounds",
+            type=int,
+            default=1,
+            help="Floor and studio in turn this many times; the median round by jobs/s ratio is shown in full.",
+        )
+
     def measure(self, opts) -> None:
         options = Options(
             jobs=opts["jobs"],
@@ -74,13 +82,25 @@ class Command(BenchCommand):
             extra_env=dict(item.partition("=")[::2] for item in opts["env"]),
             keep=opts["keep"],
             floor=not opts["no_floor"],
+            rounds=max(1, opts["rounds"]),
         )
         self.stdout.write(
             f"Pipeline: {options.jobs} jobs, floor on {options.concurrency} threads, studio backend with "
             f"{options.backend_slots} slots · {table.machine_load()}"
         )
-        rows, checks = PipelineBench(options, self.stdout.write).run()
-        self.stdout.write(table.render(rows))
-        self.stdout.write(f"ratio = studio / floor · {checks.describe()} · {table.machine_load()}")
-        if not checks.ok:
+        bench = PipelineBench(options, self.stdout.write)
+        rounds = bench.run()
+        if len(rounds) > 1:
+            self.stdout.write(rounds_table(rounds))
+            middle = median_round(rounds)
+            self.stdout.write(f"Round {rounds.index(middle) + 1}, the median by jobs/s ratio, in full:")
+        else:
+            middle = rounds[0]
+        self.stdout.write(table.render(bench.rows(middle.floor, middle.studio)))
+        failed = [number for number, r in enumerate(rounds, start=1) if not r.studio["checks"].ok]
+        for number, r in enumerate(rounds, start=1):
+            prefix = f"round {number}: " if len(rounds) > 1 else "ratio = studio / floor · "
+            self.stdout.write(f"{prefix}{r.studio['checks'].describe()}")
+        self.stdout.write(table.machine_load())
+        if failed:
             raise CommandError("not every job ended completed, made once and charged once")
