@@ -8,6 +8,7 @@ spends beyond this is the cost of its bookkeeping.
 from __future__ import annotations
 
 import queue
+import secrets
 import tempfile
 import threading
 import time
@@ -24,6 +25,9 @@ class Floor:
         self.api_key = api_key
         self.body = {"model": model, "seconds": str(seconds), "size": size}
         self.runs = 0
+        # Each job's idempotency key is new to the simulator, whichever Floor made it (a round of the bench makes
+        # its own): a key it knew would answer with the finished job of an earlier round, not make a new one.
+        self.prefix = secrets.token_hex(4)
         # Per job of the last run: the create's round trip, and from its answer to both files on disk.
         self.create_seconds: list[float] = []
         self.rest_seconds: list[float] = []
@@ -44,6 +48,9 @@ class Floor:
         )
         response.raise_for_status()
         video = response.json()
+        if video["status"] in TERMINAL:
+            # An idempotency key the simulator knew: it answered with an earlier job, and nothing was measured.
+            raise RuntimeError(f"floor job {name}: the create answered with a job that had ended ({video['id']})")
         accepted = time.perf_counter()
         while video["status"] not in TERMINAL:
             time.sleep(int(response.headers.get("openai-poll-after-ms", "2000")) / 1000)
@@ -80,7 +87,7 @@ class Floor:
                 except queue.Empty:
                     return
                 try:
-                    self.job(session, f"{self.runs}-{index}", folder)
+                    self.job(session, f"{self.prefix}-{self.runs}-{index}", folder)
                 except BaseException as exc:  # reported by run(), not lost in a thread
                     errors.append(exc)
 
