@@ -72,3 +72,18 @@ def test_the_pipeline_benchmark_runs_jobs_through_real_workers_and_checks_them(s
     assert re.search(r"Round [12], the median by jobs/s ratio, in full:", text), text
     for number in (1, 2):
         assert f"round {number}: checks: completed 5 of 5 · made once at the provider 5/5 (creates sent 5) · " in text
+
+
+def test_every_floor_sends_idempotency_keys_of_its_own(monkeypatch):
+    """A round of the bench makes a new Floor: keys the simulator knew from an earlier round would be answered with
+    that round's finished jobs, and the floor would measure nothing."""
+    from generations.bench.floor import Floor
+
+    names = []
+    monkeypatch.setattr(Floor, "job", lambda self, session, name, folder: names.append(name))
+    for _ in range(2):
+        floor = Floor("http://127.0.0.1:9", "key")
+        floor.run(3, 1)
+        floor.run(3, 1)
+
+    assert len(names) == len(set(names)) == 12
