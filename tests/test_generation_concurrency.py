@@ -167,3 +167,23 @@ def test_without_idempotency_keys_a_lost_create_is_reconciled_not_resent(alice, 
     assert len(sent) == 1, "the create was never sent again"
     assert generation.status == Status.COMPLETED  # found in the provider's list and adopted
     assert generation.remote_id.startswith("video_")
+
+
+def test_a_start_holds_the_sqlite_write_lock_only_for_its_writes(alice, official_offline, monkeypatch):
+    """SQLite's write transaction holds the whole database (IMMEDIATE), and its busy wait is not first come, first
+    served: a start that routed inside it kept every pump claim waiting while a burst of new jobs went in. So the
+    route is read first, outside it; on PostgreSQL it is read in the job's own transaction (one snapshot)."""
+    from generations.jobs import router
+
+    seen = []
+    choose = router.choose
+
+    def watching(*args, **kwargs):
+        seen.append(connection.in_atomic_block)
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(router, "choose", watching)
+    started = lifecycle.start(GenerationRequest(alice, prompt="Burst", model="sora-2", seconds=4, size="720x1280"))
+
+    assert started.generation.status == Status.QUEUED
+    assert seen == [connection.vendor != "sqlite"]

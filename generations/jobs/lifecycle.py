@@ -13,6 +13,7 @@ The rules that keep work from being lost or charged twice:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -127,10 +128,21 @@ def start(request: GenerationRequest) -> Started:
     if len(prompt) > 32000:
         raise GenerationRefused("A prompt can be at most 32,000 characters.", "prompt")
     fitted = _fitted_images(request)  # checked before anything is routed, let alone sent
-    # What the route is chosen from is read in the transaction that creates the job: one snapshot, and one
-    # transaction instead of one per read (PostgreSQL).
-    with transaction.atomic():
+    with _routing_transaction():
         return _route_and_create(request, prompt, fitted)
+
+
+def _routing_transaction():
+    """What `start` reads its route in; the job's writes (with the budget check) are a transaction of their own
+    inside it (`_create`).
+
+    PostgreSQL: the same transaction, so one snapshot and one transaction instead of one per read. SQLite: none,
+    the reads go first on their own. A write transaction there holds the whole database from its first statement
+    (IMMEDIATE), and one that also did the routing held it for most of a start: a burst of new jobs then kept
+    every pump claim and step waiting (SQLite's busy wait is not first come, first served) until the burst ended."""
+    if connection.vendor == "sqlite":
+        return contextlib.nullcontext()
+    return transaction.atomic()
 
 
 def _route_and_create(request: GenerationRequest, prompt: str, fitted: dict[str, images.Fitted]) -> Started:
