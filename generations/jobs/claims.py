@@ -14,6 +14,8 @@ pump that took it: each changed one of those, so the claim finds no row and the 
 from __future__ import annotations
 
 import functools
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -40,14 +42,15 @@ def take(pk: int, status: str, due: datetime, now: datetime) -> datetime | None:
 
 
 def take_next_queued(backend_id: int, now: datetime) -> tuple[int | None, datetime | None]:
-    """Lease the backend's longest-waiting due queued job (a slot just came free): (its pk, the lease's end),
-    or (None, None) if it has none, or another thread took it first."""
+    """Lease the backend's longest-waiting queued job nobody holds (a slot just came free), due yet or not, as
+    `wake_next_in_line` would make it due: (its pk, the lease's end), or (None, None) if it has none, or another
+    thread took it first."""
     lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
     at = _at(now)
     with connection.cursor() as cursor:
         cursor.execute(
             _sql("take_next_queued"),
-            [_at(now + HANDOUT_GRACE), _at(lease), backend_id, Status.QUEUED, at, at, Status.QUEUED, at],
+            [_at(now + HANDOUT_GRACE), _at(lease), backend_id, Status.QUEUED, at, Status.QUEUED, at],
         )
         row = cursor.fetchone()
     return (row[0], lease) if row else (None, None)
@@ -55,9 +58,28 @@ def take_next_queued(backend_id: int, now: datetime) -> tuple[int | None, dateti
 
 def wake_next_in_line(backend_id: int, now: datetime) -> None:
     """A slot came free: the backend's longest-waiting queued job nobody holds falls due now, which wakes
-    the pump (it looks for jobs that fell due since its last tick) instead of its next tick."""
+    the pump (it looks for jobs that fell due since its last tick) instead of its next tick. Not needed on a
+    pump's own thread, which takes that job itself once its step ends (`slots_handed_on_here`)."""
     with connection.cursor() as cursor:
         cursor.execute(_sql("wake_next_in_line"), [_at(now), backend_id, Status.QUEUED, Status.QUEUED])
+
+
+_thread = threading.local()
+
+
+@contextmanager
+def handing_slots_on_here():
+    """Steps run inside this (a pump's own thread) take a freed slot's next queued job themselves
+    (take_next_queued), so a job that ends there need not wake the pump for it."""
+    _thread.hands_slots_on = True
+    try:
+        yield
+    finally:
+        _thread.hands_slots_on = False
+
+
+def slots_handed_on_here() -> bool:
+    return getattr(_thread, "hands_slots_on", False)
 
 
 def fell_due(since: datetime, now: datetime) -> bool:
@@ -149,10 +171,7 @@ def _statements(vendor: str) -> dict[str, str]:
         f"EXISTS (SELECT 1 FROM {quote(images.db_table)} WHERE {quote(images.get_field('generation').column)} "
         f"= {table}.{pk}) AS {quote('has_images')}"
     )
-    oldest_queued = (
-        f"SELECT {pk} FROM {table} WHERE {backend} = %s AND {status} = %s AND {due} <= %s AND {free} "
-        f"ORDER BY {due} LIMIT 1"
-    )
+    oldest_queued = f"SELECT {pk} FROM {table} WHERE {backend} = %s AND {status} = %s AND {free} ORDER BY {due} LIMIT 1"
     ledger, prices = quote(CostEntry._meta.db_table), quote(Price._meta.db_table)
     entry_column = {name: quote(CostEntry._meta.get_field(name).column) for name in ("generation", "kind", "price")}
     price_column = {name: quote(Price._meta.get_field(name).column) for name in ("id", "unit", "amount")}

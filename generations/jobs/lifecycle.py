@@ -621,7 +621,9 @@ def _find_lost_job(generation: Generation, backend: Backend) -> RemoteJob | None
 def accept(generation: Generation, job: RemoteJob) -> None:
     """The provider took the job: remember its id, and charge now if it bills per request."""
     now = timezone.now()
-    with transaction.atomic():
+    price = _price_of(generation, generation.seconds)
+    # A state change is atomic by itself; only a charge with it needs a transaction around the two.
+    with transaction.atomic() if price.billed_on_accept else contextlib.nullcontext():
         won = generation.transition(
             Status.SUBMITTING,
             Status.SUBMITTED,
@@ -631,10 +633,8 @@ def accept(generation: Generation, job: RemoteJob) -> None:
             webhook=job.webhook,
             next_poll_at=now + timedelta(seconds=_first_poll_in(job)),
         )
-        if won:
-            price = _price_of(generation, generation.seconds)
-            if price.billed_on_accept:
-                _charge(generation, price.amount, price.price, "Charged when the provider accepted the job")
+        if won and price.billed_on_accept:
+            _charge(generation, price.amount, price.price, "Charged when the provider accepted the job")
     if not won:
         log.warning("generation %s: provider accepted %s after the job left SUBMITTING", generation.pk, job.id)
 
@@ -800,7 +800,8 @@ def complete(generation: Generation, job: RemoteJob, client, *, old: list[str] =
                 _charge(generation, price.amount, price.price, f"Charged for {seconds} s delivered")
             elif Status.TIMED_OUT in old:
                 _charge(generation, price.amount, price.price, "Charged when the job turned out finished")
-            claims.wake_next_in_line(generation.backend_id, now)
+            if not claims.slots_handed_on_here():
+                claims.wake_next_in_line(generation.backend_id, now)
     if won:
         log.info("generation %s completed", generation.pk)
     else:

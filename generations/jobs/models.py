@@ -211,11 +211,10 @@ class Generation(models.Model):
         olds = [old] if isinstance(old, str) else list(old)
         now = timezone.now()
         fields.setdefault("updated_at", now)
-        won = _compare_and_set(self.pk, olds, {"status": new, **fields})
+        if note is None:
+            note = fields.get("error_message", "")
+        won = _move(self.pk, olds, {"status": new, **fields}, now, note[:300])
         if won:
-            if note is None:
-                note = fields.get("error_message", "")
-            _add_event(self.pk, new, now, note[:300])
             if new in TERMINAL and self.scene_id:
                 # A series may wait on this take (storyboards sit above jobs: they hear of it by a task).
                 queue.take_ended_on_commit(self.pk)
@@ -260,17 +259,43 @@ class Generation(models.Model):
 # once per shape here rather than compiled by the ORM on each call, which cost more CPU than the statements'
 # own work (a job makes three or four; `make bench` measures the pipeline). Values are prepared by each
 # field, as the ORM prepares them; a move that sets a relation or an expression goes through the ORM.
+#
+# On PostgreSQL the two are one statement (the INSERT takes its row from the UPDATE's RETURNING): one round trip,
+# and atomic by itself, so a state change needs no transaction of its own. Elsewhere they are two statements in
+# one transaction (SQLite has no UPDATE inside WITH; it is in-process, so the second statement costs no round trip).
+
+
+def _move(pk: int, olds: list[str], values: dict, at, note: str) -> bool:
+    """Compare-and-set the job's `values` (status among them) if its status is one of `olds`, and add the new
+    status to its timeline, at once. True if it was in one of `olds`."""
+    by_hand = not any(
+        isinstance(value, models.Model) or hasattr(value, "resolve_expression") for value in values.values()
+    )
+    if by_hand and connection.vendor == "postgresql":
+        sql, fields = _update_statement(connection.vendor, tuple(values), len(olds), with_event=True)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*_prepared(fields, values), pk, *olds, values["status"], as_db_datetime(at), note])
+            return cursor.rowcount == 1
+    with transaction.atomic(savepoint=False):
+        if by_hand:
+            won = _compare_and_set(pk, olds, values)
+        else:
+            won = Generation.objects.filter(pk=pk, status__in=olds).update(**values) == 1
+        if won:
+            _add_event(pk, values["status"], at, note)
+    return won
 
 
 def _compare_and_set(pk: int, olds: list[str], values: dict) -> bool:
     """UPDATE the job's `values` (status among them) if its status is one of `olds`; True if it was."""
-    if any(isinstance(value, models.Model) or hasattr(value, "resolve_expression") for value in values.values()):
-        return Generation.objects.filter(pk=pk, status__in=olds).update(**values) == 1
     sql, fields = _update_statement(connection.vendor, tuple(values), len(olds))
-    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pk, *olds])
+        cursor.execute(sql, [*_prepared(fields, values), pk, *olds])
         return cursor.rowcount == 1
+
+
+def _prepared(fields, values: dict) -> list:
+    return [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)]
 
 
 def _add_event(generation_id: int, status: str, at, note: str) -> None:
@@ -284,13 +309,23 @@ def as_db_datetime(moment):
 
 
 @functools.cache
-def _update_statement(vendor: str, names: tuple[str, ...], olds: int) -> tuple[str, list]:
+def _update_statement(vendor: str, names: tuple[str, ...], olds: int, with_event: bool = False) -> tuple[str, list]:
     quote = connection.ops.quote_name
     meta = Generation._meta
     fields = [meta.get_field(name) for name in names]
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
     where = f"{quote(meta.pk.column)} = %s AND {quote('status')} IN ({', '.join(['%s'] * olds)})"
-    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {where}", fields
+    update = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {where}"
+    if not with_event:
+        return update, fields
+    events = GenerationEvent._meta
+    columns = ", ".join(quote(events.get_field(name).column) for name in ("generation", "status", "at", "note"))
+    moved = quote("moved")
+    sql = (
+        f"WITH {moved} AS ({update} RETURNING {quote(meta.pk.column)}) INSERT INTO {quote(events.db_table)} "
+        f"({columns}) SELECT {moved}.{quote(meta.pk.column)}, %s, %s, %s FROM {moved}"
+    )
+    return sql, fields
 
 
 @functools.cache

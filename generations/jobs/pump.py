@@ -314,8 +314,9 @@ class Hands:
 
     def _serve(self) -> None:
         try:
-            while (item := self.work.get()) is not None:
-                self._steps(*item)
+            with claims.handing_slots_on_here():
+                while (item := self.work.get()) is not None:
+                    self._steps(*item)
         finally:
             connections.close_all()  # this thread's own
             http.close_sessions()
