@@ -318,22 +318,25 @@ def _update_statement(vendor: str, names: tuple[str, ...], olds: int, with_event
     update = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {where}"
     if not with_event:
         return update, fields
-    events = GenerationEvent._meta
-    columns = ", ".join(quote(events.get_field(name).column) for name in ("generation", "status", "at", "note"))
     moved = quote("moved")
     sql = (
-        f"WITH {moved} AS ({update} RETURNING {quote(meta.pk.column)}) INSERT INTO {quote(events.db_table)} "
-        f"({columns}) SELECT {moved}.{quote(meta.pk.column)}, %s, %s, %s FROM {moved}"
+        f"WITH {moved} AS ({update} RETURNING {quote(meta.pk.column)}) INSERT INTO {_event_table()} "
+        f"SELECT {moved}.{quote(meta.pk.column)}, %s, %s, %s FROM {moved}"
     )
     return sql, fields
 
 
 @functools.cache
 def _event_statement(vendor: str) -> str:
+    return f"INSERT INTO {_event_table()} VALUES (%s, %s, %s, %s)"
+
+
+def _event_table() -> str:
+    """The timeline's table with the columns a state change writes: its job, the new status, when, a note."""
     quote = connection.ops.quote_name
     meta = GenerationEvent._meta
     columns = ", ".join(quote(meta.get_field(name).column) for name in ("generation", "status", "at", "note"))
-    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s)"
+    return f"{quote(meta.db_table)} ({columns})"
 
 
 def _duration(seconds: int) -> str:
