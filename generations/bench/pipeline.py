@@ -363,15 +363,25 @@ class PipelineBench:
 
     def rows(self, floor: dict, studio: dict) -> list[Row]:
         n = self.o.jobs
+        measured = floor is not NO_FLOOR  # else every floor figure is a dash
         where = f"{connection.vendor}{' + Redis' if settings.REDIS_URL else ''}, {self.o.qclusters} qcluster(s)"
         rows = [
             Row(f"jobs/s, {where}", studio["jobs_per_s"], floor["jobs_per_s"], 2),
             Row("one job at idle, create → completed (s)", studio["idle"], floor["idle"], 3),
             Row("worker-side CPU per job (ms)", studio["cpu"] / n * 1000, per_job(floor["cpu"], n / 1000)),
             Row("web-side CPU per lifecycle.start() (ms)", studio["web_cpu"] / n * 1000),
-            Row("worker-side CPU while idle (ms per second)", per_job(studio["idle_cpu"], 1 / 1000), 0.0),
+            Row(
+                "worker-side CPU while idle (ms per second)",
+                per_job(studio["idle_cpu"], 1 / 1000),
+                0.0 if measured else None,
+            ),
             Row("HTTP requests to the provider per job", requests(studio) / n, per_job(requests(floor), n), 2),
-            Row("  of which polls", studio["requests"]["poll"] / n, per_job(floor["requests"]["poll"], n), 2),
+            Row(
+                "  of which polls",
+                studio["requests"]["poll"] / n,
+                floor["requests"]["poll"] / n if measured else None,
+                2,
+            ),
             Row("most jobs in flight at once (at the provider)", studio["peak_in_flight"], digits=0),
         ]
         if studio["pg"] is not None:
