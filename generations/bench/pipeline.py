@@ -32,8 +32,8 @@ from generations.bench.accesslog import AccessLog
 from generations.bench.floor import Floor
 from generations.bench.table import Row
 from generations.billing.models import CostEntry, CostKind
-from generations.jobs import lifecycle
-from generations.jobs.models import Generation
+from generations.jobs import lifecycle, pump
+from generations.jobs.models import Generation, PumpLease
 from generations.providers.models import Backend
 from generations.states import TERMINAL, Status
 
@@ -250,6 +250,9 @@ class PipelineBench:
         cpu = processes.cpu_seconds([c.pid for c in clusters]) - cpu
         for cluster in clusters:
             processes.stop(cluster)
+        # The pump they hosted died with them, holding its lease: the next round's first job would wait for that lease
+        # to run out (a restart after a crash waits for it, or for the one-minute schedule).
+        PumpLease.objects.filter(name=pump.LEASE_NAME).update(holder="", expires_at=timezone.now())
         connection.close()  # its statistics reach pg_stat_database when its session ends
         time.sleep(0.3)
         requests = self.access_log.since(mark)
