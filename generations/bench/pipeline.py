@@ -81,6 +81,11 @@ class Round:
     def cpu_per_job_ms(self) -> float:
         return self.studio["cpu"] / self.studio["jobs"] * 1000
 
+    @property
+    def floor_cpu_per_job_ms(self) -> float | None:
+        """The floor loop's CPU for as many jobs (None with no floor)."""
+        return per_job(self.floor["cpu"], self.studio["jobs"] / 1000)
+
 
 @dataclass
 class Checks:
@@ -408,28 +413,25 @@ def median_round(rounds: list[Round]) -> Round:
 
 def rounds_table(rounds: list[Round]) -> str:
     """Each round's headline figures, then their medians: how much the machine's drift moved them."""
+
+    def pair(studio, floor, digits: int) -> str:
+        row = Row("", studio, floor, digits)
+        return f"{row.cell(row.studio)} | {row.cell(row.floor)} | {row.ratio}"
+
     lines = [
         "| round | jobs/s studio | floor | ratio | worker CPU per job (ms) studio | floor | ratio | load average |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-
-    def line(name, jobs, floor_jobs, cpu, floor_cpu, load):
-        cells = [Row("", jobs, floor_jobs, 2), Row("", cpu, floor_cpu)]
-        figures = " | ".join(f"{r.cell(r.studio)} | {r.cell(r.floor)} | {r.ratio}" for r in cells)
-        return f"| {name} | {figures} | {load} |"
-
-    floor_cpu = [per_job(r.floor["cpu"], r.studio["jobs"] / 1000) for r in rounds]
-    for number, (r, cpu) in enumerate(zip(rounds, floor_cpu, strict=True), start=1):
-        lines.append(
-            line(number, r.studio["jobs_per_s"], r.floor["jobs_per_s"], r.cpu_per_job_ms, cpu, f"{r.load:.2f}")
-        )
-    ratios = [r.ratio for r in rounds if r.ratio is not None]
-    cpu_ratios = [r.cpu_per_job_ms / cpu for r, cpu in zip(rounds, floor_cpu, strict=True) if cpu]
+    for number, r in enumerate(rounds, start=1):
+        jobs = pair(r.studio["jobs_per_s"], r.floor["jobs_per_s"], 2)
+        lines.append(f"| {number} | {jobs} | {pair(r.cpu_per_job_ms, r.floor_cpu_per_job_ms, 1)} | {r.load:.2f} |")
+    measured = [r for r in rounds if r.ratio is not None]  # with a floor
     lines.append(
         f"| median | {_median([r.studio['jobs_per_s'] for r in rounds], 2)} | "
-        f"{_median([r.floor['jobs_per_s'] for r in rounds if r.floor['jobs_per_s']], 2)} | {_median(ratios, 2)} | "
-        f"{_median([r.cpu_per_job_ms for r in rounds], 1)} | {_median([c for c in floor_cpu if c], 1)} | "
-        f"{_median(cpu_ratios, 2)} | |"
+        f"{_median([r.floor['jobs_per_s'] for r in measured], 2)} | {_median([r.ratio for r in measured], 2)} | "
+        f"{_median([r.cpu_per_job_ms for r in rounds], 1)} | "
+        f"{_median([r.floor_cpu_per_job_ms for r in measured], 1)} | "
+        f"{_median([r.cpu_per_job_ms / r.floor_cpu_per_job_ms for r in measured if r.floor_cpu_per_job_ms], 2)} | |"
     )
     return "\n".join(lines)
 
