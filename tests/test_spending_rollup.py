@@ -14,6 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.models.deletion import RestrictedError
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -485,3 +486,48 @@ def test_estimates_moving_while_other_jobs_are_charged_stay_counted_once(alice):
 
     assert_rollups_equal_the_ledger()
     assert month.month_report(alice).total.charged == Decimal("0.72")
+
+
+def test_a_second_charge_is_refused_inside_the_transaction_without_a_savepoint(alice):
+    """The ledger's constraint refuses a job's second charge in the insert itself (ON CONFLICT DO NOTHING): no
+    savepoint, and the transaction goes on (a job's completion charges inside its state change's transaction).
+    The first charge's roll-ups need no reads of their own: the insert brings the job's characters and refund."""
+    official = make_dead_backend("Official", "openai_videos", prices=False)
+    job = make_generation(alice, official, status="completed")
+    job.characters.set([make_character(alice, "mossy"), make_character(alice, "fern")])
+    charge = {"kind": CostKind.CHARGE, "amount": "0.40", "backend": official, "generation": job}
+    with transaction.atomic(), CaptureQueriesContext(connection) as first:
+        entry = CostEntry.objects.record_once(**charge)
+    with transaction.atomic(), CaptureQueriesContext(connection) as second:
+        assert CostEntry.objects.record_once(**{**charge, "amount": "9.00"}) is None
+        Generation.objects.filter(pk=job.pk).update(progress=100)  # the transaction is still usable
+
+    assert CostEntry.objects.get(generation=job, kind=CostKind.CHARGE) == entry
+    assert Generation.objects.get(pk=job.pk).progress == 100
+    statements = [query["sql"] for query in [*first.captured_queries, *second.captured_queries]]
+    assert not [sql for sql in statements if "SAVEPOINT" in sql.upper()]
+    assert not [sql for sql in statements if sql.startswith("SELECT")], statements  # read in the insert
+    assert CharacterSpendingMonth.objects.filter(charged=Decimal("0.40")).count() == 2
+    assert VideoSpendingMonth.objects.get().kept == 1
+    assert_rollups_equal_the_ledger()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_charging_the_same_job_at_once_charge_it_once(alice):
+    """Four workers charge one job at the same moment (PostgreSQL: real concurrent inserts, the later ones wait
+    for the first to commit and then find its entry): one charge, one roll-up addition."""
+    official = make_dead_backend("Official", "openai_videos", prices=False)
+    job = make_generation(alice, official, status="completed")
+    recorded = []
+
+    def charge():
+        with transaction.atomic():
+            recorded.append(
+                CostEntry.objects.record_once(kind=CostKind.CHARGE, amount="0.40", backend=official, generation=job)
+            )
+
+    run_in_threads([charge] * 4)
+
+    assert len([entry for entry in recorded if entry is not None]) == 1
+    assert SpendingMonth.objects.get().charged == Decimal("0.40")
+    assert_rollups_equal_the_ledger()
