@@ -189,3 +189,40 @@ def test_only_a_pump_thread_takes_a_freed_slot_s_next_job_itself():
         thread.join()
         assert elsewhere == [False], "another thread (a task worker) still wakes the pump"
     assert not claims.slots_handed_on_here()
+
+
+def test_the_pump_reads_due_jobs_nobody_holds_longest_due_first_leaving_full_backends_queued_jobs(alice, backend):
+    now = timezone.now()
+    full = make_dead_backend("Full")
+    ago = [now - timedelta(minutes=minutes) for minutes in range(10)]
+    polled = make_generation(alice, full, status=Status.SUBMITTED, next_poll_at=ago[5])  # a full backend's poll
+    waiting = make_generation(alice, full, status=Status.QUEUED, next_poll_at=ago[9])  # for a slot there
+    queued = make_generation(alice, backend, status=Status.QUEUED, next_poll_at=ago[7])
+    make_generation(alice, backend, status=Status.IN_PROGRESS, next_poll_at=ago[8], lease_until=now + timedelta(1))
+    expired = make_generation(alice, backend, status=Status.IN_PROGRESS, next_poll_at=ago[3], lease_until=ago[1])
+    make_generation(alice, backend, status=Status.COMPLETED, next_poll_at=ago[9])  # ended
+    make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=now + timedelta(seconds=5))  # not yet
+
+    with CaptureQueriesContext(connection) as statements:
+        due = claims.due(now, [full.pk], limit=10)
+    assert len(statements) == 1
+    assert [pk for pk, *_ in due] == [queued.pk, polled.pk, expired.pk]
+    assert due[0] == (queued.pk, ago[7], Status.QUEUED, backend.pk)
+    assert [pk for pk, *_ in claims.due(now, [], limit=2)] == [
+        waiting.pk,
+        queued.pk,
+    ]
+    # What it read is what a claim compares: the due time comes back exactly as stored.
+    assert claims.take(queued.pk, Status.QUEUED, due[0][1], now)
+
+
+def test_the_pump_counts_taken_slots_per_backend_from_the_jobs_in_flight(alice, backend):
+    other = make_dead_backend("Other")
+    for status in (Status.SUBMITTING, Status.SUBMITTED, Status.IN_PROGRESS, Status.QUEUED, Status.COMPLETED):
+        make_generation(alice, backend, status=status)
+    make_generation(alice, other, status=Status.IN_PROGRESS)
+
+    with CaptureQueriesContext(connection) as statements:
+        taken = claims.slots_taken()
+    assert len(statements) == 1
+    assert taken == {backend.pk: 3, other.pk: 1}

@@ -113,6 +113,26 @@ def read(pk: int) -> Generation | None:
     return generation
 
 
+def slots_taken() -> dict[int, int]:
+    """Per backend with any: how many of its concurrency slots are taken (jobs being submitted or running there).
+    Through the status index: the jobs in flight, never the backend's history."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql("slots_taken"), [Status.SUBMITTING, *IN_FLIGHT])
+        return dict(cursor.fetchall())
+
+
+def due(now: datetime, saturated: list[int], limit: int) -> list[tuple]:
+    """Active jobs due at `now` that nobody holds, the longest due first, at most `limit`: (pk, next_poll_at,
+    status, backend_id) each. A queued job of a `saturated` backend (no free slot) is left where it is."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _due_statement(connection.vendor, len(saturated)),
+            [*ACTIVE, _at(now), _at(now), *([Status.QUEUED, *saturated] if saturated else []), limit],
+        )
+        rows = cursor.fetchall()
+    return [(pk, _convert(Generation, "next_poll_at", at), status, backend) for pk, at, status, backend in rows]
+
+
 def lock_backend(backend_id: int) -> None:
     """Hold the backend's row until the transaction ends (PostgreSQL; SQLite's IMMEDIATE transaction holds the
     whole database already): submit counts the backend's slots and takes one under it."""
@@ -196,6 +216,7 @@ def _statements(vendor: str) -> dict[str, str]:
         ),
         "lock_backend": f"SELECT {backend_pk} FROM {backends} WHERE {backend_pk} = %s FOR UPDATE",
         "in_flight": f"SELECT COUNT(*) FROM {table} WHERE {backend} = %s AND {status} IN ({in_flight})",
+        "slots_taken": f"SELECT {backend}, COUNT(*) FROM {table} WHERE {status} IN ({in_flight}) GROUP BY {backend}",
         "take": (
             f"UPDATE {table} SET {due} = %s, {lease} = %s WHERE {pk} = %s AND {status} = %s AND {due} = %s AND {free}"
         ),
@@ -214,6 +235,21 @@ def _statements(vendor: str) -> dict[str, str]:
             f"AND {due} > %s AND {due} <= %s LIMIT 1"
         ),
     }
+
+
+@functools.cache
+def _due_statement(vendor: str, saturated: int) -> str:
+    quote = connection.ops.quote_name
+    meta = Generation._meta
+    pk, status, at, lease, backend = (
+        quote(meta.get_field(name).column) for name in ("id", "status", "next_poll_at", "lease_until", "backend")
+    )
+    waiting = f" AND NOT ({status} = %s AND {backend} IN ({', '.join(['%s'] * saturated)}))" if saturated else ""
+    return (
+        f"SELECT {pk}, {at}, {status}, {backend} FROM {quote(meta.db_table)} "
+        f"WHERE {status} IN ({', '.join(['%s'] * len(ACTIVE))}) AND {at} <= %s AND ({lease} IS NULL OR {lease} < %s)"
+        f"{waiting} ORDER BY {at} LIMIT %s"
+    )
 
 
 def _columns(meta) -> str:

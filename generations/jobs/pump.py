@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, connections
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from generations.jobs import claims, lifecycle
@@ -61,13 +61,10 @@ def tick(now=None, hands: Hands | None = None, *, full: bool = True, sweeping: b
     else:
         backends = hands.backends
     free = _free_slots(now, backends)
-    due = Generation.objects.due(now).unleased(now)
-    if saturated := [pk for pk, slots in free.items() if slots <= 0]:
-        # A queued job of a full (or paused) backend waits here: not read again on every tick.
-        due = due.exclude(status=Status.QUEUED, backend_id__in=saturated)
-    due = due.order_by("next_poll_at").values_list("pk", "next_poll_at", "status", "backend_id")[:BATCH]
+    # A queued job of a full (or paused) backend waits here: not read again on every tick.
+    saturated = [pk for pk, slots in free.items() if slots <= 0]
     handed = 0
-    for pk, next_poll_at, status, backend_id in list(due):
+    for pk, next_poll_at, status, backend_id in claims.due(now, saturated, BATCH):
         if status == Status.QUEUED:
             # A queued job waits here, not in the task queue, while its backend is full or paused.
             if free.get(backend_id, 0) <= 0:
@@ -140,13 +137,7 @@ def _free_slots(now, backends: list[tuple] | None = None) -> dict[int, int]:
 
     Counts only the jobs in flight (through the status index): a tick costs the same with a million
     finished generations in the table as with a hundred. `backends`: as `_backends()` read them, if recently."""
-    used = dict(
-        Generation.objects.in_flight()
-        .order_by()
-        .values_list("backend_id")
-        .annotate(n=Count("pk"))
-        .values_list("backend_id", "n")
-    )
+    used = claims.slots_taken()
     return {
         pk: 0 if (paused_until and paused_until > now) else cap - used.get(pk, 0)
         for pk, cap, paused_until in (_backends() if backends is None else backends)
