@@ -10,6 +10,8 @@ from django.urls import reverse
 
 from characters import registry
 from characters.models import BindingStatus
+from generations.billing import rollup
+from generations.billing.models import CharacterSpendingMonth
 from generations.providers.models import Price
 from generations.states import Status
 from generations.storyboards import board
@@ -70,6 +72,9 @@ def test_a_series_made_on_three_protocols_says_how_the_character_reached_each(cl
     assert sent["openai_videos"].character_ids == [mossy.binding_on(official).remote_id]
     assert len(sent["gemini_veo"].images) == 3 and len(sent["runway"].images) == 1
     assert all("Mossy waves" in job.prompt and "@mossy" not in job.prompt for job in sent.values())
+    # Its spend, as the spending report reads it: every estimate and charge under @mossy, as the ledger says.
+    assert rollup.differences() == []
+    assert CharacterSpendingMonth.objects.get(character=mossy).entries == 6
 
     client.force_login(alice)
     manifest = json.loads(export_zip(client, reverse("series_export", args=[series.pk])).read("manifest.json"))

@@ -64,15 +64,19 @@ class CostEntryQuerySet(models.QuerySet):
         end = timezone.datetime(year + (month == 12), month % 12 + 1, 1).date()
         return self.filter(day__gte=start, day__lt=end)
 
-    def record(self, *, kind, amount, backend, owner=None, generation=None, binding=None, price=None, note=""):
+    def record(
+        self, *, kind, amount, backend, owner=None, generation=None, binding=None, price=None, note="", characters=None
+    ):
         """Append one entry; a second charge or refund for the same job is refused by the database. `owner`: the
-        creator it is for (for a job's entry, the job's owner unless given).
+        creator it is for (for a job's entry, the job's owner unless given). `characters`: the ids of the job's
+        characters, where the caller knows them (a job it has just made), else they are read.
 
         The roll-ups the spending report reads are added to in the same transaction."""
         entry = _new_entry(kind, amount, backend, owner, generation, binding, price, note)
         with transaction.atomic(savepoint=False):
             entry.save(force_insert=True)
-            count(entry, generation)
+            known = None if characters is None or kind in OTHER_KIND else Found(sorted(characters) or [None], None)
+            count(entry, generation, found=known)
         return entry
 
     def record_once(self, **fields):

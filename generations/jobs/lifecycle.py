@@ -252,7 +252,9 @@ def _create(
     characters: list[Character],
     fitted: dict[str, images.Fitted],
 ) -> Started:
-    with transaction.atomic():
+    # A savepoint only where a simultaneous twin can make the insert fail (a client token): the caller then reads
+    # the twin in the same transaction (PostgreSQL's routing transaction, which a failed statement would end).
+    with transaction.atomic(savepoint=bool(request.client_token)):
         try:
             warnings = budgets.check(request.owner, route.backend, route.quote.amount)
         except budgets.BudgetExceeded as exc:
@@ -276,7 +278,8 @@ def _create(
             client_token=request.client_token[:64],
             next_poll_at=timezone.now(),  # due now: the pump (or, in sync mode, this process) takes its first step
         )
-        generation.characters.set(characters)
+        if characters:  # a new job has none to replace: set() would read them first
+            generation.characters.add(*characters)
         for role, image in fitted.items():
             _keep_image(generation, role, image)
         for character in route.to_bind:
@@ -290,6 +293,7 @@ def _create(
             generation=generation,
             price=route.quote.price,
             note=route.quote.describe,
+            characters=[character.pk for character in characters],
         )
         queue.advance_on_commit(generation.pk)
     return Started(generation, warnings)
