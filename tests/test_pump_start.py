@@ -169,3 +169,30 @@ def test_the_loop_looks_for_overdue_jobs_at_once_and_then_every_few_seconds_not_
     monkeypatch.setattr(pump, "SWEEP_SECONDS", 0.1)
     assert pump.run(seconds=0.6, tick_seconds=0.05, threads=0)
     assert 3 <= len(swept) <= 7
+
+
+def test_a_slot_freed_as_the_shift_ends_makes_the_next_queued_job_due_for_the_next_pump(alice, monkeypatch):
+    """A pump's thread takes the next queued job of a slot it freed itself (so the job's completion does not wake
+    the pump for it), but not once its shift ends: that job falls due now, for the next pump to take at once."""
+    from django.utils import timezone
+
+    from generations.jobs import claims, lifecycle
+
+    backend = make_dead_backend(max_in_flight=1)
+    now = timezone.now()
+    running = make_generation(alice, backend, status=Status.SUBMITTED, submitted_at=now, next_poll_at=now)
+    waiting = make_generation(alice, backend, status=Status.QUEUED, next_poll_at=now + timezone.timedelta(minutes=1))
+
+    def step(pk, held_until, known=None):
+        Generation.objects.filter(pk=pk).update(status=Status.COMPLETED, next_poll_at=None, lease_until=None)
+        return Generation.objects.get(pk=pk)
+
+    monkeypatch.setattr(lifecycle, "advance", step)
+    hands = pump.Hands(0)
+    hands.stopping = True
+    with claims.handing_slots_on_here():
+        hands._steps(running.pk, claims.take(running.pk, Status.SUBMITTED, now, now))
+
+    waiting.refresh_from_db()
+    assert waiting.status == Status.QUEUED and waiting.lease_until is None, "left for the next pump"
+    assert waiting.next_poll_at <= timezone.now(), "due now, not in a minute"

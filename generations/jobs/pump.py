@@ -319,7 +319,12 @@ class Hands:
             while lease:
                 generation = lifecycle.advance(pk, held_until=lease, known=generation)
                 if self.stopping:
-                    break  # the shift ends: what is left goes back to the table, for the next pump
+                    # The shift ends: what is left goes back to the table, for the next pump. A slot this step freed
+                    # is not taken here, so its backend's next queued job falls due now (as a job ending elsewhere
+                    # makes it), rather than wait for the next pump's tick.
+                    if freed := _freed_a_slot(generation):
+                        claims.wake_next_in_line(freed, timezone.now())
+                    break
                 lease = _hold(generation)
                 if lease is None:
                     freed, generation = _freed_a_slot(generation), None
