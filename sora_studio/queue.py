@@ -21,8 +21,9 @@ _brokers_lock = threading.Lock()
 def broker() -> Broker:
     """This process's broker, made once. django-q2 makes a new one for every task it is not given one for: on
     Redis a new client, connection pool and connection, whose handshake looks up redis-py's version in the
-    installed packages' metadata (about 35 ms of CPU a task, measured in the pump). Per process: a worker forked
-    from a process that has one must not share its socket."""
+    installed packages' metadata (2.4 ms of CPU a task against 0.09 ms with one broker, measured enqueueing to
+    Redis; every step that goes through the queue pays it). Per process: a worker forked from a process that has one
+    must not share its socket."""
     pid = os.getpid()
     if (found := _brokers.get(pid)) is None:
         with _brokers_lock:
