@@ -6,7 +6,7 @@ the app would then send `gAAAA…` to a provider as a bearer token. This field f
 
 import base64
 import hashlib
-from functools import cache, lru_cache
+from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -34,17 +34,8 @@ def encrypt(value: str) -> str:
 
 
 def decrypt(token: str) -> str:
-    return _decrypt(fernet(), token)
-
-
-@lru_cache(maxsize=256)
-def _decrypt(box: MultiFernet, token: str) -> str:
-    """Decrypted once per key set and token: every step of a job builds its backend's client, and decrypting the
-    key each time (checking its signature, then AES) was about a twentieth of a worker's CPU. Only successes are
-    kept; a token that fails fails again each time. The plaintext stays in this process, beside the session's
-    own copy in its Authorization header."""
     try:
-        return box.decrypt(token.encode()).decode()
+        return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
         raise DecryptionError(
             "A stored API key cannot be decrypted: ENCRYPTION_KEYS (or SECRET_KEY) changed since it was saved. "
