@@ -44,9 +44,6 @@ class GenerationQuerySet(models.QuerySet):
         """Holding one of the backend's concurrency slots: being submitted or running there."""
         return self.filter(status__in=[Status.SUBMITTING, *IN_FLIGHT])
 
-    def due(self, now=None):
-        return self.active().filter(next_poll_at__lte=now or timezone.now())
-
     def unleased(self, now):
         """Held by nobody at `now`: never leased, or the lease ran out (its holder died or gave up)."""
         return self.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
