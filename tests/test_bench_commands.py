@@ -87,3 +87,23 @@ def test_every_floor_sends_idempotency_keys_of_its_own(monkeypatch):
         floor.run(3, 1)
 
     assert len(names) == len(set(names)) == 12
+
+
+def test_the_floor_measures_no_single_job_when_asked_for_none(monkeypatch, tmp_path):
+    """`--idle-repeats 0` (a run that only wants throughput) leaves the one-job-at-idle figure out: no median
+    of nothing."""
+    from generations.bench import pipeline
+    from generations.bench.floor import Floor
+
+    runs = []
+    monkeypatch.setattr(Floor, "run", lambda self, jobs, threads: runs.append((jobs, threads)) or 1.0)
+    bench = pipeline.PipelineBench(pipeline.Options(jobs=4, idle_repeats=0, workdir=tmp_path), say=lambda _: None)
+    monkeypatch.setattr(bench.access_log, "mark", lambda: 0)
+    monkeypatch.setattr(bench.access_log, "since", lambda mark: {})
+    monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)
+
+    floor = bench.measure_floor("http://127.0.0.1:9/simulator/openai/v1")
+
+    assert floor["idle"] is None
+    assert runs == [(1, 1), (4, 3)]  # the warm-up, then the run
+    assert floor["jobs_per_s"] == 4.0

@@ -203,7 +203,7 @@ class PipelineBench:
     def measure_floor(self, base: str) -> dict:
         floor = Floor(base, self.floor_key, **VIDEO)
         floor.run(1, 1)  # warm-up: first renders, imports, connections
-        idle = statistics.median(floor.run(1, 1) for _ in range(self.o.idle_repeats))
+        idle = statistics.median(floor.run(1, 1) for _ in range(self.o.idle_repeats)) if self.o.idle_repeats else None
         self.say(f"floor: {self.o.jobs} jobs on {self.o.concurrency} threads ...")
         mark, cpu = self.access_log.mark(), time.process_time()
         elapsed = floor.run(self.o.jobs, self.o.concurrency)
