@@ -9,6 +9,7 @@ compared with the floor run just before it, and the median round is the one repo
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -340,7 +341,18 @@ class PipelineBench:
                 "SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database WHERE datname = %s",
                 [connection.settings_dict["NAME"]],
             ).fetchone()
-        return {"transactions": row[0], "sessions": row[1]}
+        stats = {"transactions": row[0], "sessions": row[1]}
+        if self.postmaster is not None:
+            stats["server_cpu"] = processes.cpu_seconds([self.postmaster])
+        return stats
+
+    @functools.cached_property
+    def postmaster(self) -> int | None:
+        """The PostgreSQL server's main process if it runs on this machine (its CPU, backends included, is read
+        from /proc beside the run's), else None."""
+        host = connection.settings_dict["HOST"] or ""
+        local = host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+        return processes.postmaster() if local else None
 
     def checks(self, ids: list[int], requests: Counter) -> Checks:
         generations = Generation.objects.filter(pk__in=ids)
@@ -405,6 +417,8 @@ class PipelineBench:
                 Row("PostgreSQL transactions per job", studio["pg"]["transactions"] / n),
                 Row("PostgreSQL sessions opened per job", studio["pg"]["sessions"] / n, digits=2),
             ]
+            if "server_cpu" in studio["pg"]:  # a server on this machine: everything it did meanwhile
+                rows.append(Row("PostgreSQL server CPU per job (ms)", studio["pg"]["server_cpu"] / n * 1000))
         return rows + phases.rows(
             studio["phases"],
             self.o.backend_slots * studio["elapsed"],

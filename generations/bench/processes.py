@@ -106,3 +106,18 @@ def cpu_seconds(roots: list[int]) -> float:
             if fields := _stat(pid):
                 ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
     return ticks / CLOCK_TICKS
+
+
+def postmaster() -> int | None:
+    """The local PostgreSQL server's main process (the `postgres` whose parent is not one), or None if this machine
+    runs none, or several: the server's CPU is then not this bench's to read."""
+    servers: dict[int, int] = {}  # pid → parent
+    for entry in os.scandir("/proc"):
+        try:
+            named = entry.name.isdigit() and Path(f"/proc/{entry.name}/comm").read_text().strip() == "postgres"
+        except OSError:
+            continue
+        if named and (fields := _stat(int(entry.name))):
+            servers[int(entry.name)] = int(fields[1])
+    roots = [pid for pid, parent in servers.items() if parent not in servers]
+    return roots[0] if len(roots) == 1 else None
