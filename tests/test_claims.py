@@ -60,11 +60,42 @@ def test_a_freed_slot_goes_to_the_longest_waiting_queued_job_of_that_backend(ali
 
     with CaptureQueriesContext(connection) as statements:
         taken, lease = claims.take_next_queued(backend.pk, now)
-    assert len(statements) == 1
-    assert taken == oldest.pk and Generation.objects.get(pk=oldest.pk).lease_until == lease
-    assert claims.take_next_queued(backend.pk, now)[0] == newer.pk
-    assert claims.take_next_queued(backend.pk, now)[0] == waiting.pk
+    # The claim and the read of what it took: one statement on PostgreSQL, the read after it elsewhere.
+    assert len(statements) == (1 if connection.vendor == "postgresql" else 2)
+    assert taken.pk == oldest.pk and Generation.objects.get(pk=oldest.pk).lease_until == lease
+    assert claims.take_next_queued(backend.pk, now)[0].pk == newer.pk
+    assert claims.take_next_queued(backend.pk, now)[0].pk == waiting.pk
     assert claims.take_next_queued(backend.pk, now) == (None, None), "the rest are held or on another backend"
+
+
+def test_the_job_a_freed_slot_goes_to_is_read_as_the_claim_left_it(alice, backend):
+    """Its first step starts from this account (no read of its own), so it must be what `read` gives: the row after
+    the claim, its backend, its images and its estimate's price."""
+    from django.core.files.base import ContentFile
+
+    from generations.billing.models import CostEntry, CostKind
+    from generations.jobs.models import GenerationImage
+
+    now = timezone.now()
+    job = make_generation(alice, backend, status=Status.QUEUED, next_poll_at=now - timedelta(seconds=3))
+    price = backend.prices.get(model="sora-2", size="")
+    CostEntry.objects.record(kind=CostKind.ESTIMATE, amount="0.40", backend=backend, generation=job, price=price)
+    image = GenerationImage(generation=job, role="start", width=720, height=1280)
+    image.image.save("start.jpg", ContentFile(b"jpeg"), save=False)
+    image.save()
+
+    taken, lease = claims.take_next_queued(backend.pk, now)
+
+    assert taken.lease_until == lease and taken.next_poll_at == now + claims.HANDOUT_GRACE, "the claim's own values"
+    read = claims.read(job.pk)
+    fields = [field.attname for field in Generation._meta.concrete_fields]
+    assert [getattr(taken, name) for name in fields] == [getattr(read, name) for name in fields]
+    backend_fields = [field.attname for field in type(backend)._meta.concrete_fields]
+    assert [getattr(taken.backend, name) for name in backend_fields] == [
+        getattr(read.backend, name) for name in backend_fields
+    ]
+    assert taken.has_images is True
+    assert taken.estimate_price == read.estimate_price == (backend.pk, (price.pk, price.unit, price.amount))
 
 
 def test_a_freed_slot_makes_the_next_queued_job_due_now(alice, backend):

@@ -41,19 +41,26 @@ def take(pk: int, status: str, due: datetime, now: datetime) -> datetime | None:
         return lease if cursor.rowcount == 1 else None
 
 
-def take_next_queued(backend_id: int, now: datetime) -> tuple[int | None, datetime | None]:
+def take_next_queued(backend_id: int, now: datetime) -> tuple[Generation | None, datetime | None]:
     """Lease the backend's longest-waiting queued job nobody holds (a slot just came free), due yet or not, as
-    `wake_next_in_line` would make it due: (its pk, the lease's end), or (None, None) if it has none, or another
-    thread took it first."""
+    `wake_next_in_line` would make it due: (the job as `read` reads it, the lease's end), or (None, None) if it
+    has none, or another thread took it first.
+
+    On PostgreSQL the claim and the read are one statement (the read takes the row the claim's RETURNING gives, as
+    the claim left it); elsewhere the read follows."""
     lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
     at = _at(now)
+    claim = [_at(now + HANDOUT_GRACE), _at(lease), backend_id, Status.QUEUED, at, Status.QUEUED, at]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_sql("take_next_queued_and_read"), [*claim, CostKind.ESTIMATE])
+            row = cursor.fetchone()
+        return (_job(row), lease) if row else (None, None)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _sql("take_next_queued"),
-            [_at(now + HANDOUT_GRACE), _at(lease), backend_id, Status.QUEUED, at, Status.QUEUED, at],
-        )
+        cursor.execute(_sql("take_next_queued"), claim)
         row = cursor.fetchone()
-    return (row[0], lease) if row else (None, None)
+    generation = read(row[0]) if row else None
+    return (generation, lease) if generation is not None else (None, None)
 
 
 def wake_next_in_line(backend_id: int, now: datetime) -> None:
@@ -101,8 +108,11 @@ def read(pk: int) -> Generation | None:
     with connection.cursor() as cursor:
         cursor.execute(_sql("read"), [CostKind.ESTIMATE, pk])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _job(row)
+
+
+def _job(row) -> Generation:
+    """The job, its backend and what its steps need from the ledger and its images, from a row of `read`."""
     jobs, backends = len(Generation._meta.concrete_fields), len(Backend._meta.concrete_fields)
     generation = _load(Generation, row[:jobs])
     generation.backend = _load(Backend, row[jobs : jobs + backends])
@@ -209,11 +219,18 @@ def _statements(vendor: str) -> dict[str, str]:
     in_flight = ", ".join(["%s"] * (1 + len(IN_FLIGHT)))  # submitting, and the in-flight states
     backends = quote(Backend._meta.db_table)
     backend_pk = quote(Backend._meta.pk.column)
+    # `source`: the table, or a row set named as the table (so the columns and joins are the same text).
+    read = (
+        f"SELECT {_columns(meta)}, {_columns(Backend._meta)}, {has_images}, {estimate_columns} FROM {{source}} "
+        f"INNER JOIN {backends} ON {backends}.{backend_pk} = {table}.{backend} {estimate}"
+    )
+    taken = quote("taken")
+    take_next_queued = (
+        f"UPDATE {table} SET {due} = %s, {lease} = %s WHERE {pk} = ({oldest_queued}) AND {status} = %s AND {free}"
+    )
+    job_columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
     return {
-        "read": (
-            f"SELECT {_columns(meta)}, {_columns(Backend._meta)}, {has_images}, {estimate_columns} FROM {table} "
-            f"INNER JOIN {backends} ON {backends}.{backend_pk} = {table}.{backend} {estimate} WHERE {table}.{pk} = %s"
-        ),
+        "read": f"{read.format(source=table)} WHERE {table}.{pk} = %s",
         "lock_backend": f"SELECT {backend_pk} FROM {backends} WHERE {backend_pk} = %s FOR UPDATE",
         "in_flight": f"SELECT COUNT(*) FROM {table} WHERE {backend} = %s AND {status} IN ({in_flight})",
         "slots_taken": f"SELECT {backend}, COUNT(*) FROM {table} WHERE {status} IN ({in_flight}) GROUP BY {backend}",
@@ -222,9 +239,11 @@ def _statements(vendor: str) -> dict[str, str]:
         ),
         # The outer conditions are checked again on the row itself: of two threads that chose the same job, the
         # second finds it leased (PostgreSQL re-reads a row it waited for) and takes nothing.
-        "take_next_queued": (
-            f"UPDATE {table} SET {due} = %s, {lease} = %s WHERE {pk} = ({oldest_queued}) AND {status} = %s AND {free} "
-            f"RETURNING {pk}"
+        "take_next_queued": f"{take_next_queued} RETURNING {pk}",
+        # The read, of the row as the claim left it: RETURNING gives the version it updated, where the statement's
+        # snapshot would give the one before.
+        "take_next_queued_and_read": (
+            f"WITH {taken} AS ({take_next_queued} RETURNING {job_columns}) {read.format(source=f'{taken} AS {table}')}"
         ),
         "wake_next_in_line": (
             f"UPDATE {table} SET {due} = %s WHERE {pk} = (SELECT {pk} FROM {table} WHERE {backend} = %s AND "

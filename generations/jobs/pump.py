@@ -329,8 +329,10 @@ class Hands:
                 if lease is None:
                     freed, generation = _freed_a_slot(generation), None
                     if freed:
-                        # The slot this job held goes to its backend's next queued job, on this thread, at once.
-                        pk, lease = claims.take_next_queued(freed, timezone.now())
+                        # The slot this job held goes to its backend's next queued job, on this thread, at once (read
+                        # as it was taken: its first step starts from that account).
+                        generation, lease = claims.take_next_queued(freed, timezone.now())
+                        pk = generation.pk if generation is not None else pk
         except Exception:
             log.exception("generation %s: step failed on the pump's thread", pk)
         finally:
