@@ -211,15 +211,15 @@ def test_only_a_pump_thread_takes_a_freed_slot_s_next_job_itself():
     instead of making it due for the pump to find: one statement fewer in the completing transaction."""
     import threading
 
-    assert not claims.slots_handed_on_here()
-    with claims.handing_slots_on_here():
-        assert claims.slots_handed_on_here()
+    assert not claims.on_pump_thread()
+    with claims.pump_thread():
+        assert claims.on_pump_thread()
         elsewhere = []
-        thread = threading.Thread(target=lambda: elsewhere.append(claims.slots_handed_on_here()))
+        thread = threading.Thread(target=lambda: elsewhere.append(claims.on_pump_thread()))
         thread.start()
         thread.join()
         assert elsewhere == [False], "another thread (a task worker) still wakes the pump"
-    assert not claims.slots_handed_on_here()
+    assert not claims.on_pump_thread()
 
 
 def test_the_pump_reads_due_jobs_nobody_holds_longest_due_first_leaving_full_backends_queued_jobs(alice, backend):

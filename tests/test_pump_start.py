@@ -190,9 +190,102 @@ def test_a_slot_freed_as_the_shift_ends_makes_the_next_queued_job_due_for_the_ne
     monkeypatch.setattr(lifecycle, "advance", step)
     hands = pump.Hands(0)
     hands.stopping = True
-    with claims.handing_slots_on_here():
+    with claims.pump_thread():
         hands._steps(running.pk, claims.take(running.pk, Status.SUBMITTED, now, now))
 
     waiting.refresh_from_db()
     assert waiting.status == Status.QUEUED and waiting.lease_until is None, "left for the next pump"
     assert waiting.next_poll_at <= timezone.now(), "due now, not in a minute"
+
+
+class _Provider:
+    """A provider whose job is still running, hinting the next poll in `hint` seconds."""
+
+    def __init__(self, hint):
+        self.hint = hint
+
+    def retrieve(self, remote_id):
+        from generations.providers.base import RemoteJob
+
+        return RemoteJob(id=remote_id, status="in_progress", progress=30, poll_after=self.hint)
+
+
+def _polled(alice, monkeypatch, hint, *, on_pump_thread):
+    """A running job polled once by lifecycle.poll under a lease, on a pump's thread or not: the job as stored."""
+    from django.utils import timezone
+
+    from generations.jobs import claims, lifecycle
+    from generations.providers.models import Backend
+
+    backend = make_dead_backend(f"Official {hint} {on_pump_thread}")
+    monkeypatch.setattr(Backend, "client", lambda self: _Provider(hint))
+    now = timezone.now()
+    job = make_generation(alice, backend, status=Status.SUBMITTED, remote_id="video_1", next_poll_at=now)
+    held = claims.take(job.pk, Status.SUBMITTED, now, now)
+    generation = claims.read(job.pk)
+    if on_pump_thread:
+        with claims.pump_thread():
+            lifecycle.poll(generation)
+    else:
+        lifecycle.poll(generation)
+    stored = Generation.objects.get(pk=job.pk)
+    assert stored.lease_until == generation.lease_until, "the step's account of the job is what it wrote"
+    return held, stored
+
+
+def test_a_pump_thread_keeps_a_job_whose_next_poll_is_moments_away_under_a_new_lease(alice, monkeypatch):
+    """No claim between two polls 0.1 s apart: the step's own write renews the lease, and the pump hands the job to
+    nobody else meanwhile."""
+    from django.utils import timezone
+
+    from generations.jobs import claims
+
+    held, stored = _polled(alice, monkeypatch, 0.1, on_pump_thread=True)
+
+    assert stored.lease_until is not None and stored.lease_until > held, "a new lease, not the one the step ran under"
+    assert stored.next_poll_at <= timezone.now() + timezone.timedelta(seconds=claims.HOLD_SECONDS)
+    soon = stored.next_poll_at + timezone.timedelta(seconds=1)
+    assert stored.pk not in [pk for pk, *_ in claims.due(soon, [], 10)], "not handed out while kept"
+
+
+def test_a_job_goes_back_to_the_pump_from_a_task_worker_or_when_its_next_poll_is_far(alice, monkeypatch):
+    _, from_a_worker = _polled(alice, monkeypatch, 0.1, on_pump_thread=False)
+    assert from_a_worker.lease_until is None
+
+    _, far = _polled(alice, monkeypatch, 5, on_pump_thread=True)
+    assert far.lease_until is None, "a thread does not wait seconds for one job"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_job_is_polled_on_its_thread_with_no_claim_and_let_go_when_the_shift_ends(alice, monkeypatch):
+    from django.utils import timezone
+
+    from generations.jobs import claims, lifecycle
+
+    backend = make_dead_backend()
+    now = timezone.now()
+    job = make_generation(alice, backend, status=Status.SUBMITTED, remote_id="video_1", next_poll_at=now)
+    steps, claimed = [], []
+
+    def step(pk, held_until, known=None):
+        steps.append((held_until, known))
+        if len(steps) == 2:
+            hands.stopping = True  # the shift ends during the second step
+        # Each step keeps the job, as lifecycle.poll does on a pump thread for a poll 0.05 s away.
+        due = timezone.now() + timezone.timedelta(seconds=0.05)
+        Generation.objects.filter(pk=pk).update(next_poll_at=due, lease_until=claims.lease_kept(due, timezone.now()))
+        return Generation.objects.get(pk=pk)
+
+    first = claims.take(job.pk, Status.SUBMITTED, now, now)
+    monkeypatch.setattr(lifecycle, "advance", step)
+    monkeypatch.setattr(claims, "take", lambda *args: claimed.append(args))
+    hands = pump.Hands(0)
+    with claims.pump_thread():
+        hands._steps(job.pk, first)
+
+    assert len(steps) == 2 and claimed == [], "the second poll ran with no claim in between"
+    kept, known = steps[1]
+    assert kept == known.lease_until and kept > first, "under the lease the first step's own write kept"
+    left = Generation.objects.get(pk=job.pk)
+    assert left.lease_until is None, "let go as the shift ended: the next pump takes it when it falls due"
+    assert left.status == Status.SUBMITTED

@@ -66,27 +66,47 @@ def take_next_queued(backend_id: int, now: datetime) -> tuple[Generation | None,
 def wake_next_in_line(backend_id: int, now: datetime) -> None:
     """A slot came free: the backend's longest-waiting queued job nobody holds falls due now, which wakes
     the pump (it looks for jobs that fell due since its last tick) instead of its next tick. Not needed on a
-    pump's own thread, which takes that job itself once its step ends (`slots_handed_on_here`)."""
+    pump's own thread, which takes that job itself once its step ends (`pump_thread`)."""
     with connection.cursor() as cursor:
         cursor.execute(_sql("wake_next_in_line"), [_at(now), backend_id, Status.QUEUED, Status.QUEUED])
 
 
 _thread = threading.local()
 
+# A job whose provider asks for the next poll within this many seconds stays on the pump's thread until then, as a
+# bare client would sleep and poll again, instead of going back to the table and the pump.
+HOLD_SECONDS = 0.5
+
 
 @contextmanager
-def handing_slots_on_here():
+def pump_thread():
     """Steps run inside this (a pump's own thread) take a freed slot's next queued job themselves
-    (take_next_queued), so a job that ends there need not wake the pump for it."""
-    _thread.hands_slots_on = True
+    (take_next_queued), so a job that ends there need not wake the pump for it; and keep the job whose next poll
+    is moments away (lease_kept)."""
+    _thread.on_pump = True
     try:
         yield
     finally:
-        _thread.hands_slots_on = False
+        _thread.on_pump = False
 
 
-def slots_handed_on_here() -> bool:
-    return getattr(_thread, "hands_slots_on", False)
+def on_pump_thread() -> bool:
+    return getattr(_thread, "on_pump", False)
+
+
+def lease_kept(due: datetime | None, now: datetime) -> datetime | None:
+    """What a step's last write leaves as its job's lease: on a pump's own thread, a new lease when the job's next
+    step is due within HOLD_SECONDS (the thread waits for it and runs it, with no claim in between); else None,
+    and the pump hands the job out when it falls due. A worker that dies holding it leaves it to the pump once the
+    lease runs out, as one that dies in the middle of a step does."""
+    if on_pump_thread() and due is not None and due <= now + timedelta(seconds=HOLD_SECONDS):
+        return now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
+    return None
+
+
+def let_go(pk: int, lease: datetime) -> None:
+    """Give back a lease kept for a next step that will not run here after all (the pump's shift ended)."""
+    Generation.objects.filter(pk=pk, lease_until=lease).update(lease_until=None)
 
 
 def fell_due(since: datetime, now: datetime) -> bool:

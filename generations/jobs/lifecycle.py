@@ -321,7 +321,8 @@ def advance(generation_id: int, *, held_until=None, known: Generation | None = N
 
     `held_until`: the caller took the job's lease already (the pump, handing it to its own thread), until then.
     `known`: with `held_until`, the job as the caller's last step on it left it; the lease was taken by a claim
-    that found its status and due time unchanged since (pump._hold), so it is not read again.
+    that found its status and due time unchanged since, or kept by the step's own last write (pump._hold), so it
+    is not read again.
     Returns the job as the step left it (its status and next due time, as far as this step knows them), or None."""
     if known is not None and held_until is not None:
         generation = known
@@ -626,6 +627,7 @@ def accept(generation: Generation, job: RemoteJob) -> None:
     """The provider took the job: remember its id, and charge now if it bills per request."""
     now = timezone.now()
     price = _price_of(generation, generation.seconds)
+    first_poll = now + timedelta(seconds=_first_poll_in(job))
     # A state change is atomic by itself; only a charge with it needs a transaction around the two.
     with transaction.atomic() if price.billed_on_accept else contextlib.nullcontext():
         won = generation.transition(
@@ -633,9 +635,9 @@ def accept(generation: Generation, job: RemoteJob) -> None:
             Status.SUBMITTED,
             remote_id=job.id,
             submitted_at=now,
-            lease_until=None,
+            lease_until=claims.lease_kept(first_poll, now),
             webhook=job.webhook,
-            next_poll_at=now + timedelta(seconds=_first_poll_in(job)),
+            next_poll_at=first_poll,
         )
         if won and price.billed_on_accept:
             _charge(generation, price.amount, price.price, "Charged when the provider accepted the job")
@@ -720,7 +722,11 @@ def poll(generation: Generation) -> None:
         generation.transition(Status.SUBMITTED, Status.IN_PROGRESS)
     now = timezone.now()
     generation.next_poll_at = now + timedelta(seconds=pacing.next_poll(job.poll_after, generation.webhook))
-    polled = {"progress": max(generation.progress, job.progress), "poll_errors": 0, "lease_until": None}
+    polled = {
+        "progress": max(generation.progress, job.progress),
+        "poll_errors": 0,
+        "lease_until": claims.lease_kept(generation.next_poll_at, now),
+    }
     Generation.objects.filter(pk=generation.pk, status__in=[Status.SUBMITTED, Status.IN_PROGRESS]).update(
         **polled, next_poll_at=generation.next_poll_at, updated_at=now
     )
@@ -804,7 +810,7 @@ def complete(generation: Generation, job: RemoteJob, client, *, old: list[str] =
                 _charge(generation, price.amount, price.price, f"Charged for {seconds} s delivered")
             elif Status.TIMED_OUT in old:
                 _charge(generation, price.amount, price.price, "Charged when the job turned out finished")
-            if not claims.slots_handed_on_here():
+            if not claims.on_pump_thread():
                 claims.wake_next_in_line(generation.backend_id, now)
     if won:
         log.info("generation %s completed", generation.pk)

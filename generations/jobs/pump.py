@@ -250,11 +250,6 @@ def run(
     return True
 
 
-# A job whose provider asks for the next poll within this many seconds stays on the pump's thread until
-# then, as a bare client would sleep and poll again, instead of going back to the table and the pump.
-HOLD_SECONDS = 0.5
-
-
 class Hands:
     """The pump's own threads, for one shift. `reserve()` then `run(pk, lease)` runs the job's steps on one at once.
 
@@ -305,7 +300,7 @@ class Hands:
 
     def _serve(self) -> None:
         try:
-            with claims.handing_slots_on_here():
+            with claims.pump_thread():
                 while (item := self.work.get()) is not None:
                     self._steps(*item)
         finally:
@@ -321,11 +316,13 @@ class Hands:
                 if self.stopping:
                     # The shift ends: what is left goes back to the table, for the next pump. A slot this step freed
                     # is not taken here, so its backend's next queued job falls due now (as a job ending elsewhere
-                    # makes it), rather than wait for the next pump's tick.
+                    # makes it), rather than wait for the next pump's tick; a job the step kept is let go.
                     if freed := _freed_a_slot(generation):
                         claims.wake_next_in_line(freed, timezone.now())
+                    elif kept := _kept(generation, lease):
+                        claims.let_go(pk, kept)
                     break
-                lease = _hold(generation)
+                lease = _hold(generation, lease)
                 if lease is None:
                     freed, generation = _freed_a_slot(generation), None
                     if freed:
@@ -349,21 +346,31 @@ def _freed_a_slot(generation: Generation | None) -> int | None:
     return None
 
 
-def _hold(generation: Generation | None):
-    """After a step: wait on this thread for the job's next poll if it is due within HOLD_SECONDS, then lease it
-    as the pump would (claims.take). The lease's end, or None when the job ended, waits for a slot, or is not due
-    soon.
+def _hold(generation: Generation | None, held):
+    """After a step run under the lease `held`: wait on this thread for the job's next poll if it is due within
+    HOLD_SECONDS, and return the lease to run it under; None when the job ended, waits for a slot, or is not due soon.
 
-    The step's own account of the job is trusted (no read): if it is out of date, the claim finds the status or
-    the due time changed and lets the job go back to the pump. So the next step may start from the same account."""
+    A step whose last write kept the job (claims.lease_kept: a new lease) is trusted as it stands: nobody else takes
+    a job while it is leased. Otherwise the job is leased as the pump would (claims.take), if it is still as the
+    step left it (its status and due time), so a webhook or a sweep since lets it go back to the pump. Either way
+    the step's own account of the job is trusted (no read), and the next step starts from it."""
     if generation is None or not generation.is_active or generation.status == Status.QUEUED:
         return None  # ended, or queued: a queued job waits for a slot the pump counts
+    kept = _kept(generation, held)
     due = generation.next_poll_at
     now = timezone.now()
-    if due is None or due > now + timedelta(seconds=HOLD_SECONDS):
+    if due is None or due > now + timedelta(seconds=claims.HOLD_SECONDS):
+        if kept:
+            claims.let_go(generation.pk, kept)
         return None
     time.sleep(max((due - now).total_seconds(), 0))
-    return claims.take(generation.pk, generation.status, due, timezone.now())
+    return kept or claims.take(generation.pk, generation.status, due, timezone.now())
+
+
+def _kept(generation: Generation | None, held):
+    """The lease the step's last write left on the job, if it kept it (a new lease, not the one it ran under)."""
+    lease = generation.lease_until if generation is not None and generation.is_active else None
+    return lease if lease is not None and lease != held else None
 
 
 def _drop_stale_connections() -> None:
