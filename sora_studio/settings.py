@@ -129,6 +129,13 @@ else:
     # check drops a connection the server closed (restart, failover) instead of failing the next query.
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
+    # Prepared statements: parameters bound on the server, and a statement run five times on a connection prepared
+    # there, so PostgreSQL plans it once instead of on every run. The pipeline's statements run thousands of times; a
+    # bench measured the server's CPU per job at 7.0 ms with them against 9.9-11.0 without. Off
+    # (DB_PREPARED_STATEMENTS=false) behind a pooler in transaction mode that does not track prepared statements
+    # (PgBouncer before 1.21, or without max_prepared_statements).
+    if env_bool("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

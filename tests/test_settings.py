@@ -34,12 +34,21 @@ def settings_in(**env) -> dict:
         "import json; from django.conf import settings as s; db = s.DATABASES['default'];"
         "print(json.dumps({'engine': db['ENGINE'], 'max_age': db['CONN_MAX_AGE'],"
         " 'health': db.get('CONN_HEALTH_CHECKS', False), 'save_limit': s.Q_CLUSTER['save_limit'],"
+        " 'options': {k: v for k, v in db.get('OPTIONS', {}).items()"
+        " if k in ('server_side_binding', 'prepare_threshold')},"
         " 'storage': s.STORAGES['default'], 'static': s.STORAGES['staticfiles']['BACKEND'],"
         " 'media_src': s.CONTENT_SECURITY_POLICY['DIRECTIVES']['media-src'],"
         " 'img_src': s.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src'],"
         " 'whitenoise': any('whitenoise' in m for m in s.MIDDLEWARE)}))"
     )
-    names = ("DATABASE_URL", "DB_CONN_MAX_AGE", "AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "MEDIA_ORIGIN")
+    names = (
+        "DATABASE_URL",
+        "DB_CONN_MAX_AGE",
+        "DB_PREPARED_STATEMENTS",
+        "AWS_STORAGE_BUCKET_NAME",
+        "AWS_S3_ENDPOINT_URL",
+        "MEDIA_ORIGIN",
+    )
     environment = {k: v for k, v in os.environ.items() if k not in names and not k.startswith("AWS_S3_")}
     environment.update(env)
     result = subprocess.run(
@@ -61,6 +70,15 @@ def test_postgresql_keeps_its_connections_and_checks_them_before_use():
     found = settings_in(DATABASE_URL="postgres://studio@db.internal:5432/studio")
     assert (found["engine"], found["max_age"], found["health"]) == ("django.db.backends.postgresql", 60, True)
     assert settings_in(DATABASE_URL="postgres://studio@db.internal/studio", DB_CONN_MAX_AGE="0")["max_age"] == 0
+
+
+def test_postgresql_prepares_the_statements_it_runs_again_and_again_unless_told_not_to():
+    """A pooler in transaction mode that does not track prepared statements needs them off."""
+    on = settings_in(DATABASE_URL="postgres://studio@db.internal:5432/studio")
+    assert on["options"] == {"server_side_binding": True, "prepare_threshold": 5}
+    off = settings_in(DATABASE_URL="postgres://studio@db.internal:6432/studio", DB_PREPARED_STATEMENTS="false")
+    assert off["options"] == {}
+    assert settings_in()["options"] == {}, "SQLite has none to prepare"
 
 
 def test_naming_a_bucket_puts_media_there_behind_signed_links_the_policy_allows():

@@ -531,3 +531,34 @@ def test_workers_charging_the_same_job_at_once_charge_it_once(alice):
     assert len([entry for entry in recorded if entry is not None]) == 1
     assert SpendingMonth.objects.get().charged == Decimal("0.40")
     assert_rollups_equal_the_ledger()
+
+
+def test_a_ledger_write_s_roll_up_additions_all_apply_and_fail_as_django_s_errors(alice):
+    """On PostgreSQL with prepared statements (the default), the additions go as one pipeline of statements: all
+    applied (in one round trip); an error in one surfaces as Django's own error class, whatever the pipeline does."""
+    from django.db import DatabaseError
+
+    from generations.billing.upsert import add_all
+
+    backend = make_dead_backend()
+    day, month_start = FIRST_DAY.date(), FIRST_DAY.date().replace(day=1)
+    key = {"owner_id": alice.pk, "backend_id": backend.pk}
+    amounts = {"estimated": Decimal("0.40"), "entries": 1}
+    with CaptureQueriesContext(connection) as statements:
+        add_all(
+            [
+                (SpendingDay, {"day": day, **key}, amounts),
+                (SpendingMonth, {"month": month_start, **key, "model": "sora-2", "series_id": None}, amounts),
+            ]
+        )
+    pipelined = connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("server_side_binding")
+    assert len(statements) == (2 if pipelined or connection.vendor != "postgresql" else 1)
+    assert SpendingDay.objects.get(day=day, **key).estimated == Decimal("0.40")
+    assert SpendingMonth.objects.get(month=month_start, **key).estimated == Decimal("0.40")
+
+    # No unique index is on (day, owner) alone: the database refuses the second addition's ON CONFLICT.
+    with pytest.raises(DatabaseError), transaction.atomic():
+        add_all(
+            [(SpendingDay, {"day": day, **key}, amounts), (SpendingDay, {"day": day, "owner_id": alice.pk}, amounts)]
+        )
+    assert SpendingDay.objects.get(day=day, **key).estimated == Decimal("0.40"), "the failed write left nothing"

@@ -24,14 +24,22 @@ def add_to(model, key: dict, amounts: dict) -> None:
 
 
 def add_all(additions: list[tuple]) -> None:
-    """add_to for each (model, key, amounts), in this order. PostgreSQL takes them in one round trip (its
-    client-side binding sends several statements at once); SQLite runs a statement at a time, in process."""
+    """add_to for each (model, key, amounts), in this order (the order every writer locks roll-up rows in, so two
+    cannot deadlock). PostgreSQL takes them in one round trip: sent as a pipeline where statements are bound (and
+    prepared) on the server, which takes one statement per execute; else as one string of them all. SQLite runs a
+    statement at a time, in process."""
     statements = [_prepared(model, key, amounts) for model, key, amounts in additions]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(statements) > 1:
-            cursor.execute(
-                "; ".join(sql for sql, _ in statements), [value for _, values in statements for value in values]
-            )
+            if connection.settings_dict["OPTIONS"].get("server_side_binding"):
+                # An error surfaces when the pipeline syncs, outside execute(): Django's error classes all the same.
+                with connection.wrap_database_errors, connection.connection.pipeline():
+                    for sql, values in statements:
+                        cursor.execute(sql, values)
+            else:
+                cursor.execute(
+                    "; ".join(sql for sql, _ in statements), [value for _, values in statements for value in values]
+                )
             return
         for sql, values in statements:
             cursor.execute(sql, values)
