@@ -131,7 +131,7 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
     # Prepared statements: parameters bound on the server, and a statement run five times on a connection prepared
     # there, so PostgreSQL plans it once instead of on every run. The pipeline's statements run thousands of times;
-    # `make bench` measured the server's CPU per job at 6.4-9.2 ms with them against 9.3-13.3 without. Off
+    # bench_pipeline measured the server's CPU per job at 6.4-9.2 ms with them against 9.3-13.3 without. Off
     # (DB_PREPARED_STATEMENTS=false) behind a pooler in transaction mode that does not track prepared statements
     # (PgBouncer before 1.21, or without max_prepared_statements).
     if env_bool("DB_PREPARED_STATEMENTS", True):
