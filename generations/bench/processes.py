@@ -83,17 +83,31 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()  # the fields after "(comm)", which may hold spaces
 
 
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every live process: its parent and its name, from one read of its stat file."""
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        found[int(entry.name)] = (int(text[text.rindex(")") + 2 :].split()[1]), name)
+    return found
+
+
 def tree(root: int) -> list[int]:
     """`root` and every live descendant."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
-            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in _processes().items():
+        children.setdefault(parent, []).append(pid)
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
-        todo.extend(parents.get(pid, []))
+        todo.extend(children.get(pid, []))
     return found
 
 
@@ -111,13 +125,6 @@ def cpu_seconds(roots: list[int]) -> float:
 def postmaster() -> int | None:
     """The local PostgreSQL server's main process (the `postgres` whose parent is not one), or None if this machine
     runs none, or several: the server's CPU is then not this bench's to read."""
-    servers: dict[int, int] = {}  # pid → parent
-    for entry in os.scandir("/proc"):
-        try:
-            named = entry.name.isdigit() and Path(f"/proc/{entry.name}/comm").read_text().strip() == "postgres"
-        except OSError:
-            continue
-        if named and (fields := _stat(int(entry.name))):
-            servers[int(entry.name)] = int(fields[1])
+    servers = {pid: parent for pid, (parent, name) in _processes().items() if name == "postgres"}
     roots = [pid for pid, parent in servers.items() if parent not in servers]
     return roots[0] if len(roots) == 1 else None
