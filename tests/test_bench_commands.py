@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from generations.jobs.models import Generation
+from generations.providers.models import Backend
 
 HEADER = "| measure | studio | floor | ratio |"
 
@@ -65,6 +66,8 @@ def test_the_pipeline_benchmark_runs_jobs_through_real_workers_and_checks_them(s
     assert "| worker-side CPU while idle (ms per second) |" in text
     assert "| slots busy, share of the run (floor: its threads) |" in text
     assert "| mean s per job in a slot: submitting → completed (floor: a whole job) |" in text
+    assert re.search(r"\| simulator CPU per job \(ms\) \| [\d.,]+ \| [\d.,]+ \|", text), text
+    assert re.search(r"\| CPU per job, all of it \(ms\): [^|]+ \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \|", text), text
     # Two rounds, floor and studio in turn: each round's headline figures, their medians, the median round in full.
     assert "| round | jobs/s studio | floor | ratio | worker CPU per job (ms) studio | floor | ratio |" in text
     assert re.search(r"\| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", text), text
@@ -75,6 +78,9 @@ def test_the_pipeline_benchmark_runs_jobs_through_real_workers_and_checks_them(s
         assert re.search(r"\| PostgreSQL server CPU per job \(ms\) \| [\d.,]+ \|", text), text
     for number in (1, 2):
         assert f"round {number}: checks: completed 5 of 5 · made once at the provider 5/5 (creates sent 5) · " in text
+    # Each round's backend retires when the round ends: the next round's starts weigh one backend, as the first did.
+    assert Backend.objects.filter(name__startswith="Bench simulator").count() == 2
+    assert not Backend.objects.filter(name__startswith="Bench simulator", enabled=True).exists()
 
 
 def test_every_floor_sends_idempotency_keys_of_its_own(monkeypatch):
@@ -103,6 +109,7 @@ def test_the_floor_measures_no_single_job_when_asked_for_none(monkeypatch, tmp_p
     bench = pipeline.PipelineBench(pipeline.Options(jobs=4, idle_repeats=0, workdir=tmp_path), say=lambda _: None)
     monkeypatch.setattr(bench.access_log, "mark", lambda: 0)
     monkeypatch.setattr(bench.access_log, "since", lambda mark: {})
+    monkeypatch.setattr(bench, "simulator_cpu", lambda: 0.0)  # no simulator started here
     monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)
 
     floor = bench.measure_floor("http://127.0.0.1:9/simulator/openai/v1")

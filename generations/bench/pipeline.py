@@ -172,16 +172,15 @@ class PipelineBench:
                 raise RuntimeError(f"migrating the simulator's database failed:\n{output}")
         self.simulator_url = env["DATABASE_URL"]
         port = processes.free_port()
-        self.processes.append(
-            processes.gunicorn(
-                env,
-                port,
-                workers=self.o.simulator_workers,
-                threads=self.o.simulator_threads,
-                access_log=self.access_log.path,
-                log=self.run_dir / "simulator.log",
-            )
+        self.simulator = processes.gunicorn(
+            env,
+            port,
+            workers=self.o.simulator_workers,
+            threads=self.o.simulator_threads,
+            access_log=self.access_log.path,
+            log=self.run_dir / "simulator.log",
         )
+        self.processes.append(self.simulator)
         base = f"http://127.0.0.1:{port}/simulator/openai/v1"
         processes.wait_until_up(f"{base}/videos", {"Authorization": f"Bearer {self.floor_key}"})
         return base
@@ -206,15 +205,17 @@ class PipelineBench:
         floor.run(1, 1)  # warm-up: first renders, imports, connections
         idle = statistics.median(floor.run(1, 1) for _ in range(self.o.idle_repeats)) if self.o.idle_repeats else None
         self.say(f"floor: {self.o.jobs} jobs on {self.o.concurrency} threads ...")
-        mark, cpu = self.access_log.mark(), time.process_time()
+        mark, cpu, simulator_cpu = self.access_log.mark(), time.process_time(), self.simulator_cpu()
         elapsed = floor.run(self.o.jobs, self.o.concurrency)
         cpu = time.process_time() - cpu
+        simulator_cpu = self.simulator_cpu() - simulator_cpu
         time.sleep(0.3)  # the last access-log lines
         return {
             "jobs_per_s": self.o.jobs / elapsed,
             "elapsed": elapsed,
             "idle": idle,
             "cpu": cpu,
+            "simulator_cpu": simulator_cpu,
             "requests": self.access_log.since(mark),
             "phases": (floor.create_seconds, floor.rest_seconds),
         }
@@ -247,6 +248,7 @@ class PipelineBench:
         self.say(f"studio: {self.o.jobs} jobs, {self.o.qclusters} qcluster(s) ...")
         stats = self.pg_stats()
         cpu, mark = processes.cpu_seconds([c.pid for c in clusters]), self.access_log.mark()
+        simulator_cpu = self.simulator_cpu()
         started = timezone.now()
         web_cpu = time.process_time()
         ids = self.start_jobs(user, self.o.jobs, "run")
@@ -254,8 +256,12 @@ class PipelineBench:
         with counting_statements() as own:
             peak = self.wait(ids, timeout=self.o.timeout, progress=True)
         cpu = processes.cpu_seconds([c.pid for c in clusters]) - cpu
+        simulator_cpu = self.simulator_cpu() - simulator_cpu
         for cluster in clusters:
             processes.stop(cluster)
+        # The next round routes over one backend, its own, as this one did: a backend left enabled would be weighed
+        # by every start of every later round.
+        Backend.objects.filter(pk=backend.pk).update(enabled=False)
         # The pump they hosted died with them, holding its lease: the next round's first job would wait for that lease
         # to run out (a restart after a crash waits for it, or for the one-minute schedule).
         PumpLease.objects.filter(name=pump.LEASE_NAME).update(holder="", expires_at=timezone.now())
@@ -276,6 +282,7 @@ class PipelineBench:
             "idle": idle,
             "cpu": cpu,
             "web_cpu": web_cpu,
+            "simulator_cpu": simulator_cpu,
             "idle_cpu": idle_cpu,
             "requests": requests,
             "pg": stats,
@@ -283,6 +290,10 @@ class PipelineBench:
             "phases": phases.studio(ids),
             "peak_in_flight": peak,
         }
+
+    def simulator_cpu(self) -> float:
+        """CPU seconds the simulator (gunicorn and its workers) has used so far: the provider's share of the machine."""
+        return processes.cpu_seconds([self.simulator.pid])
 
     def cpu_at_idle(self, roots: list[int]) -> float:
         """CPU seconds per second the workers spend with nothing to do (the pump's checks, the broker's polls)."""
@@ -411,6 +422,11 @@ class PipelineBench:
                 2,
             ),
             Row("most jobs in flight at once (at the provider)", studio["peak_in_flight"], digits=0),
+            Row(
+                "simulator CPU per job (ms)",
+                studio["simulator_cpu"] / n * 1000,
+                per_job(floor["simulator_cpu"], n / 1000),
+            ),
         ]
         if studio["pg"] is not None:
             rows += [
@@ -419,6 +435,13 @@ class PipelineBench:
             ]
             if "server_cpu" in studio["pg"]:  # a server on this machine: everything it did meanwhile
                 rows.append(Row("PostgreSQL server CPU per job (ms)", studio["pg"]["server_cpu"] / n * 1000))
+        rows.append(
+            Row(
+                "CPU per job, all of it (ms): workers, starts, database server, simulator (floor: loop, simulator)",
+                whole_cpu(studio) / n * 1000,
+                per_job(whole_cpu(floor), n / 1000),
+            )
+        )
         return rows + phases.rows(
             studio["phases"],
             self.o.backend_slots * studio["elapsed"],
@@ -468,6 +491,17 @@ def requests(run: dict) -> int | None:
     return sum(run["requests"][kind] for kind in ("create", "poll", "download", "other"))
 
 
+def whole_cpu(run: dict) -> float | None:
+    """Every CPU second the run cost this machine (the bench's own waiting aside): on a machine the simulator's
+    renders keep busy, jobs/s follows it. The studio's includes the PostgreSQL server where it runs here."""
+    if run is NO_FLOOR:
+        return None
+    parts = [run["cpu"], run["simulator_cpu"], run.get("web_cpu", 0.0)]
+    if run.get("pg") and "server_cpu" in run["pg"]:
+        parts.append(run["pg"]["server_cpu"])
+    return sum(parts)
+
+
 def per_job(total: float | None, jobs: int) -> float | None:
     return None if total is None else total / jobs
 
@@ -478,6 +512,7 @@ NO_FLOOR = {
     "elapsed": None,
     "idle": None,
     "cpu": None,
+    "simulator_cpu": None,
     "requests": Counter(),
     "phases": ([], []),
 }
