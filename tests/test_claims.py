@@ -257,3 +257,102 @@ def test_the_pump_counts_taken_slots_per_backend_from_the_jobs_in_flight(alice, 
         taken = claims.slots_taken()
     assert len(statements) == 1
     assert taken == {backend.pk: 3, other.pk: 1}
+
+
+def _ending(alice, backend, **waiting):
+    """A backend with one slot, taken by a running job, and a queued job ready to be sent (unless `waiting` says
+    otherwise): the running job ends inside the transaction the caller opens, as lifecycle.complete ends it."""
+    now = timezone.now()
+    running = make_generation(alice, backend, status=Status.IN_PROGRESS, next_poll_at=now)
+    queued = make_generation(
+        alice, backend, **{"status": Status.QUEUED, "prompt_sent": "A paper boat", "next_poll_at": now, **waiting}
+    )
+    return running, queued
+
+
+def _end_and_hand_on(running, now=None, statements=None):
+    """End `running` and hand its slot on, in one transaction; `statements`: capture the hand-over's."""
+    from contextlib import nullcontext
+
+    from django.db import transaction
+
+    now = now or timezone.now()
+    backend = type(running.backend).objects.get(pk=running.backend_id)  # as the job's step read it
+    with transaction.atomic():
+        assert running.transition(Status.IN_PROGRESS, Status.COMPLETED, completed_at=now, next_poll_at=None)
+        with statements if statements is not None else nullcontext():
+            return claims.hand_slot_on(backend, now, now - timedelta(hours=1))
+
+
+def test_a_job_that_ends_hands_its_slot_to_the_next_queued_job_in_the_same_transaction(alice):
+    backend = make_dead_backend(max_in_flight=1)
+    running, queued = _ending(alice, backend)
+    estimate = backend.prices.get(model="sora-2", size="")
+    from generations.billing.models import CostEntry, CostKind
+
+    CostEntry.objects.record(kind=CostKind.ESTIMATE, amount="0.40", backend=backend, generation=queued, price=estimate)
+    now = timezone.now()
+
+    statements = CaptureQueriesContext(connection)
+    handed, lease = _end_and_hand_on(running, now, statements)
+
+    moved = Generation.objects.get(pk=queued.pk)
+    assert handed.pk == queued.pk and handed.slot_handed_on, "marked for its thread: its create goes out next"
+    assert moved.status == Status.SUBMITTING and moved.lease_until == lease and moved.submitted_at == now
+    assert [(e.status, e.at) for e in moved.events.all()] == [(Status.SUBMITTING, now)]
+    # No lock of the backend and no claim of its own: the slot came free in this transaction. One statement on
+    # PostgreSQL (with the timeline's entry and the read); elsewhere the move, the entry, then the read.
+    assert len(statements) == (1 if connection.vendor == "postgresql" else 3)
+    assert not [q["sql"] for q in statements if "FOR UPDATE" in q["sql"]]
+    fields = [field.attname for field in Generation._meta.concrete_fields]
+    read = claims.read(queued.pk)
+    assert [getattr(handed, name) for name in fields] == [getattr(read, name) for name in fields]
+    assert handed.estimate_price == read.estimate_price == (backend.pk, (estimate.pk, estimate.unit, estimate.amount))
+    assert not getattr(read, "slot_handed_on", False), "a job read again (its thread died) is a lost submit"
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["disabled", "paused", "circuit open", "slots cut", "characters to bind", "too old", "held", "none queued"],
+)
+def test_nothing_is_handed_on_where_a_submit_would_not_send_the_job_now(alice, why):
+    now = timezone.now()
+    backend = make_dead_backend(max_in_flight=1)
+    waiting = {
+        "characters to bind": {"prompt_sent": ""},
+        "too old": {"created_at": now - timedelta(hours=2)},
+        "held": {"lease_until": now + timedelta(minutes=1)},
+        "none queued": {"status": Status.CANCELLED},
+    }.get(why, {})
+    running, queued = _ending(alice, backend, **waiting)
+    if "created_at" in waiting:
+        Generation.objects.filter(pk=queued.pk).update(created_at=waiting["created_at"])  # auto_now_add on create
+    step_read = type(backend).objects.get(pk=backend.pk)  # as the job's step read it, before an admin (or a 429)
+    changed = {
+        "disabled": {"enabled": False},
+        "paused": {"paused_until": now + timedelta(seconds=30)},
+        "circuit open": {"circuit_open_until": now + timedelta(seconds=30)},
+        "slots cut": {"max_in_flight": 0},
+    }.get(why, {})
+    type(backend).objects.filter(pk=backend.pk).update(**changed)
+    from django.db import transaction
+
+    with transaction.atomic():
+        assert running.transition(Status.IN_PROGRESS, Status.COMPLETED, completed_at=now, next_poll_at=None)
+        assert claims.hand_slot_on(step_read, now, now - timedelta(hours=1)) == (None, None)
+
+    assert Generation.objects.get(pk=queued.pk).status == waiting.get("status", Status.QUEUED)
+
+
+def test_a_slot_is_handed_on_only_while_the_backend_has_one_to_spare(alice):
+    """Two jobs of a backend with two slots end at once and a third is in flight: each hands its slot on, and the
+    backend never has more jobs in flight than slots."""
+    backend = make_dead_backend(max_in_flight=2)
+    first, queued = _ending(alice, backend)
+    second = make_generation(alice, backend, status=Status.IN_PROGRESS, next_poll_at=timezone.now())
+    later = make_generation(alice, backend, status=Status.QUEUED, prompt_sent="Later", next_poll_at=timezone.now())
+    make_generation(alice, backend, status=Status.SUBMITTED, next_poll_at=timezone.now())  # over the cap already
+
+    assert _end_and_hand_on(first) == (None, None), "three in flight on two slots: ending one leaves none to spare"
+    assert _end_and_hand_on(second)[0].pk == queued.pk
+    assert claims.in_flight(backend.pk) == 2 and Generation.objects.get(pk=later.pk).status == Status.QUEUED

@@ -289,3 +289,50 @@ def test_a_kept_job_is_polled_on_its_thread_with_no_claim_and_let_go_when_the_sh
     left = Generation.objects.get(pk=job.pk)
     assert left.lease_until is None, "let go as the shift ended: the next pump takes it when it falls due"
     assert left.status == Status.SUBMITTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_ends_on_a_pump_thread_sends_the_next_queued_job_in_the_slot_it_gave_back(
+    alice, official, held_tasks, monkeypatch
+):
+    """Against the simulator over HTTP: two videos on a backend with one slot, run on one pump thread. The first one's
+    completing transaction moves the second to submitting (its timeline says so at the same instant), and the thread
+    sends the second's create next. Each is made once at the provider and charged once; nothing goes through the
+    task queue."""
+    from django.utils import timezone
+
+    from generations.billing.models import CostKind
+    from generations.jobs import claims, lifecycle
+    from generations.jobs.models import GenerationEvent
+    from simulator.models import Job
+
+    official.max_in_flight = 1
+    official.save()
+    first, second = (
+        lifecycle.start(
+            lifecycle.GenerationRequest(alice, prompt=prompt, model="sora-2", seconds=4, size="720x1280")
+        ).generation
+        for prompt in ("A paper boat", "A paper plane")
+    )
+    first.refresh_from_db()
+    held_tasks.clear()  # what the two starts enqueued (the tests' sync mode): the pump's thread runs them here
+    lease = claims.take(first.pk, Status.QUEUED, first.next_poll_at, timezone.now())
+    counted, claimed = [], []
+    count, claim = claims.in_flight, claims.take_next_queued
+    monkeypatch.setattr(claims, "in_flight", lambda backend_id: counted.append(backend_id) or count(backend_id))
+    monkeypatch.setattr(claims, "take_next_queued", lambda *args: claimed.append(claim(*args)) or claimed[-1])
+    with claims.pump_thread():
+        pump.Hands(0)._steps(first.pk, lease)
+
+    for job in (first, second):
+        job.refresh_from_db()
+        assert job.status == Status.COMPLETED, job.error_message
+        assert job.cost_entries.filter(kind=CostKind.CHARGE).count() == 1
+        assert Job.objects.filter(sent_idempotency_key=job.idempotency_key).count() == 1
+    # Only the first job's submit counted the backend's slots (under its lock); the second was not claimed after the
+    # first one's commit: it took the slot the first gave back, in the same transaction.
+    assert counted == [official.pk]
+    assert [job for job, _ in claimed if job is not None] == []
+    submitting = GenerationEvent.objects.get(generation=second, status=Status.SUBMITTING)
+    assert first.completed_at <= submitting.at <= first.completed_at + timezone.timedelta(seconds=1)
+    assert held_tasks == []

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from generations.billing.models import CostEntry, CostKind
-from generations.jobs.models import Generation, GenerationImage
+from generations.jobs.models import Generation, GenerationImage, add_event, event_table
 from generations.jobs.models import as_db_datetime as _at
 from generations.providers.models import Backend, Price
 from generations.states import ACTIVE, IN_FLIGHT, Status
@@ -61,6 +61,44 @@ def take_next_queued(backend_id: int, now: datetime) -> tuple[Generation | None,
         row = cursor.fetchone()
     generation = read(row[0]) if row else None
     return (generation, lease) if generation is not None else (None, None)
+
+
+def hand_slot_on(backend, now: datetime, made_after: datetime) -> tuple[Generation | None, datetime | None]:
+    """Inside the transaction that ends one of `backend`'s jobs on a pump's thread: move the backend's longest-waiting
+    queued job nobody holds straight to submitting, in the slot the ended job gives back, leased for this thread: (the
+    job as `read` reads it, marked `slot_handed_on`, the lease's end), or (None, None).
+
+    No lock and no count of the backend's slots decide it, as they do a submit's: the ended job leaves the slot in the
+    same transaction, so the backend's jobs in flight stay as many (a submit under the backend's lock meanwhile counts
+    the ended job until this commits). The backend's own row is read again, so a backend disabled, paused, with its
+    circuit open or its slots cut since its jobs were read hands nothing on; nor does a job that is not ready to be
+    sent (its characters still to bind: no prompt to send yet) or was made before `made_after` (it times out instead).
+    The pump's thread then takes that job the usual way, which deals with each case. The job's timeline says it went
+    to submitting, as a submit's state change does."""
+    lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
+    at = _at(now)
+    taken = [
+        Status.SUBMITTING, at, at, _at(now + HANDOUT_GRACE), _at(lease),  # what the job becomes
+        backend.pk, Status.QUEUED, at,  # the backend's oldest queued job nobody holds
+        Status.QUEUED, at, _at(made_after),  # still so when its row is written, and not too old
+        backend.pk, at, backend.pk, Status.SUBMITTING, *IN_FLIGHT,  # its backend takes a job now
+    ]  # fmt: skip
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_sql("hand_slot_on_and_read"), [*taken, Status.SUBMITTING, at, CostKind.ESTIMATE])
+            row = cursor.fetchone()
+        generation = _job(row) if row else None
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_sql("hand_slot_on"), taken)
+            row = cursor.fetchone()
+        if row:
+            add_event(row[0], Status.SUBMITTING, now, "")
+        generation = read(row[0]) if row else None
+    if generation is None:
+        return None, None
+    generation.slot_handed_on = True
+    return generation, lease
 
 
 def wake_next_in_line(backend_id: int, now: datetime) -> None:
@@ -248,6 +286,25 @@ def _statements(vendor: str) -> dict[str, str]:
     take_next_queued = (
         f"UPDATE {table} SET {due} = %s, {lease} = %s WHERE {pk} = ({oldest_queued}) AND {status} = %s AND {free}"
     )
+    sent_at, changed_at, prompt_sent, made_at = (
+        quote(meta.get_field(name).column) for name in ("submitted_at", "updated_at", "prompt_sent", "created_at")
+    )
+    enabled, paused, circuit, cap = (
+        f"{backends}.{quote(Backend._meta.get_field(name).column)}"
+        for name in ("enabled", "paused_until", "circuit_open_until", "max_in_flight")
+    )
+    # The oldest queued job, if it is ready to be sent and its backend (read again) takes a job now: the count is of
+    # the backend's jobs in flight as this transaction sees them, the job it ends no longer among them.
+    takes_a_job = (
+        f"SELECT 1 FROM {backends} WHERE {backends}.{backend_pk} = %s AND {enabled} AND ({paused} IS NULL OR "
+        f"{paused} <= %s) AND {circuit} IS NULL AND {cap} > (SELECT COUNT(*) FROM {table} WHERE {backend} = %s AND "
+        f"{status} IN ({in_flight}))"
+    )
+    hand_slot_on = (
+        f"UPDATE {table} SET {status} = %s, {sent_at} = %s, {changed_at} = %s, {due} = %s, {lease} = %s "
+        f"WHERE {pk} = ({oldest_queued}) AND {status} = %s AND {free} AND {prompt_sent} <> '' AND {made_at} > %s "
+        f"AND EXISTS ({takes_a_job})"
+    )
     job_columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
     return {
         "read": f"{read.format(source=table)} WHERE {table}.{pk} = %s",
@@ -264,6 +321,13 @@ def _statements(vendor: str) -> dict[str, str]:
         # snapshot would give the one before.
         "take_next_queued_and_read": (
             f"WITH {taken} AS ({take_next_queued} RETURNING {job_columns}) {read.format(source=f'{taken} AS {table}')}"
+        ),
+        "hand_slot_on": f"{hand_slot_on} RETURNING {pk}",
+        # The job's move to submitting, its timeline's entry and its read, in one statement.
+        "hand_slot_on_and_read": (
+            f"WITH {taken} AS ({hand_slot_on} RETURNING {job_columns}), {quote('moved')} AS "
+            f"(INSERT INTO {event_table()} SELECT {taken}.{pk}, %s, %s, '' FROM {taken}) "
+            f"{read.format(source=f'{taken} AS {table}')}"
         ),
         "wake_next_in_line": (
             f"UPDATE {table} SET {due} = %s WHERE {pk} = (SELECT {pk} FROM {table} WHERE {backend} = %s AND "

@@ -345,8 +345,12 @@ def advance(generation_id: int, *, held_until=None, known: Generation | None = N
         if generation.status == Status.QUEUED:
             submit(generation)
         elif generation.status == Status.SUBMITTING:
-            # The worker that was submitting died before it learnt the answer.
-            resolve_lost_submit(generation)
+            if getattr(generation, "slot_handed_on", False):
+                # Moved to submitting a moment ago, on this thread, by the transaction that ended the job before it.
+                _send_create(generation, generation.backend)
+            else:
+                # The worker that was submitting died before it learnt the answer.
+                resolve_lost_submit(generation)
         else:
             poll(generation)
     except Exception:
@@ -812,6 +816,11 @@ def complete(generation: Generation, job: RemoteJob, client, *, old: list[str] =
                 _charge(generation, price.amount, price.price, "Charged when the job turned out finished")
             if not claims.on_pump_thread():
                 claims.wake_next_in_line(generation.backend_id, now)
+            elif Status.TIMED_OUT not in old:
+                # The slot it held goes straight to its backend's next queued job, which this thread sends next: one
+                # transaction, no claim, lock or count between the two (claims.hand_slot_on says why none is needed).
+                made_after = now - timedelta(seconds=generation.backend.timeout)
+                generation.successor = claims.hand_slot_on(generation.backend, timezone.now(), made_after)
     if won:
         log.info("generation %s completed", generation.pk)
     else:

@@ -279,7 +279,7 @@ def _move(pk: int, olds: list[str], values: dict, at, note: str) -> bool:
         else:
             won = Generation.objects.filter(pk=pk, status__in=olds).update(**values) == 1
         if won:
-            _add_event(pk, values["status"], at, note)
+            add_event(pk, values["status"], at, note)
     return won
 
 
@@ -295,7 +295,7 @@ def _prepared(fields, values: dict) -> list:
     return [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)]
 
 
-def _add_event(generation_id: int, status: str, at, note: str) -> None:
+def add_event(generation_id: int, status: str, at, note: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_event_statement(connection.vendor), [generation_id, status, as_db_datetime(at), note])
 
@@ -317,7 +317,7 @@ def _update_statement(vendor: str, names: tuple[str, ...], olds: int, with_event
         return update, fields
     moved = quote("moved")
     sql = (
-        f"WITH {moved} AS ({update} RETURNING {quote(meta.pk.column)}) INSERT INTO {_event_table()} "
+        f"WITH {moved} AS ({update} RETURNING {quote(meta.pk.column)}) INSERT INTO {event_table()} "
         f"SELECT {moved}.{quote(meta.pk.column)}, %s, %s, %s FROM {moved}"
     )
     return sql, fields
@@ -325,10 +325,10 @@ def _update_statement(vendor: str, names: tuple[str, ...], olds: int, with_event
 
 @functools.cache
 def _event_statement(vendor: str) -> str:
-    return f"INSERT INTO {_event_table()} VALUES (%s, %s, %s, %s)"
+    return f"INSERT INTO {event_table()} VALUES (%s, %s, %s, %s)"
 
 
-def _event_table() -> str:
+def event_table() -> str:
     """The timeline's table with the columns a state change writes: its job, the new status, when, a note."""
     quote = connection.ops.quote_name
     meta = GenerationEvent._meta

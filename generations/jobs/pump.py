@@ -313,6 +313,11 @@ class Hands:
             generation = None  # the job as its last step on this thread left it (None: read it)
             while lease:
                 generation = lifecycle.advance(pk, held_until=lease, known=generation)
+                if handed := _handed_on(generation):
+                    # The job's end gave its slot to its backend's next queued job (submitting now, leased for this
+                    # thread): its create goes out next, even as the shift ends, for it is in flight already.
+                    (generation, lease), pk = handed, handed[0].pk
+                    continue
                 if self.stopping:
                     # The shift ends: what is left goes back to the table, for the next pump. A slot this step freed
                     # is not taken here, so its backend's next queued job falls due now (as a job ending elsewhere
@@ -337,6 +342,12 @@ class Hands:
             with self.lock:
                 self.idle += 1
             self.ended.set()
+
+
+def _handed_on(generation: Generation | None) -> tuple[Generation, object] | None:
+    """The job the step's completing transaction moved into the slot it freed, and its lease (lifecycle.complete)."""
+    successor = getattr(generation, "successor", None)
+    return successor if successor is not None and successor[0] is not None else None
 
 
 def _freed_a_slot(generation: Generation | None) -> int | None:
