@@ -185,3 +185,21 @@ def test_the_settings_page_needs_a_login_and_shows_only_your_own(client, alice, 
 
     assert anonymous.status_code == 302 and "/login" in anonymous["Location"]
     assert '<option value="cost" selected>' in mine.text
+
+
+def test_routing_reads_every_backends_prices_in_one_query_with_no_join_or_sort(
+    alice, official_offline, cheap_aggregator
+):
+    """The price rows' listing order (by backend name, unit, model …) would cost a join and a sort on every start;
+    `price_for` picks the row by its own rule, so the routing reads them as they come."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from generations.jobs import router
+
+    with CaptureQueriesContext(connection) as statements:
+        routes = router.candidates([], "sora-2", "4", "720x1280")
+
+    assert sorted(route.quote.amount for route in routes) == [Decimal("0.12"), Decimal("0.40")]
+    backends, prices = (query["sql"] for query in statements)
+    assert "generations_price" in prices and "JOIN" not in prices and "ORDER BY" not in prices

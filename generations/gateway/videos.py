@@ -201,7 +201,7 @@ def _able_models(backends: list[Backend], seconds: int, size: str) -> list[str]:
 
 def _auto_model(ask: VideoAsk, characters: list[Character], policy: str) -> str:
     """The model of the route the policy prefers among every (backend, model) able to make this video."""
-    backends = [ask.backend] if ask.backend else list(Backend.objects.enabled().prefetch_related("prices"))
+    backends = [ask.backend] if ask.backend else list(Backend.objects.enabled().with_prices())
     models = _able_models(backends, ask.seconds, ask.size)
     if not models:
         raise invalid(_no_offer(backends, ask), _param_at_fault(backends, "", ask))
@@ -263,7 +263,7 @@ def _refused(exc: lifecycle.GenerationRefused, ask: VideoAsk, model: str) -> Api
 def _image_at_fault(ask: VideoAsk, model: str) -> str | None:
     """The image no able backend can take ("input_reference", or "end_image" when the start image alone could
     go), or None when the images are not what stops the video."""
-    backends = [ask.backend] if ask.backend else list(Backend.objects.enabled().prefetch_related("prices"))
+    backends = [ask.backend] if ask.backend else list(Backend.objects.enabled().with_prices())
 
     def able(roles: tuple[str, ...]) -> bool:
         return any(

@@ -96,7 +96,7 @@ def candidates(
     """Every enabled backend (but those in `exclude`, pks), as a Route or the reason it cannot;
     `despite_outage` counts a backend whose circuit is open as able (for work that waits for it);
     `images` are the start and end images the video asks for ("start", "end")."""
-    backends = Backend.objects.enabled().exclude(pk__in=list(exclude)).prefetch_related("prices")
+    backends = Backend.objects.enabled().exclude(pk__in=list(exclude)).with_prices()
     return [assess(b, characters, model, seconds, size, despite_outage=despite_outage, images=images) for b in backends]
 
 

@@ -41,6 +41,11 @@ class BackendQuerySet(models.QuerySet):
     def enabled(self):
         return self.filter(enabled=True)
 
+    def with_prices(self):
+        """Each backend with its price rows read in one more query, for `price_for`. Not in the rows' listing order:
+        `price_for` picks by its own rule, and that order (by the backend's name first) costs a join and a sort."""
+        return self.prefetch_related(models.Prefetch("prices", queryset=Price.objects.order_by()))
+
     def for_characters(self):
         """Enabled backends that can hold characters."""
         return self.enabled().filter(supports_characters=True)
@@ -256,7 +261,7 @@ class Backend(models.Model):
     def price_for(self, unit: str, model: str = "", size: str = "", at=None) -> Price | None:
         """The most specific row in force at `at`: model+size beats model beats any-model; then the newest.
 
-        Reads `prices` as prefetched (`prefetch_related("prices")`), so pricing every enabled backend
+        Reads `prices` as prefetched (`Backend.objects.with_prices()`), so pricing every enabled backend
         costs one query, not one per backend and unit; without a prefetch, one query for this backend."""
         at = at or timezone.now()
         rows = [

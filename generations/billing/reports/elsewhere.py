@@ -33,7 +33,7 @@ def elsewhere(user=None, year: int | None = None, month: int | None = None) -> t
         videos.values("model", "seconds", "size").annotate(videos=Sum("kept")).filter(videos__gt=0).order_by()
     )
     results = []
-    for backend in Backend.objects.enabled().prefetch_related("prices"):
+    for backend in Backend.objects.enabled().with_prices():
         total, missing = Decimal(0), []
         for group in groups:
             model, seconds, size = group["model"], group["seconds"], group["size"]

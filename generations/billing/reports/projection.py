@@ -24,7 +24,7 @@ class Projection:
 def projection(videos: int, seconds: int) -> list[Projection]:
     """N videos a month of D seconds, on every enabled backend, model and size price tier."""
     rows = []
-    for backend in Backend.objects.enabled().prefetch_related("prices"):
+    for backend in Backend.objects.enabled().with_prices():
         for model, offer in backend.offer().items():
             seen = set()
             for size in offer.get("sizes", []):
