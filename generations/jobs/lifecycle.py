@@ -39,8 +39,8 @@ from generations.jobs.models import (
     CharacterFallback,
     CreatorSettings,
     Generation,
-    GenerationEvent,
     GenerationImage,
+    add_event,
 )
 from generations.providers import health
 from generations.providers.base import (
@@ -284,7 +284,7 @@ def _create(
             _keep_image(generation, role, image)
         for character in route.to_bind:
             registry.bind(character, route.backend)  # registration starts now, beside the queue
-        GenerationEvent.objects.create(generation=generation, status=Status.QUEUED, note=route.reason[:300])
+        add_event(generation.pk, Status.QUEUED, timezone.now(), route.reason[:300])  # as every state change writes it
         CostEntry.objects.record(
             kind=CostKind.ESTIMATE,
             amount=route.quote.amount,
