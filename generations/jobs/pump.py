@@ -8,8 +8,9 @@ A lease row makes sure only one pump runs at a time; any number may try.
 
 A claimed step runs on one of the pump's own threads when one is free (`Hands`): no trip through the
 task queue, and a job whose provider asks to be polled again within moments stays on its thread until
-it does. Steps no thread is free for go to the qcluster workers as tasks, so a burst spreads over
-every cluster.
+it does. A job that ends there gives its slot to its backend's next queued job in its completing
+transaction (claims.hand_slot_on), and the thread sends that job next. Steps no thread is free for go to
+the qcluster workers as tasks, so a burst spreads over every cluster.
 """
 
 from __future__ import annotations
