@@ -75,26 +75,23 @@ def wait_until_up(url: str, headers: dict[str, str], timeout: float = 60) -> Non
     raise RuntimeError(f"nothing answered at {url} within {timeout:.0f} s")
 
 
-def _stat(pid: int) -> list[str] | None:
+def _stat(pid: int) -> tuple[str, list[str]] | None:
+    """The process's name and the fields of its stat file after it, or None if it ended meanwhile."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text[text.rindex(")") + 2 :].split()  # the fields after "(comm)", which may hold spaces
+    # The name is in parentheses and may hold spaces (or parentheses): the fields start after the last ")".
+    return text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
 
 
 def _processes() -> dict[int, tuple[int, str]]:
     """Every live process: its parent and its name, from one read of its stat file."""
     found = {}
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue  # it ended meanwhile
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        found[int(entry.name)] = (int(text[text.rindex(")") + 2 :].split()[1]), name)
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))):
+            name, fields = stat
+            found[int(entry.name)] = (int(fields[1]), name)
     return found
 
 
@@ -117,8 +114,8 @@ def cpu_seconds(roots: list[int]) -> float:
     ticks = 0
     for root in roots:
         for pid in tree(root):
-            if fields := _stat(pid):
-                ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+            if stat := _stat(pid):
+                ticks += sum(int(value) for value in stat[1][11:15])  # utime stime cutime cstime
     return ticks / CLOCK_TICKS
 
 
