@@ -820,7 +820,9 @@ def complete(generation: Generation, job: RemoteJob, client, *, old: list[str] =
                 # The slot it held goes straight to its backend's next queued job, which this thread sends next: one
                 # transaction, no claim, lock or count between the two (claims.hand_slot_on says why none is needed).
                 made_after = now - timedelta(seconds=generation.backend.timeout)
-                generation.successor = claims.hand_slot_on(generation.backend, timezone.now(), made_after)
+                successor, lease = claims.hand_slot_on(generation.backend, timezone.now(), made_after)
+                if successor is not None:
+                    generation.successor = (successor, lease)  # for the thread (pump.Hands)
     if won:
         log.info("generation %s completed", generation.pk)
     else:

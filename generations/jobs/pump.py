@@ -314,9 +314,9 @@ class Hands:
             generation = None  # the job as its last step on this thread left it (None: read it)
             while lease:
                 generation = lifecycle.advance(pk, held_until=lease, known=generation)
-                if handed := _handed_on(generation):
-                    # The job's end gave its slot to its backend's next queued job (submitting now, leased for this
-                    # thread): its create goes out next, even as the shift ends, for it is in flight already.
+                if handed := getattr(generation, "successor", None):
+                    # The job's end (lifecycle.complete) gave its slot to its backend's next queued job, submitting now
+                    # and leased for this thread: its create goes out next, even as the shift ends (it is in flight).
                     (generation, lease), pk = handed, handed[0].pk
                     continue
                 if self.stopping:
@@ -343,12 +343,6 @@ class Hands:
             with self.lock:
                 self.idle += 1
             self.ended.set()
-
-
-def _handed_on(generation: Generation | None) -> tuple[Generation, object] | None:
-    """The job the step's completing transaction moved into the slot it freed, and its lease (lifecycle.complete)."""
-    successor = getattr(generation, "successor", None)
-    return successor if successor is not None and successor[0] is not None else None
 
 
 def _freed_a_slot(generation: Generation | None) -> int | None:
